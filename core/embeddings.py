@@ -1,0 +1,356 @@
+"""Embeddings of a dataset: compute (batched, resumable), load, list, delete.
+
+On disk, ``<dataset>/embeddings/<name>/`` holds ``vectors.npy`` ((n, d) float32,
+L2-normalised, row order = ``ids.npy``), ``ids.npy`` (n,) unicode, ``meta.json`` and
+the persisted index (``index.faiss``, ``index.json``, ``index_ids.npy``).
+
+A computation in progress lives in ``embeddings/.<name>.partial/``: one ``.npy``
+file per finished chunk, each written atomically. A killed run leaves finished
+chunks behind and the next run with the same encoder and rows continues from them.
+The final directory is swapped in atomically, so readers see the old embedding or
+the new one, never half of one. Import/export of user vectors is in
+:mod:`core.embeddings_io`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core import atomic
+from core.errors import AlreadyExistsError, EmbeddingError, IndexStateError, MediaError
+from core.index import VectorIndex, build_index
+from core.store import ids_hash, now_iso
+from core.workspace import Dataset, check_name
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+DEFAULT_CHUNK_ROWS = 256
+
+
+@dataclass(frozen=True)
+class EmbeddingInfo:
+    """Summary of one embedding (what ``catalog list`` and the Embeddings page show)."""
+
+    name: str
+    encoder: str | None  # spec, None when imported
+    dims: int
+    source: str  # "computed" | "imported"
+    rows: int  # rows with a vector
+    dataset_rows: int
+    modalities: tuple[str, ...]
+    created: str
+    index_kind: str
+    size_bytes: int
+
+    @property
+    def coverage(self) -> float:
+        return self.rows / self.dataset_rows if self.dataset_rows else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name, "dims": self.dims, "encoder": self.encoder or "imported",
+            "source": self.source, "rows": self.rows, "dataset_rows": self.dataset_rows,
+            "modalities": list(self.modalities), "created": self.created,
+            "index_kind": self.index_kind, "size_bytes": self.size_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Loaded vectors of one embedding. ``vectors`` is memory-mapped (read-only)."""
+
+    name: str
+    path: Path
+    meta: dict
+    ids: np.ndarray  # (n,) str
+    vectors: np.ndarray  # (n, d) float32, L2-normalised
+
+    @property
+    def dims(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def encoder(self) -> str | None:
+        return self.meta.get("encoder")
+
+    def positions(self, ids: Sequence[str]) -> np.ndarray:
+        """Row positions of ``ids`` in this embedding (NotFoundError via pandas KeyError)."""
+        lookup = pd.Index(self.ids)
+        pos = lookup.get_indexer(list(ids))
+        if (pos < 0).any():
+            from core.errors import NotFoundError, format_list
+
+            missing = [i for i, p in zip(ids, pos) if p < 0]
+            raise NotFoundError(
+                f"{len(missing)} id(s) have no vector in embedding {self.name!r}: {format_list(missing)}"
+            )
+        return pos
+
+
+@dataclass(frozen=True)
+class ComputeReport:
+    """What one ``compute_embeddings`` call did."""
+
+    embeddings: tuple[EmbeddingInfo, ...]
+    encoded_rows: int  # rows encoded by this call
+    resumed_rows: int  # rows taken from chunks finished by an earlier, interrupted run
+    skipped: dict  # reason -> count (rows not embedded)
+
+
+def load_embedding(ds: Dataset, name: str | None = None) -> Embedding:
+    """Load embedding ``name`` (None → the dataset's default) with memory-mapped vectors."""
+    name = ds.require_embedding(name)
+    path = ds.embedding_dir(name)
+    try:
+        meta = atomic.read_json(path / "meta.json")
+        ids = np.load(path / "ids.npy", allow_pickle=False)
+        vectors = np.load(path / "vectors.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise IndexStateError(f"embedding {name!r} of {ds.name!r} is unreadable: {err}") from err
+    if vectors.ndim != 2 or len(ids) != vectors.shape[0]:
+        raise IndexStateError(
+            f"embedding {name!r}: {len(ids)} ids but vectors of shape {vectors.shape}"
+        )
+    return Embedding(name, path, meta, ids.astype(str), vectors)
+
+
+def load_index(ds: Dataset, name: str | None = None) -> VectorIndex:
+    """The persisted index of an embedding, rebuilt (and saved) if missing or stale."""
+    emb = load_embedding(ds, name)
+    if (emb.path / "index.faiss").exists():
+        try:
+            index = VectorIndex.load(emb.path)
+            if len(index) == len(emb.ids):
+                return index
+            log.warning("index of %s is stale (%d vs %d rows); rebuilding", emb.name, len(index), len(emb.ids))
+        except IndexStateError as err:
+            log.warning("index of %s unreadable (%s); rebuilding", emb.name, err)
+    index = build_index(np.asarray(emb.vectors), list(emb.ids))
+    index.save(emb.path)
+    return index
+
+
+def describe_embedding(ds: Dataset, name: str, dataset_rows: int | None = None) -> EmbeddingInfo:
+    """Summary of one embedding from its meta.json and file sizes."""
+    path = ds.embedding_dir(name)
+    meta = atomic.read_json(path / "meta.json")
+    size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    index_kind = "none"
+    if (path / "index.json").exists():
+        index_kind = atomic.read_json(path / "index.json").get("kind", "unknown")
+    return EmbeddingInfo(
+        name=name,
+        encoder=meta.get("encoder"),
+        dims=int(meta["dims"]),
+        source=meta.get("source", "computed"),
+        rows=int(meta["rows"]),
+        dataset_rows=int(dataset_rows if dataset_rows is not None else ds.row_count()),
+        modalities=tuple(meta.get("modalities", [])),
+        created=meta.get("created", ""),
+        index_kind=index_kind,
+        size_bytes=size,
+    )
+
+
+def list_embeddings(ds: Dataset) -> list[EmbeddingInfo]:
+    """All complete embeddings of ``ds``."""
+    n = ds.row_count()
+    return [describe_embedding(ds, name, n) for name in ds.embedding_names()]
+
+
+def delete_embedding(ds: Dataset, name: str) -> None:
+    """Remove an embedding directory (and clear it as default)."""
+    name = ds.require_embedding(name)
+    path = ds.embedding_dir(name)
+    trash = path.with_name(f".{name}.deleted")
+    if trash.exists():
+        shutil.rmtree(trash)
+    path.rename(trash)
+    shutil.rmtree(trash)
+    if ds.info().get("default_embedding") == name:
+        ds.update_info(default_embedding=None)
+
+
+def write_embedding(
+    ds: Dataset,
+    name: str,
+    ids: Sequence[str],
+    vectors: np.ndarray,
+    meta: dict,
+    *,
+    replace: bool = False,
+    index_kind: str = "auto",
+) -> EmbeddingInfo:
+    """Validate, normalise, index and atomically save vectors as embedding ``name``.
+
+    ``vectors`` (n, d) float; ``meta`` needs ``encoder`` (or None) and ``source``.
+    Raises AlreadyExistsError if the name exists and not ``replace``.
+    """
+    check_name(name, "embedding")
+    if name in ds.embedding_names() and not replace:
+        raise AlreadyExistsError(
+            f"embedding {name!r} already exists in {ds.name!r}; pass --replace to overwrite it"
+        )
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[0] == 0:
+        raise EmbeddingError(f"expected ({len(ids)}, d) vectors, got shape {vectors.shape}")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = vectors / np.where(norms == 0, 1, norms)
+    ids_arr = np.asarray([str(i) for i in ids])
+    index = build_index(vectors, list(ids_arr), kind=index_kind)
+    full_meta = {
+        "name": name, "dims": int(vectors.shape[1]), "rows": int(vectors.shape[0]),
+        "dataset_rows": ds.row_count(), "created": now_iso(), "ids_hash": ids_hash(list(ids_arr)),
+        **meta,
+    }
+    with atomic.atomic_dir(ds.embedding_dir(name)) as tmp:
+        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+        np.save(tmp / "ids.npy", ids_arr, allow_pickle=False)
+        index.save(tmp)
+        atomic.write_json(tmp / "meta.json", full_meta)
+    if ds.info().get("default_embedding") is None:
+        ds.update_info(default_embedding=name)
+    return describe_embedding(ds, name)
+
+
+def rows_for_encoder(rows: pd.DataFrame, modalities: frozenset[str]) -> pd.DataFrame:
+    """Rows an encoder with ``modalities`` can embed (flagged rows excluded)."""
+    ok = rows["modality"].isin(modalities)
+    if "ingest_issue" in rows.columns:
+        ok &= rows["ingest_issue"].isna()
+    return rows.loc[ok]
+
+
+def compute_embeddings(
+    ds: Dataset,
+    encoder_spec: str | None = None,
+    name: str | None = None,
+    *,
+    batch_size: int = 32,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    replace: bool = False,
+    progress: ProgressFn | None = None,
+) -> ComputeReport:
+    """Encode the dataset's rows and save them as embedding(s).
+
+    ``encoder_spec`` None → one embedding per modality present, with the default
+    encoder of each (``text:minilm``, ``image:efficientnet-lite0``). ``name`` defaults
+    to the encoder's short name. Work is saved per chunk of ``chunk_rows`` rows; an
+    interrupted run is resumed. Raises EncoderError, AlreadyExistsError, EmbeddingError.
+    """
+    from core.encoders import DEFAULT_ENCODERS, load_encoder
+
+    rows = ds.rows()
+    if encoder_spec is None:
+        present = [m for m in ("image", "text") if (rows["modality"] == m).any()]
+        specs = [DEFAULT_ENCODERS[m] for m in present]
+        if name is not None and len(specs) > 1:
+            raise EmbeddingError(
+                f"dataset {ds.name!r} has image and text rows: they get one embedding each; "
+                "omit --embedding or pass --encoder"
+            )
+    else:
+        specs = [encoder_spec]
+    encoders = [load_encoder(spec) for spec in specs]  # fail fast on a bad spec
+    infos, encoded, resumed, skipped = [], 0, 0, {}
+    for encoder in encoders:
+        emb_name = check_name(name or encoder.name, "embedding")
+        if emb_name in ds.embedding_names() and not replace:
+            raise AlreadyExistsError(
+                f"embedding {emb_name!r} already exists in {ds.name!r}; pass --replace to recompute it"
+            )
+        todo = rows_for_encoder(rows, encoder.modalities)
+        if todo.empty:
+            raise EmbeddingError(
+                f"encoder {encoder.spec!r} embeds {', '.join(sorted(encoder.modalities))} rows; "
+                f"dataset {ds.name!r} has none"
+            )
+        info, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress)
+        infos.append(info)
+        encoded += n_new
+        resumed += n_old
+        for reason, count in skip.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    return ComputeReport(tuple(infos), encoded, resumed, skipped)
+
+
+def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
+    from core.media import open_image
+
+    partial = ds.embeddings_dir / f".{emb_name}.partial"
+    job = {
+        "encoder": encoder.spec, "chunk_rows": int(chunk_rows),
+        "ids_hash": ids_hash(list(todo["id"].astype(str))),
+    }
+    job_path = partial / "job.json"
+    if partial.exists() and (not job_path.exists() or atomic.read_json(job_path) != job):
+        log.info("discarding partial work for %s: rows or encoder changed", emb_name)
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    if not job_path.exists():
+        atomic.write_json(job_path, job)
+
+    total = len(todo)
+    starts = list(range(0, total, chunk_rows))
+    n_new = n_old = 0
+    skipped: dict[str, int] = {}
+    done = 0
+    for chunk_no, start in enumerate(starts):
+        chunk = todo.iloc[start : start + chunk_rows]
+        vec_path = partial / f"chunk_{chunk_no:06d}.npy"
+        ok_path = partial / f"chunk_{chunk_no:06d}.ok.npy"
+        if vec_path.exists() and ok_path.exists():
+            n_old += len(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+            continue
+        vecs = np.zeros((len(chunk), encoder.dims), dtype=np.float32)
+        ok = np.ones(len(chunk), dtype=bool)
+        is_image = (chunk["modality"] == "image").to_numpy()
+        if (~is_image).any():
+            texts = chunk.loc[~is_image, "text"].fillna("").astype(str).tolist()
+            vecs[~is_image] = encoder.encode_texts(texts, batch_size=batch_size)
+        if is_image.any():
+            images, where = [], []
+            for i in np.flatnonzero(is_image):
+                try:
+                    images.append(open_image(ds.resolve_media(chunk["image"].iloc[i])))
+                    where.append(i)
+                except MediaError as err:
+                    log.warning("skipping row %s: %s", chunk["id"].iloc[i], err)
+                    ok[i] = False
+                    skipped["unreadable image"] = skipped.get("unreadable image", 0) + 1
+            if images:
+                vecs[np.asarray(where)] = encoder.encode_images(images, batch_size=batch_size)
+        atomic.write_npy(vec_path, vecs)
+        atomic.write_npy(ok_path, ok)  # written last: marks the chunk finished
+        n_new += len(chunk)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+
+    parts, oks = [], []
+    for chunk_no in range(len(starts)):
+        parts.append(np.load(partial / f"chunk_{chunk_no:06d}.npy", allow_pickle=False))
+        oks.append(np.load(partial / f"chunk_{chunk_no:06d}.ok.npy", allow_pickle=False))
+    vectors = np.concatenate(parts)
+    keep = np.concatenate(oks)
+    ids = todo["id"].astype(str).to_numpy()[keep]
+    modalities = sorted(set(todo["modality"]) & set(encoder.modalities))
+    info = write_embedding(
+        ds, emb_name, list(ids), vectors[keep],
+        {"encoder": encoder.spec, "source": "computed", "modalities": modalities},
+        replace=True,
+    )
+    shutil.rmtree(partial)
+    log.info("embedding %s: %d rows encoded, %d resumed", emb_name, n_new, n_old)
+    return info, n_new, n_old, skipped
