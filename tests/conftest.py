@@ -55,15 +55,29 @@ def digits_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_home(tmp_path_factory, digits_folder: Path) -> Path:
-    """A workspace with the digits dataset ingested and embedded (built once; copy before writing)."""
+    """A workspace with the digits dataset ingested and embedded (built once; copy before writing).
+
+    Developers may set ``CATALOG_TEST_CACHE`` to a directory to reuse the embedded digits
+    between runs (CI leaves it unset and builds from scratch).
+    """
     from core.embeddings import compute_embeddings
     from core.ingest import ingest_folder
     from core.workspace import open_workspace
 
+    cache = os.environ.get("CATALOG_TEST_CACHE")
+    cached = Path(cache) / "digits-home" if cache else None
+    if cached is not None and (cached / "datasets" / "digits" / "embeddings").exists():
+        home = tmp_path_factory.mktemp("digits-home") / "home"
+        shutil.copytree(cached, home)
+        ws = open_workspace(home)
+        ws.dataset("digits").update_info(media_root=str(digits_folder))
+        return home
     home = tmp_path_factory.mktemp("digits-home")
     ws = open_workspace(home)
     ingest_folder(ws, digits_folder, "digits")
     compute_embeddings(ws.dataset("digits"))
+    if cached is not None:
+        shutil.copytree(home, cached, dirs_exist_ok=True)
     return home
 
 

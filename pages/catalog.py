@@ -1,0 +1,28 @@
+"""Catalog: browse, filter, open, select, tag and slice a dataset's rows."""
+
+import streamlit as st
+
+from ui import loaders, state
+from ui.detail import render_detail
+from ui.filter_panel import filtered_rows, render_filter_panel
+from ui.grid import render_grid
+from ui.selection import render_selection_bar
+
+st.title("Catalog")
+ws = loaders.get_workspace()
+dataset = state.active_dataset()
+if dataset is None:
+    st.info("Choose or create a dataset to start.")
+    st.stop()
+
+rows = loaders.rows(ws, dataset)
+flt = render_filter_panel(ws, dataset)
+view = filtered_rows(ws, dataset, rows, flt)
+st.markdown(f"**{len(view):,} of {len(rows):,} rows**")
+
+if state.detail_row():
+    render_detail(ws, dataset, rows, state.detail_row())
+
+render_selection_bar(ws, dataset, view["id"].astype(str).tolist(), key="catalog",
+                     recipe={"method": "manual", "filter": flt.to_json()})
+render_grid(ws.dataset(dataset), view, key="catalog", actions=[("Open", state.open_detail)])

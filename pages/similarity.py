@@ -1,0 +1,6 @@
+"""Placeholder: being built (see the open issue)."""
+
+import streamlit as st
+
+st.title("similarity")
+st.info("This page is being built.")

@@ -1,0 +1,107 @@
+"""Cached loaders: the only place Streamlit caches wrap ``core``.
+
+``st.cache_resource`` holds shared read-only objects (workspace, encoders, indexes);
+``st.cache_data`` holds tables. Cache keys carry a file stamp (mtime and size) so a
+changed file is reloaded without clearing anybody else's cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.embeddings import EmbeddingInfo, list_embeddings
+from core.embeddings import load_embedding as _load_embedding
+from core.embeddings import load_index as _load_index
+from core.encoders import load_encoder
+from core.export import apply_label_edits
+from core.filters import ColumnProfile, profile_columns
+from core.workspace import Dataset, Workspace, open_workspace, resolve_home
+
+
+def _stamp(path: Path) -> str:
+    """mtime_ns and size of ``path`` (or 'absent'), used as a cache key part."""
+    try:
+        st_ = path.stat()
+    except FileNotFoundError:
+        return "absent"
+    return f"{st_.st_mtime_ns}-{st_.st_size}"
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(home: str) -> Workspace:
+    return open_workspace(home)
+
+
+def get_workspace() -> Workspace:
+    """The workspace of this server (``$CATALOG_HOME`` or ./catalog-data)."""
+    return _workspace(str(resolve_home(os.environ.get("CATALOG_HOME"))))
+
+
+@st.cache_data(show_spinner="Loading rows…", max_entries=16)
+def _rows(home: str, dataset: str, stamp: str) -> pd.DataFrame:
+    return open_workspace(home).dataset(dataset).rows()
+
+
+def source_rows(ws: Workspace, dataset: str) -> pd.DataFrame:
+    """Rows as ingested (cached; do not mutate)."""
+    ds = ws.dataset(dataset)
+    return _rows(str(ws.home), dataset, _stamp(ds.rows_path))
+
+
+def rows(ws: Workspace, dataset: str) -> pd.DataFrame:
+    """Rows with effective labels (label edits applied). Do not mutate."""
+    table = source_rows(ws, dataset)
+    overrides = ws.store.label_overrides(dataset)
+    return apply_label_edits(table, overrides) if overrides else table
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _profile(home: str, dataset: str, stamp: str) -> ColumnProfile:
+    return profile_columns(open_workspace(home).dataset(dataset).rows())
+
+
+def column_profile(ws: Workspace, dataset: str) -> ColumnProfile:
+    """Labels, categorical and numeric columns offered by the filter panel (cached)."""
+    ds = ws.dataset(dataset)
+    return _profile(str(ws.home), dataset, _stamp(ds.rows_path))
+
+
+def _embedding_stamp(ds: Dataset, name: str) -> str:
+    return _stamp(ds.embedding_dir(name) / "meta.json")
+
+
+@st.cache_resource(show_spinner="Loading index…", max_entries=8)
+def _index(home: str, dataset: str, embedding: str, stamp: str):
+    return _load_index(open_workspace(home).dataset(dataset), embedding)
+
+
+def vector_index(ws: Workspace, dataset: str, embedding: str):
+    """The persisted VectorIndex of an embedding (shared, read-only)."""
+    ds = ws.dataset(dataset)
+    return _index(str(ws.home), dataset, embedding, _embedding_stamp(ds, embedding))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _embedding(home: str, dataset: str, embedding: str, stamp: str):
+    return _load_embedding(open_workspace(home).dataset(dataset), embedding)
+
+
+def embedding(ws: Workspace, dataset: str, name: str):
+    """The loaded Embedding (memory-mapped vectors; shared, read-only)."""
+    ds = ws.dataset(dataset)
+    return _embedding(str(ws.home), dataset, name, _embedding_stamp(ds, name))
+
+
+def embeddings(ws: Workspace, dataset: str) -> list[EmbeddingInfo]:
+    """Summaries of the dataset's embeddings (cheap: reads meta files)."""
+    return list_embeddings(ws.dataset(dataset))
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def encoder(spec: str):
+    """A loaded encoder, shared by every session."""
+    return load_encoder(spec)
