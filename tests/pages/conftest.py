@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,14 @@ def demo_home(tmp_path_factory, digits_home: Path) -> Path:
 
     home = tmp_path_factory.mktemp("demo-home") / "home"
     shutil.copytree(digits_home, home)
+    cache = os.environ.get("CATALOG_TEST_CACHE")  # developers only: reuse api-docs between runs
+    cached = Path(cache) / "demo-api-docs" if cache else None
+    if cached is not None and (cached / "embeddings").exists():
+        shutil.copytree(cached, home / "datasets" / "api-docs")
+        return home
     build_demo(open_workspace(home), "api-docs")
+    if cached is not None:
+        shutil.copytree(home / "datasets" / "api-docs", cached, dirs_exist_ok=True)
     return home
 
 

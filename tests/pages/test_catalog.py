@@ -33,10 +33,10 @@ def test_filter_by_label_shows_only_that_label(make_app, app_home):
 
 def test_tagging_three_rows_persists_across_sessions(make_app, app_home):
     at = make_app()
-    boxes = [c for c in at.checkbox if c.key.startswith("catalog:sel:")][:3]
-    chosen = [b.key.rsplit(":", 1)[1] for b in boxes]
-    for box in boxes:
-        box.check().run()
+    keys = [c.key for c in at.checkbox if c.key.startswith("catalog:sel:")][:3]
+    chosen = [k.rsplit(":", 1)[1] for k in keys]
+    for key in keys:  # look each box up again: every run builds a new element tree
+        at.checkbox(key=key).check().run()
     assert "**3 selected**" in _texts(at)
     at.text_input(key="catalog:tag").input("to-label").run()
     at.button(key="catalog:tag_btn").click().run()
