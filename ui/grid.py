@@ -23,13 +23,27 @@ PAGE_SIZES = (50, 75, 100)
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
 
 
-def safe_text(value: object, limit: int | None = None) -> str:
-    """``value`` as text for st.markdown/caption: markdown and HTML characters escaped."""
+def _plain(value: object, limit: int | None) -> str:
     text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
     text = " ".join(text.split())
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return text
+
+
+def safe_text(value: object, limit: int | None = None) -> str:
+    """``value`` as text for st.markdown/caption: markdown and HTML characters escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", _plain(value, limit))
+
+
+def safe_code(value: object, limit: int | None = None) -> str:
+    """``value`` as an inline code span for st.markdown/caption, shown verbatim.
+
+    Backslash escapes are not processed inside code spans (``safe_text`` inside
+    backticks would show its backslashes), so backticks are replaced by ``'`` instead.
+    """
+    text = _plain(value, limit).replace("`", "'")
+    return f"`{text}`"
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
@@ -103,7 +117,7 @@ def render_grid(
                     st.caption("⚠ unreadable image")
             else:
                 st.markdown(safe_text(getattr(row, "text", ""), 220))
-            badges = [f"`{safe_text(rid, 40)}`"]
+            badges = [safe_code(rid, 40)]
             label = getattr(row, "label", None)
             if isinstance(label, str):
                 badges.append(f"**{safe_text(label, 30)}**")
