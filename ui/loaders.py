@@ -8,6 +8,7 @@ changed file is reloaded without clearing anybody else's cache.
 from __future__ import annotations
 
 import os
+import runpy
 from pathlib import Path
 
 import pandas as pd
@@ -37,21 +38,28 @@ def _workspace(home: str) -> Workspace:
 
 
 def _leave_pages_folder_mode() -> None:
-    """Make a deep link on a fresh server run app.py (the shell) around the page.
+    """Run app.py (the shell: sidebar and navigation) when Streamlit ran a page alone.
 
-    Streamlit treats an app with a ``pages/`` folder in its legacy mode until some
-    session has run ``st.navigation``: the first request for ``/catalog`` would run
-    ``pages/catalog.py`` alone, without the sidebar. When that happens, switch the
-    server to ``st.navigation`` mode (what app.py's first run does) and rerun, so app.py
-    runs with the requested page.
+    Streamlit treats an app with a ``pages/`` folder in its legacy mode until a session
+    has called ``st.navigation``: a deep link such as ``/catalog`` on a fresh server (and
+    every AppTest rerun) runs ``pages/catalog.py`` by itself, without the sidebar. When
+    that happens we switch the server to ``st.navigation`` mode, run app.py in place (it
+    runs the requested page inside its shell) and stop the bare run. No rerun is needed,
+    so a click that triggered this run is not lost.
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without this internal: nothing to fix
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # a Streamlit without these internals: nothing to repair
         return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    if not getattr(PagesManager, "uses_pages_directory", False):
+        return
+    PagesManager.uses_pages_directory = False
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    runpy.run_path(str(ctx.pages_manager.main_script_path), run_name="__main__")
+    st.stop()
 
 
 def get_workspace() -> Workspace:
