@@ -179,6 +179,33 @@ def delete_embedding(ds: Dataset, name: str) -> None:
         ds.update_info(default_embedding=None)
 
 
+UNIT_TOLERANCE = 1e-6  # |norm - 1| below which a row counts as already unit length
+
+
+def normalise_rows(vectors: np.ndarray, *, in_place: bool = False, chunk_rows: int = 65_536) -> np.ndarray:
+    """L2-normalise the rows of ``vectors`` ((n, d) float32), idempotently.
+
+    Norms are computed in float64, chunk by chunk. Rows already within
+    ``UNIT_TOLERANCE`` of unit length, zero rows and NaN rows are left bit for bit, so
+    stored vectors exported and imported again are identical. Returns ``vectors``
+    itself if no row needs scaling or ``in_place``, else a scaled copy.
+    """
+    n = len(vectors)
+    norms = np.empty(n, dtype=np.float64)
+    for start in range(0, n, chunk_rows):
+        block = np.asarray(vectors[start : start + chunk_rows], dtype=np.float64)
+        norms[start : start + chunk_rows] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    with np.errstate(invalid="ignore"):
+        rows = np.flatnonzero((np.abs(norms - 1.0) > UNIT_TOLERANCE) & (norms > 0))
+    if len(rows) == 0:
+        return vectors
+    out = vectors if in_place else vectors.copy()
+    for start in range(0, len(rows), chunk_rows):
+        sel = rows[start : start + chunk_rows]
+        out[sel] = (out[sel] / norms[sel, None]).astype(np.float32)
+    return out
+
+
 def write_embedding(
     ds: Dataset,
     name: str,
@@ -202,8 +229,7 @@ def write_embedding(
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[0] == 0:
         raise EmbeddingError(f"expected ({len(ids)}, d) vectors, got shape {vectors.shape}")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = vectors / np.where(norms == 0, 1, norms)
+    vectors = normalise_rows(vectors)
     ids_arr = np.asarray([str(i) for i in ids])
     index = build_index(vectors, list(ids_arr), kind=index_kind)
     full_meta = {

@@ -1,0 +1,471 @@
+"""VectorIndex: cosine kNN and range search over string ids, hiding FAISS.
+
+Vectors are stored L2-normalised (float32), so cosine similarity is the inner product.
+Two kinds: ``exact`` (``faiss.IndexFlatIP``) and ``hnsw`` (``faiss.IndexHNSWFlat``,
+inner-product metric). Both keep the flat float32 matrix (the HNSW storage), which
+serves every exact operation: range search, subset search, :meth:`VectorIndex.vectors_for`.
+Rows live in *slots* (faiss ids 0..ntotal-1); removal compacts the exact kind at once
+and leaves tombstones in the HNSW kind (excluded with an ``IDSelectorBitmap``) until
+more than half the slots are dead, when the graph is rebuilt from the live rows.
+Files: ``index.faiss``, ``index_ids.npy`` (one id per slot, ``''`` = removed),
+``index.json`` (format version, kind, params, dims, count, slots).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import faiss
+import numpy as np
+
+from core import atomic
+from core.errors import (
+    EmbeddingError, IndexStateError, InputError, NotFoundError, SchemaError, format_list,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+KINDS = ("auto", "exact", "hnsw")
+# Auto-choice threshold, from bench/bench_search.py (docs/benchmarks.md, "Search
+# (VectorIndex)"; 2 cores, 384-d): one exact query scans every row and costs ~5 ms of
+# CPU at 50k rows (~8 ms at 100k, ~0.1 ms per 1k rows), and bulk kNN (search_positions
+# with q = n, used by quality/select) grows as n^2 (100k: 2.6x slower than HNSW incl.
+# its build). Above this HNSW answers in ~0.5 ms CPU at recall@10 >= 0.99.
+EXACT_MAX_ROWS = 50_000
+HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 64, "ef_search": 128}
+FILES = ("index.faiss", "index.json", "index_ids.npy")
+_QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
+_GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
+_ADD_CHUNK = 131072      # rows per faiss add call (progress logging on big builds)
+
+
+@dataclass(frozen=True)
+class Hits:
+    """kNN results, best first: ``ids`` (q, k) object array of str (``''`` pads rows
+    with fewer than k results), ``scores`` (q, k) float32 cosine (``-inf`` pads)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+    def row(self, i: int) -> tuple[list[str], np.ndarray]:
+        """Unpadded ``(ids, scores (m,) float32)`` of query ``i``."""
+        keep = self.ids[i] != ""
+        return [str(v) for v in self.ids[i][keep]], self.scores[i][keep]
+
+
+@dataclass(frozen=True)
+class RangeHits:
+    """Range results: ``ids`` (m,) object array of str, ``scores`` (m,) float32, best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _check_ids(ids: Sequence[str], vectors: Any) -> np.ndarray:
+    """(n,) object array of ``ids`` for ``vectors`` (n, d); SchemaError if not non-empty str,
+    EmbeddingError if ``vectors`` is not 2-D, on a count mismatch or duplicates.
+    """
+    shape = np.shape(vectors)
+    if len(shape) != 2:
+        raise EmbeddingError(f"vectors must be a 2-D (n, d) array, got shape {shape}")
+    n = shape[0]
+    if isinstance(ids, str):
+        raise SchemaError(f"ids must be a sequence of strings, got the single string {ids!r}")
+    values = list(ids)
+    if len(values) != n:
+        raise EmbeddingError(f"got {len(values)} ids for {n} vectors; they must match")
+    bad = [v for v in values if not isinstance(v, str) or not v]
+    if bad:
+        raise SchemaError(f"{len(bad)} ids are not non-empty strings: {format_list(bad)}")
+    arr = np.empty(n, dtype=object)
+    arr[:] = [str(v) for v in values]
+    if len(set(values)) != n:
+        uniq, counts = np.unique(arr.astype(str), return_counts=True)
+        raise EmbeddingError(f"duplicate ids: {format_list(uniq[counts > 1].tolist())}")
+    return arr
+
+
+def _unit_rows(vectors: Any, dims: int | None, names: Sequence[str] | None = None) -> np.ndarray:
+    """L2-normalised float32 C-contiguous copy of ``vectors`` (n, d).
+
+    Raises EmbeddingError on wrong shape/dims, NaN/Inf or zero rows (named by id or row).
+    """
+    try:
+        x = np.array(vectors, dtype=np.float32, order="C", copy=True)
+    except (TypeError, ValueError) as err:
+        raise EmbeddingError(f"vectors are not a numeric array: {err}") from err
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise EmbeddingError(f"vectors must be a 2-D (n, d) array, got shape {x.shape}")
+    if dims is not None and x.shape[1] != dims:
+        raise EmbeddingError(f"vectors have {x.shape[1]} dims; this index has {dims}")
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    if len(x) and 0 < norms.min() and norms.max() < np.inf:  # fast path: all rows fine
+        x /= norms[:, None]
+        return x
+    for bad, what in ((~np.isfinite(norms), "NaN or Inf values"), (norms == 0, "all zeros")):
+        if bad.any():
+            where = np.flatnonzero(bad)
+            shown = [names[i] for i in where[:5]] if names is not None else where[:5].tolist()
+            label = "ids" if names is not None else "rows"
+            raise EmbeddingError(f"{len(where)} vectors contain {what}: {label} "
+                                 f"{format_list(shown)}{' ...' if len(where) > 5 else ''}")
+    x /= norms[:, None]
+    return x
+
+
+def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
+    """HNSW params merged over :data:`HNSW_DEFAULTS` ({} for exact); InputError on bad ones."""
+    unknown = sorted(set(params) - set(HNSW_DEFAULTS))
+    if unknown:
+        raise InputError(f"unknown index parameter(s) {format_list(unknown)}; "
+                         f"choose from {', '.join(HNSW_DEFAULTS)}")
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"index parameter {name}={value!r} must be a positive integer")
+    return {} if kind == "exact" else {**HNSW_DEFAULTS, **{k: int(v) for k, v in params.items()}}
+
+
+def _new_faiss(kind: str, x: np.ndarray, params: dict[str, int]) -> faiss.Index:
+    """A faiss index of ``kind`` holding unit rows ``x`` (n, d)."""
+    if kind == "exact":
+        index = faiss.IndexFlatIP(x.shape[1])
+    else:
+        index = faiss.IndexHNSWFlat(x.shape[1], params["M"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = params["ef_construction"]
+        index.hnsw.efSearch = params["ef_search"]
+    _add_rows(index, x)
+    return index
+
+
+def _add_rows(index: faiss.Index, x: np.ndarray) -> None:
+    for start in range(0, len(x), _ADD_CHUNK):
+        index.add(x[start:start + _ADD_CHUNK])
+        if len(x) > _ADD_CHUNK:
+            log.info("indexed %d / %d rows", min(start + _ADD_CHUNK, len(x)), len(x))
+
+
+def _bitmap_selector(mask: np.ndarray) -> tuple[faiss.IDSelector, np.ndarray]:
+    """``IDSelectorBitmap`` over slots where ``mask`` is True (keep the bitmap alive with it)."""
+    bits = np.packbits(mask, bitorder="little")
+    return faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits)), bits
+
+
+class VectorIndex:
+    """Cosine nearest-neighbour index over string ids. Build with :func:`build_index`
+    or :meth:`VectorIndex.load`; attributes ``kind`` ("exact" | "hnsw"), ``dims``, ``params``.
+    """
+
+    def __init__(self, index: faiss.Index, slot_ids: np.ndarray, kind: str,
+                 params: dict[str, int]) -> None:
+        self.kind = kind
+        self.dims = int(index.d)
+        self.params = dict(params)
+        self._index = index
+        self._set_slots(slot_ids)
+
+    # -- internal state -------------------------------------------------------------
+    def _set_slots(self, slot_ids: np.ndarray, slot_of: dict[str, int] | None = None) -> None:
+        """(ntotal,) object ids per faiss slot, '' for removed; resets lookups and caches."""
+        self._slot_ids = slot_ids
+        self._alive = slot_ids != ""
+        if slot_of is None:
+            live = np.flatnonzero(self._alive)
+            slot_of = dict(zip(slot_ids[live].tolist(), live.tolist()))
+        self._slot_of = slot_of
+        self._flat = self._index if self.kind == "exact" else faiss.downcast_index(self._index.storage)
+        self._cache: dict[str, Any] = {}
+
+    def _matrix(self) -> np.ndarray:
+        """(ntotal, d) float32 view of the stored vectors (invalid after add/remove)."""
+        n = self._flat.ntotal
+        if n == 0:
+            return np.empty((0, self.dims), np.float32)
+        return faiss.rev_swig_ptr(self._flat.get_xb(), n * self.dims).reshape(n, self.dims)
+
+    def _alive_selector(self) -> tuple[faiss.IDSelector, np.ndarray] | None:
+        """Selector of live slots, None when nothing is removed."""
+        if len(self) == len(self._slot_ids):
+            return None
+        if "alive_sel" not in self._cache:
+            self._cache["alive_sel"] = _bitmap_selector(self._alive)
+        return self._cache["alive_sel"]
+
+    def _positions(self) -> np.ndarray | None:
+        """(ntotal,) int64 slot -> position in :attr:`ids` (-1 dead); None if identical."""
+        if len(self) == len(self._slot_ids):
+            return None
+        if "positions" not in self._cache:
+            live_rank = np.cumsum(self._alive, dtype=np.int64) - 1
+            self._cache["positions"] = np.where(self._alive, live_rank, -1)
+        return self._cache["positions"]
+
+    def _slots(self, ids: Sequence[str], strict: bool = True) -> np.ndarray:
+        """int64 slots of ``ids``; NotFoundError on unknown ids (dropped if not strict)."""
+        if isinstance(ids, str):
+            raise InputError(f"expected a sequence of ids, got the single string {ids!r}")
+        get = self._slot_of.get
+        found = [get(v, -1) for v in ids]
+        missing = [v for v, s in zip(ids, found) if s < 0]
+        if missing and strict:
+            raise NotFoundError(f"{len(missing)} id(s) not in the index: {format_list(missing)}")
+        return np.array([s for s in found if s >= 0], dtype=np.int64)
+
+    def _queries(self, queries: Any) -> np.ndarray:
+        q = np.asarray(queries)
+        return _unit_rows(q[None, :] if q.ndim == 1 else q, self.dims)
+
+    def _knn(self, q: np.ndarray, k: int, index: faiss.Index,
+             sel: faiss.IDSelector | None = None, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Batched faiss search -> (scores (q, k) float32 with -inf padding, slots (q, k) int64)."""
+        params = None
+        if isinstance(index, faiss.IndexHNSW) and (sel is not None or ef is not None):
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef or self.params["ef_search"])
+        elif sel is not None:
+            params = faiss.SearchParameters(sel=sel)
+        if len(q) <= _QUERY_BATCH:
+            scores, slots = index.search(q, k, params=params)
+        else:
+            parts = [index.search(q[s:s + _QUERY_BATCH], k, params=params)
+                     for s in range(0, len(q), _QUERY_BATCH)]
+            scores, slots = (np.concatenate([p[j] for p in parts]) for j in (0, 1))
+        scores[slots < 0] = -np.inf
+        return scores, slots
+
+    def _hits(self, scores: np.ndarray, slots: np.ndarray) -> Hits:
+        pad = slots < 0
+        ids = self._slot_ids[np.where(pad, 0, slots)] if pad.any() else self._slot_ids[slots]
+        ids[pad] = ""
+        return Hits(ids=ids, scores=scores)
+
+    # -- public API -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __repr__(self) -> str:
+        return f"VectorIndex(kind={self.kind!r}, dims={self.dims}, rows={len(self)}, params={self.params})"
+
+    @property
+    def ids(self) -> np.ndarray:
+        """(n,) object array of live ids in insertion order (read-only)."""
+        if "ids" not in self._cache:
+            live = self._slot_ids[self._alive]
+            live.flags.writeable = False
+            self._cache["ids"] = live
+        return self._cache["ids"]
+
+    def search(self, queries: np.ndarray, k: int, *, within: Sequence[str] | None = None,
+               exclude: Sequence[str] | None = None) -> Hits:
+        """Top-``k`` rows by cosine for ``queries`` (d,) or (q, d) float32 -> :class:`Hits`.
+
+        ``within``: rank only these ids (exact for subsets under 1/4 of the rows; HNSW with
+        an id filter above that); ``exclude``: ids never returned (unknown ones ignored).
+        Raises EmbeddingError (bad queries), InputError (k < 1), NotFoundError (``within``).
+        """
+        q, k = self._queries(queries), _check_k(k)
+        excluded = self._slots(exclude, strict=False) if exclude is not None else np.empty(0, np.int64)
+        if within is not None:
+            subset = np.setdiff1d(np.unique(self._slots(within)), excluded)
+            return self._hits(*self._search_subset(q, k, subset))
+        if len(self) == 0:
+            return self._hits(np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1))
+        sel = self._alive_selector()
+        scores, slots = self._knn(q, k + len(excluded), self._index, sel and sel[0])
+        if len(excluded):  # drop excluded hits, keep the first k of the rest in order
+            keep = (slots >= 0) & ~np.isin(slots, excluded)
+            order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+            scores, slots = (np.take_along_axis(a, order, axis=1) for a in (scores, slots))
+            pad = ~np.take_along_axis(keep, order, axis=1)
+            scores[pad], slots[pad] = -np.inf, -1
+        return self._hits(scores, slots)
+
+    def _search_subset(self, q: np.ndarray, k: int, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = len(subset)
+        if m == 0:
+            return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
+        if m <= _GATHER_MAX_ROWS:  # small: scan a copy of the subset's vectors
+            scores, local = faiss.knn(q, self._matrix()[subset], k, metric=faiss.METRIC_INNER_PRODUCT)
+            slots = np.where(local >= 0, subset[np.maximum(local, 0)], -1)
+            scores[slots < 0] = -np.inf
+            return scores, slots
+        mask = np.zeros(len(self._slot_ids), dtype=bool)
+        mask[subset] = True
+        sel, _bits = _bitmap_selector(mask)
+        if self.kind == "exact" or 4 * m < len(self):  # exact scan of the flat vectors
+            return self._knn(q, k, self._flat, sel)
+        ef = max(self.params["ef_search"], k) * min(4, -(-len(self) // m))
+        return self._knn(q, k, self._index, sel, ef)
+
+    def search_positions(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Bulk kNN over all live rows: (scores (q, k) float32, positions (q, k) int64 into
+        :attr:`ids`, -1 padding). Batched; uses HNSW for the hnsw kind.
+        """
+        q, k = self._queries(queries), _check_k(k)
+        sel = self._alive_selector()
+        scores, slots = self._knn(q, k, self._index, sel and sel[0])
+        pos = self._positions()
+        if pos is not None:
+            slots = np.where(slots >= 0, pos[np.maximum(slots, 0)], -1)
+        return scores, slots
+
+    def _range(self, q: np.ndarray, threshold: float, sel: faiss.IDSelector | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact range search over the flat vectors, batched, each query's hits best first."""
+        t = float(threshold)
+        if not np.isfinite(t):
+            raise InputError(f"threshold must be a finite number, got {threshold!r}")
+        # faiss keeps score > radius; the next float32 below t makes it score >= t.
+        radius = float(np.nextafter(np.float32(t), np.float32(-np.inf)))
+        params = faiss.SearchParameters(sel=sel) if sel is not None else None
+        lims, scores, slots = [np.zeros(1, np.int64)], [], []
+        for s in range(0, len(q), _QUERY_BATCH):
+            if self._flat.ntotal == 0:
+                lim = np.zeros(len(q[s:s + _QUERY_BATCH]) + 1, np.int64)
+                d, i = np.empty(0, np.float32), np.empty(0, np.int64)
+            else:
+                lim, d, i = self._flat.range_search(q[s:s + _QUERY_BATCH], radius, params=params)
+                lim = lim.astype(np.int64)
+            lims.append(lim[1:] + lims[-1][-1])
+            owner = np.repeat(np.arange(len(lim) - 1), np.diff(lim))
+            order = np.lexsort((i, -d, owner))  # by query, then best score, then slot
+            scores.append(d[order])
+            slots.append(i[order])
+        return np.concatenate(lims), np.concatenate(scores), np.concatenate(slots)
+
+    def range_search(self, query: np.ndarray, threshold: float, *,
+                     within: Sequence[str] | None = None) -> RangeHits:
+        """All live rows (optionally only ``within``) with cosine >= ``threshold``, exact,
+        best first, for one ``query`` (d,) float32. NotFoundError on unknown ``within`` ids.
+        """
+        q = self._queries(query)
+        if len(q) != 1:
+            raise EmbeddingError(f"range_search takes one query vector, got {len(q)}")
+        sel = self._alive_selector()
+        if within is not None:
+            mask = np.zeros(len(self._slot_ids), dtype=bool)
+            mask[self._slots(within)] = True
+            sel = _bitmap_selector(mask)
+        _, scores, slots = self._range(q, threshold, sel and sel[0])
+        return RangeHits(ids=self._slot_ids[slots].astype(object), scores=scores)
+
+    def range_search_positions(self, queries: np.ndarray, threshold: float
+                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact range search of (q, d) ``queries`` over all live rows, faiss style:
+        (lims (q+1,) int64, positions (lims[-1],) int64 into :attr:`ids`, scores float32);
+        query i's hits are ``[lims[i]:lims[i+1]]``, best first.
+        """
+        sel = self._alive_selector()
+        lims, scores, slots = self._range(self._queries(queries), threshold, sel and sel[0])
+        pos = self._positions()
+        return lims, (slots if pos is None else pos[slots]), scores
+
+    def add(self, vectors: np.ndarray, ids: Sequence[str]) -> None:
+        """Append ``vectors`` (n, d) with new unique ``ids``. EmbeddingError on wrong dims,
+        NaN/Inf, zero rows, duplicate or existing ids; SchemaError on empty/non-str ids.
+        """
+        new_ids = _check_ids(ids, vectors)
+        taken = [v for v in new_ids if v in self._slot_of]
+        if taken:
+            raise EmbeddingError(f"{len(taken)} ids are already in the index: {format_list(taken)}")
+        x = _unit_rows(vectors, self.dims, new_ids)
+        _add_rows(self._index, x)
+        start = len(self._slot_ids)
+        self._slot_of.update((v, start + i) for i, v in enumerate(new_ids.tolist()))
+        self._set_slots(np.concatenate([self._slot_ids, new_ids]), self._slot_of)
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Remove ``ids``; returns how many were removed. NotFoundError on unknown ids."""
+        slots = np.unique(self._slots(ids))
+        if len(slots) == 0:
+            return 0
+        slot_ids = self._slot_ids.copy()
+        slot_ids[slots] = ""
+        if self.kind == "exact":
+            self._index.remove_ids(faiss.IDSelectorBatch(slots.size, faiss.swig_ptr(slots)))
+            slot_ids = slot_ids[slot_ids != ""]
+        elif 2 * (slot_ids == "").sum() > len(slot_ids):
+            live = slot_ids != ""
+            log.info("rebuilding HNSW graph from %d live rows", int(live.sum()))
+            self._index = _new_faiss("hnsw", self._matrix()[live].copy(), self.params)
+            slot_ids = slot_ids[live]
+        self._set_slots(slot_ids)
+        return len(slots)
+
+    def vectors_for(self, ids: Sequence[str]) -> np.ndarray:
+        """(len(ids), d) float32 stored (normalised) vectors. NotFoundError on unknown ids."""
+        return self._matrix()[self._slots(ids)].copy()
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``index.faiss``, ``index_ids.npy`` then ``index.json``, each atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic.write_with(directory / "index.faiss", lambda p: faiss.write_index(self._index, str(p)))
+        atomic.write_npy(directory / "index_ids.npy", self._slot_ids.astype(str))
+        atomic.write_json(directory / "index.json", {
+            "format_version": FORMAT_VERSION, "kind": self.kind, "params": self.params,
+            "dims": self.dims, "count": len(self), "slots": len(self._slot_ids)})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> VectorIndex:
+        """Read an index written by :meth:`save`. IndexStateError if files are missing,
+        unreadable or inconsistent (kind, dims, count, duplicate ids).
+        """
+        directory = Path(directory)
+        missing = [name for name in FILES if not (directory / name).is_file()]
+        if missing:
+            raise IndexStateError(f"index in {directory} is missing {format_list(missing)}")
+        try:
+            meta = atomic.read_json(directory / "index.json")
+            slot_ids = np.load(directory / "index_ids.npy", allow_pickle=False)
+            index = faiss.read_index(str(directory / "index.faiss"))
+        except (OSError, ValueError, RuntimeError) as err:
+            raise IndexStateError(f"index in {directory} is corrupt: {err}") from err
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            raise IndexStateError(f"index.json in {directory} is not format version {FORMAT_VERSION}")
+        kind, want = meta.get("kind"), {"exact": faiss.IndexFlatIP, "hnsw": faiss.IndexHNSWFlat}
+        if kind not in want or not isinstance(index, want[kind]) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+            raise IndexStateError(f"index.faiss in {directory} is {type(index).__name__}, "
+                                  f"not the {kind!r} kind recorded in index.json")
+        if slot_ids.ndim != 1 or slot_ids.dtype.kind != "U":
+            raise IndexStateError(f"index_ids.npy in {directory} is not a 1-D string array")
+        live = int((slot_ids != "").sum())
+        if (index.d != meta.get("dims") or index.ntotal != len(slot_ids) or live != meta.get("count")
+                or len(set(slot_ids[slot_ids != ""].tolist())) != live):
+            raise IndexStateError(
+                f"index in {directory} is inconsistent: index.json says {meta.get('count')} rows of "
+                f"{meta.get('dims')} dims, index.faiss has {index.ntotal} of {index.d}, "
+                f"index_ids.npy has {len(slot_ids)} slots ({live} live, unique ids required)")
+        try:
+            params = _check_params(kind, meta.get("params") or {})
+        except InputError as err:
+            raise IndexStateError(f"index.json in {directory} has bad params: {err}") from err
+        if kind == "hnsw":
+            index.hnsw.efSearch = params["ef_search"]
+        return cls(index, slot_ids.astype(object), kind, params)
+
+
+def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", **params: int) -> VectorIndex:
+    """Index ``vectors`` (n, d) float32 under ``ids`` (n unique non-empty str) for cosine search.
+
+    ``kind``: "auto" (exact when n <= EXACT_MAX_ROWS, else hnsw), "exact" or "hnsw";
+    ``params``: M, ef_construction, ef_search (defaults HNSW_DEFAULTS; ignored by exact).
+    Normalises a copy. Raises InputError (kind/params), EmbeddingError (shape, NaN/Inf,
+    zero rows, id count, duplicates), SchemaError (empty or non-str ids).
+    """
+    if kind not in KINDS:
+        raise InputError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    id_arr = _check_ids(ids, vectors)
+    x = _unit_rows(vectors, None, id_arr)
+    resolved = kind if kind != "auto" else ("exact" if len(x) <= EXACT_MAX_ROWS else "hnsw")
+    checked = _check_params(resolved, params)
+    log.info("building %s index over %d rows of %d dims %s", resolved, len(x), x.shape[1], checked)
+    return VectorIndex(_new_faiss(resolved, x, checked), id_arr, resolved, checked)

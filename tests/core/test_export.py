@@ -1,0 +1,196 @@
+"""Tests for core.export: CSV/JSONL round trips through ingest, NDJSON for labeling tools,
+label edits, recipe sidecars and errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from core.errors import InputError, SchemaError
+from core.export import (EXPORT_FORMATS, ExportReport, apply_label_edits, effective_rows,
+                         export_rows)
+from core.ingest import ingest_table
+from core.store import ids_hash
+from core.workspace import Workspace
+
+TEXT_TABLE = pd.DataFrame({
+    "id": ["007", "b-2", "c 3", "d4", "e5"],
+    "text": ["plain text", "comma, and \"quotes\"", "two\nlines", "ünïcödé ✓", "last one"],
+    "label": ["1", "spam", None, "ham", "1"],
+    "views": [10, 0, 3, 12345678901, 7],
+    "score": [0.125, None, 1e-9, 3.141592653589793, -2.5],
+    "lang": ["en", "fr", None, "de", "en"],
+})
+
+
+def value(v):
+    """A comparable plain value: None for nulls, floats for numbers."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    return str(v)
+
+
+def records(rows: pd.DataFrame) -> list[dict]:
+    return [{str(c): value(v) for c, v in zip(rows.columns, vals)}
+            for vals in rows.itertuples(index=False, name=None)]
+
+
+def png(path: Path, shade: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((6, 5, 3), shade, np.uint8)).save(path)
+
+
+@pytest.fixture
+def text_ws(ws: Workspace, tmp_path: Path) -> Workspace:
+    src = tmp_path / "src" / "texts.csv"
+    src.parent.mkdir()
+    TEXT_TABLE.to_csv(src, index=False)
+    ingest_table(ws, src, "texts")
+    return ws
+
+
+@pytest.fixture
+def image_ws(ws: Workspace, tmp_path: Path) -> Workspace:
+    media = tmp_path / "media"
+    for i, rel in enumerate(["cats/a.png", "cats/b.png", "dogs/c.png"]):
+        png(media / rel, 40 * i)
+    table = pd.DataFrame({
+        "id": ["img-a", "img-b", "img-c", "txt-d"],
+        "image": ["cats/a.png", "cats/b.png", "dogs/c.png", None],
+        "text": [None, "a caption", None, "a text-only row"],
+        "label": ["cat", "cat", "dog", None],
+        "width_cm": [1.5, None, 2.0, 0.25],
+        "source": ["cam", "cam", None, "web"],
+    })
+    src = tmp_path / "src" / "images.jsonl"
+    src.parent.mkdir()
+    table.to_json(src, orient="records", lines=True)
+    ingest_table(ws, src, "images", image_root=media)
+    return ws
+
+
+# ---- round trips ---------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_text_table_export_reingests_to_the_same_rows(text_ws, tmp_path, fmt):
+    rows = effective_rows(text_ws, "texts")
+    out = tmp_path / "out" / f"texts.{fmt}"
+    out.parent.mkdir()
+    report = export_rows(rows, out, fmt, recipe={"method": "random", "n": 5, "seed": 0})
+    assert isinstance(report, ExportReport) and report.rows == 5 and report.format == fmt
+    ingest_table(text_ws, out, "again", format=fmt)
+    again = text_ws.dataset("again").rows()
+    assert list(again.columns) == list(rows.columns)
+    assert records(again) == records(rows)
+    assert again["views"].tolist() == TEXT_TABLE["views"].tolist()  # numbers stay numbers
+    assert again["id"].tolist() == ["007", "b-2", "c 3", "d4", "e5"]
+    assert again.loc[again["id"] == "c 3", "text"].item() == "two\nlines"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_image_table_export_reingests_with_the_media_root(image_ws, tmp_path, fmt):
+    ds = image_ws.dataset("images")
+    rows = effective_rows(image_ws, "images")
+    out = tmp_path / "out" / f"images.{fmt}"
+    out.parent.mkdir()
+    export_rows(rows, out, fmt, media_root=ds.media_root)
+    ingest_table(image_ws, out, "images2", format=fmt, image_root=ds.media_root)
+    again = image_ws.dataset("images2").rows()
+    assert records(again) == records(rows)
+    assert again["modality"].tolist() == ["image", "image", "image", "text"]
+    assert again["image"].tolist()[:3] == ["cats/a.png", "cats/b.png", "dogs/c.png"]
+
+
+def test_ndjson_rows_have_the_labeling_tool_shape(image_ws, tmp_path):
+    ds = image_ws.dataset("images")
+    rows = effective_rows(image_ws, "images")
+    out = tmp_path / "rows.ndjson"
+    export_rows(rows, out, "ndjson", media_root=ds.media_root)
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["global_key"] for line in lines] == ["img-a", "img-b", "img-c", "txt-d"]
+    for line in lines:
+        assert set(line) == {"global_key", "row_data", "media_type", "metadata_fields", "label"}
+    a, b, c, d = lines
+    assert a["media_type"] == "IMAGE" and Path(a["row_data"]).is_absolute()
+    assert Path(a["row_data"]) == (tmp_path / "media" / "cats" / "a.png").resolve()
+    assert all(Path(x["row_data"]).is_file() for x in (a, b, c))
+    assert d == {"global_key": "txt-d", "row_data": "a text-only row", "media_type": "TEXT",
+                 "metadata_fields": [{"name": "width_cm", "value": 0.25},
+                                     {"name": "source", "value": "web"}],
+                 "label": None}
+    assert a["metadata_fields"] == [{"name": "width_cm", "value": 1.5},
+                                    {"name": "source", "value": "cam"}]
+    assert b["metadata_fields"] == [{"name": "source", "value": "cam"}]  # nulls left out
+    assert c["label"] == "dog"
+    with pytest.raises(InputError, match="needs media_root"):
+        export_rows(rows, tmp_path / "no-root.ndjson", "ndjson")
+
+
+# ---- label edits, order, recipe ----------------------------------------------------------
+def test_edited_labels_are_exported_as_edited(text_ws, tmp_path):
+    store = text_ws.store
+    store.relabel("texts", ["b-2", "c 3"], "ham", ["spam", None])
+    store.relabel("texts", ["d4"], None, ["ham"])
+    undone = store.relabel("texts", ["e5"], "oops", ["1"])
+    store.revert_edits("texts", undone)
+    rows = effective_rows(text_ws, "texts")
+    assert {i: value(v) for i, v in zip(rows["id"], rows["label"])} == {
+        "007": "1", "b-2": "ham", "c 3": "ham", "d4": None, "e5": "1"}
+    assert text_ws.dataset("texts").rows()["label"].tolist()[1] == "spam"  # source untouched
+    out = tmp_path / "edited.ndjson"
+    export_rows(rows, out, "ndjson")
+    labels = [json.loads(line)["label"] for line in out.read_text().splitlines()]
+    assert labels == ["1", "ham", "ham", None, "1"]
+    export_rows(rows, tmp_path / "edited.csv", "csv")
+    ingest_table(text_ws, tmp_path / "edited.csv", "edited")
+    again = text_ws.dataset("edited").rows()["label"].tolist()
+    assert [value(v) for v in again] == ["1", "ham", "ham", None, "1"]
+
+
+def test_apply_label_edits_returns_a_copy():
+    rows = pd.DataFrame({"id": ["a", "b"], "label": ["x", None]})
+    edited = apply_label_edits(rows, {"b": "y", "zz": "ignored"})
+    assert edited["label"].tolist() == ["x", "y"]
+    assert rows["label"].tolist()[0] == "x" and pd.isna(rows["label"].tolist()[1])
+
+
+def test_export_keeps_the_given_order_and_writes_the_recipe_sidecar(text_ws, tmp_path):
+    rows = effective_rows(text_ws, "texts")
+    picked = rows.set_index("id").loc[["e5", "007", "c 3"]].reset_index()
+    recipe = {"method": "cluster", "n": 3, "seed": 4, "k": 2, "scope_rows": 5}
+    report = export_rows(picked, tmp_path / "picked.jsonl", "jsonl", recipe=recipe)
+    ids = [json.loads(line)["id"] for line in report.path.read_text().splitlines()]
+    assert ids == ["e5", "007", "c 3"]
+    assert "modality" not in json.loads(report.path.read_text().splitlines()[0])
+    assert report.recipe_path == tmp_path / "picked.jsonl.recipe.json"
+    side = json.loads(report.recipe_path.read_text())
+    assert side["recipe"] == recipe and side["rows"] == 3 and side["format"] == "jsonl"
+    assert side["ids_hash"] == ids_hash(["e5", "007", "c 3"])
+    assert side["exported"].startswith(str(pd.Timestamp.now(tz="UTC").year))
+
+
+# ---- errors ----------------------------------------------------------------------------
+def test_export_errors_name_the_problem(text_ws, tmp_path):
+    rows = effective_rows(text_ws, "texts")
+    with pytest.raises(InputError, match="unknown export format 'xlsx'; choose one of csv, jsonl, ndjson"):
+        export_rows(rows, tmp_path / "x.xlsx", "xlsx")
+    assert EXPORT_FORMATS == ("csv", "jsonl", "ndjson")
+    with pytest.raises(InputError, match="no rows"):
+        export_rows(rows.iloc[:0], tmp_path / "empty.csv", "csv")
+    missing = tmp_path / "nope" / "deeper" / "out.csv"
+    with pytest.raises(InputError, match=f"folder '{missing.parent}' does not exist"):
+        export_rows(rows, missing, "csv")
+    with pytest.raises(InputError, match="is a folder"):
+        export_rows(rows, tmp_path, "csv")
+    with pytest.raises(SchemaError, match="more than once.*'007'"):
+        export_rows(pd.concat([rows, rows.iloc[:1]]), tmp_path / "dup.csv", "csv")
+    assert not list(tmp_path.glob("*.csv*")) and not (tmp_path / "nope").exists()
