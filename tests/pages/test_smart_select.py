@@ -1,0 +1,159 @@
+"""Smart select page: preview a selection in the grid, save it as a slice with its recipe,
+scopes and exclusions, errors; and the saved slice on the Slices page, exported."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.embeddings import load_embedding
+from core.embeddings_io import import_embeddings
+from core.errors import InputError
+from core.filters import RowFilter
+from core.select import scope_vectors, select_by_cluster
+from core.store import ids_hash
+from core.workspace import open_workspace
+from tests.pages.test_slices import downloaded, downloads  # noqa: F401  (fixture)
+from ui.select_widgets import SelectParams, resolve_scope, run_selection
+
+PAGE = "pages/smart_select.py"
+EMB = "efficientnet-lite0"
+
+
+def _grid_ids(at) -> list[str]:
+    return [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("sel:grid:sel:")]
+
+
+def _counts(at) -> str:
+    return next(m.value for m in at.markdown if "rows selected" in m.value)
+
+
+def _preview(at, method: str, n: int, **widgets):
+    at.selectbox(key="sel:method").select(method).run()
+    at.number_input(key="sel:n").set_value(n).run()
+    for key, value in widgets.items():
+        widget = at.get("selectbox") + at.get("number_input") + at.get("checkbox") + at.get("multiselect")
+        target = next(w for w in widget if w.key == f"sel:{key}")
+        target.set_value(value).run()
+    at.button(key="sel:preview_btn").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_cluster_selection_saved_then_listed_and_exported_on_the_slices_page(
+        make_app, app_home, downloads, monkeypatch):  # noqa: F811
+    import ui.select_widgets
+
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[2:])
+        return select_by_cluster(*args, **kwargs)
+
+    monkeypatch.setattr(ui.select_widgets, "select_by_cluster", counting)
+    at = make_app(PAGE)
+    assert at.title[0].value == "Smart select"
+    assert any("press Preview" in i.value for i in at.info)
+    _preview(at, "cluster", 30, k=10)
+    shown = _grid_ids(at)
+    assert len(shown) == 30 and len(set(shown)) == 30
+    assert _counts(at).startswith("**30 rows selected** from 1,797 in scope")
+
+    ws = open_workspace(app_home)
+    rows = ws.dataset("digits").rows()
+    emb = load_embedding(ws.dataset("digits"), EMB)
+    scope, vectors = scope_vectors(emb.ids, emb.vectors, rows["id"].astype(str).tolist())
+    expected = list(select_by_cluster(scope, vectors, 30, 10, seed=0).ids)
+    assert set(shown) == set(expected)  # the grid lays cards out column by column
+    assert rows.set_index("id").loc[shown, "label"].nunique() >= 8
+
+    at.button(key="sel:preview_btn").click().run()  # same settings: served from the cache
+    assert len(calls) == 1 and set(_grid_ids(at)) == set(expected)
+
+    at.text_input(key="sel:slice_name").input("to-label").run()
+    at.button(key="sel:save").click().run()
+    assert not at.exception
+    assert any("Saved slice" in s.value and "30 rows" in s.value for s in at.success)
+    saved = ws.store.get_slice("digits", "to-label")
+    assert list(saved.ids) == expected  # selection order (round-robin over clusters) kept
+    recipe = saved.recipe
+    assert recipe["method"] == "cluster" and recipe["k"] == 10 and recipe["seed"] == 0
+    assert recipe["n"] == 30 and recipe["per_cluster"] == "proportional" and recipe["pick"] == "central"
+    assert recipe["embedding"] == EMB and recipe["dataset"] == "digits"
+    assert recipe["dataset_rows"] == 1797 and recipe["rows_in_scope"] == 1797
+    assert recipe["scope"] == "whole dataset" and recipe["not_covered"] == 0
+    assert recipe["ids_hash"] == ids_hash(expected) and recipe["rows_selected"] == 30
+
+    slices = make_app("pages/slices.py")  # a new session finds it
+    table = slices.dataframe[0].value
+    row = table[table["name"] == "to-label"].iloc[0]
+    assert row["rows"] == 30 and row["method"] == "cluster" and row["created"] == saved.created
+    slices.selectbox(key="slices:format").select("ndjson").run()
+    assert not slices.exception
+    records = [json.loads(line) for line in
+               downloaded(slices, downloads, "slices:download").decode("utf-8").splitlines()]
+    assert [r["global_key"] for r in records] == expected
+    sidecar = json.loads(downloaded(slices, downloads, "slices:download_recipe"))
+    assert sidecar["recipe"]["method"] == "cluster" and sidecar["ids_hash"] == ids_hash(expected)
+
+
+def test_filter_scope_exclusion_and_too_many_rows(make_app, app_home):
+    at = make_app(PAGE)
+    at.session_state["row_filter"] = {"digits": RowFilter(labels=("3",))}
+    at.selectbox(key="sel:scope").select("filter").run()
+    rows = open_workspace(app_home).dataset("digits").rows()
+    threes = int((rows["label"] == "3").sum())
+    assert any(f"{threes:,} rows" in c.value for c in at.caption)
+    _preview(at, "random", 10, seed=4)
+    labels = rows.set_index("id")["label"]
+    first = _grid_ids(at)
+    assert len(first) == 10 and set(labels[first]) == {"3"}
+    assert _counts(at).startswith(f"**10 rows selected** from {threes:,} in scope")
+    at.text_input(key="sel:slice_name").input("sent").run()
+    at.button(key="sel:save").click().run()
+
+    at.multiselect(key="sel:exclude_slices").select("sent").run()
+    _preview(at, "random", threes - 10)
+    rest = _grid_ids(at)
+    assert rest and not set(rest) & set(first) and set(labels[rest]) == {"3"}
+    assert "10 excluded" in _counts(at)
+
+    _preview(at, "random", threes - 9)
+    assert any(f"asked for {threes - 9} rows but the scope has {threes - 10}" in e.value
+               for e in at.error)
+
+
+def test_ordered_by_label_descending_and_stale_preview_warning(make_app):
+    at = _preview(make_app(PAGE), "ordered", 20, by="label", desc=True)
+    captions = [c.value for c in at.caption if c.value.startswith("`")]
+    assert len(captions) == 20 and all("**9**" in c for c in captions)
+    recipe = at.json[0].value
+    assert json.loads(recipe)["by"] == "label" and json.loads(recipe)["descending"] is True
+    assert not at.warning
+    at.number_input(key="sel:n").set_value(21).run()
+    assert any("press Preview" in w.value for w in at.warning)
+    assert len(_grid_ids(at)) == 20  # the preview stays until Preview is pressed again
+
+
+def test_scope_rows_without_a_vector_are_left_out_and_counted(digits_ws, tmp_path):
+    ds = digits_ws.dataset("digits")
+    emb = load_embedding(ds, EMB)
+    covered = [str(i) for i in emb.ids[:1000]]
+    np.save(tmp_path / "part.npy", np.asarray(emb.vectors[:1000]))
+    (tmp_path / "part.txt").write_text("\n".join(covered), encoding="utf-8")
+    import_embeddings(ds, tmp_path / "part.npy", "partial", ids_file=tmp_path / "part.txt")
+
+    rows = ds.rows()
+    digits_ws.store.save_slice("digits", "done", covered[:100])
+    scope = resolve_scope(digits_ws, "digits", rows, "all", exclude_slices=["done"])
+    assert len(scope.ids) == 1697 and scope.excluded_rows == 100
+    sel = run_selection(digits_ws, "digits", rows, "partial", SelectParams("diverse", n=20, seed=1), scope)
+    assert len(sel) == 20 and set(sel.ids) <= set(covered[100:])
+    r = sel.recipe
+    assert r["not_covered"] == 797 and r["rows_in_scope"] == 1697 and r["scope_rows"] == 900
+    assert r["embedding"] == "partial" and r["dataset_rows"] == 1797 and r["excluded_rows"] == 100
+    assert r["scope"] == "whole dataset minus slice 'done'" and r["excluded_slices"] == ["done"]
+    with pytest.raises(InputError, match="asked for 901 rows but the scope has 900"):
+        run_selection(digits_ws, "digits", rows, "partial", SelectParams("cluster", n=901), scope)

@@ -1,0 +1,172 @@
+"""Streamlit glue of the Slices page: the slice table, rename / delete / undo callbacks,
+and the export downloads.
+
+Exports go through :func:`core.export.export_rows` into a temporary folder (so the
+bytes offered for download are exactly what ``catalog export`` writes), with edited
+labels applied. They are cached with ``st.cache_data`` keyed by the slice's ids hash,
+the format and the rows stamp + label edits, so a rerun never exports again.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import CatalogError, NotFoundError, format_list
+from core.export import EXPORT_FORMATS, effective_rows, export_rows, recipe_path_for
+from core.store import Slice, ids_hash
+from core.workspace import Workspace
+from ui.grid import safe_text
+from ui.select_widgets import rows_key
+
+MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "ndjson": "application/x-ndjson"}
+PICK_KEY = "slices:pick"
+NEW_NAME_KEY = "slices:new_name"
+MESSAGE_KEY = "slices:message"
+DELETED_KEY = "slices:deleted"
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class SliceDownload:
+    """An exported slice: ``data`` (the file), ``recipe`` (the ``.recipe.json`` sidecar)."""
+
+    data: bytes
+    recipe: bytes
+    file_name: str  # e.g. "digits-to-label.ndjson"
+    recipe_name: str  # e.g. "digits-to-label.ndjson.recipe.json"
+    mime: str
+    rows: int
+
+
+def slice_table(ws: Workspace, dataset: str) -> pd.DataFrame:
+    """Live slices, newest first: columns name, rows, method, created."""
+    slices = ws.store.list_slices(dataset)
+    return pd.DataFrame({"name": [s.name for s in slices], "rows": [len(s.ids) for s in slices],
+                         "method": [s.method for s in slices], "created": [s.created for s in slices]})
+
+
+def slice_rows(rows: pd.DataFrame, sl: Slice) -> pd.DataFrame:
+    """The rows of ``sl`` in slice order. Raises NotFoundError naming ids no longer in the
+    dataset (e.g. after a re-ingest)."""
+    pos = pd.Index(rows["id"].astype(str)).get_indexer(list(sl.ids))
+    if (pos < 0).any():
+        missing = [rid for rid, p in zip(sl.ids, pos) if p < 0]
+        raise NotFoundError(f"{len(missing)} row(s) of slice {sl.name!r} are no longer in "
+                            f"{sl.dataset!r}: {format_list(missing)}")
+    return rows.iloc[pos].reset_index(drop=True)
+
+
+def file_stem(dataset: str, name: str) -> str:
+    """``<dataset>-<slice>`` with characters unsafe in file names replaced by ``_``."""
+    return _UNSAFE_FILE_CHARS.sub("_", f"{dataset}-{name}").strip("._") or "slice"
+
+
+def export_bytes(ws: Workspace, dataset: str, name: str, fmt: str) -> SliceDownload:
+    """Export slice ``name`` of ``dataset`` as ``fmt`` (csv | jsonl | ndjson) and return the
+    bytes of the file and of its recipe sidecar. Labels are the effective (edited) ones.
+
+    Raises NotFoundError (no such slice, rows gone) and InputError (unknown format;
+    ndjson of image rows without a media root).
+    """
+    sl = ws.store.get_slice(dataset, name)
+    table = slice_rows(effective_rows(ws, dataset), sl)
+    ds = ws.dataset(dataset)
+    file_name = f"{file_stem(dataset, sl.name)}.{fmt}"
+    with tempfile.TemporaryDirectory(prefix="catalog-export-") as tmp:
+        out = Path(tmp) / file_name
+        report = export_rows(table, out, fmt, recipe={**sl.recipe, "slice": sl.name,
+                                                      "slice_created": sl.created},
+                             media_root=ds.media_root)
+        data, recipe = report.path.read_bytes(), report.recipe_path.read_bytes()
+    return SliceDownload(data, recipe, file_name, recipe_path_for(file_name).name,
+                         MIME.get(fmt, "application/octet-stream"), report.rows)
+
+
+@st.cache_data(show_spinner="Exporting…", max_entries=16)
+def _cached_export(home: str, dataset: str, name: str, slice_hash: str, created: str, fmt: str,
+                   table_key: str, _ws: Workspace) -> SliceDownload:
+    return export_bytes(_ws, dataset, name, fmt)
+
+
+def cached_export(ws: Workspace, dataset: str, sl: Slice, fmt: str) -> SliceDownload:
+    """:func:`export_bytes`, cached per slice content, format and rows/label-edit state."""
+    return _cached_export(str(ws.home), dataset, sl.name, ids_hash(list(sl.ids)), sl.created,
+                          fmt, rows_key(ws, dataset), ws)
+
+
+# ---- actions (run as button callbacks, before the page redraws) --------------------------
+def _say(kind: str, text: str) -> None:
+    st.session_state[MESSAGE_KEY] = (kind, text)
+
+
+def show_message() -> None:
+    """Draw (once) the message left by the last action: success or error."""
+    kind, text = st.session_state.pop(MESSAGE_KEY, (None, ""))
+    if kind == "error":
+        st.error(text)
+    elif kind == "success":
+        st.success(text)
+
+
+def rename(ws: Workspace, dataset: str, old: str) -> None:
+    """Rename ``old`` to the name typed in the rename box; keeps it picked."""
+    try:
+        new = ws.store.rename_slice(dataset, old, st.session_state.get(NEW_NAME_KEY, ""))
+    except CatalogError as err:
+        _say("error", str(err))
+        return
+    st.session_state[PICK_KEY] = new.name
+    st.session_state[NEW_NAME_KEY] = ""
+    _say("success", f"Renamed slice '{safe_text(old)}' to '{safe_text(new.name)}'.")
+
+
+def deleted(dataset: str) -> list[str]:
+    """Names deleted in this session, most recent last (what Undo restores)."""
+    return st.session_state.setdefault(DELETED_KEY, {}).setdefault(dataset, [])
+
+
+def delete(ws: Workspace, dataset: str, name: str) -> None:
+    """Soft-delete ``name`` and remember it for Undo."""
+    try:
+        ws.store.delete_slice(dataset, name)
+    except CatalogError as err:
+        _say("error", str(err))
+        return
+    deleted(dataset).append(name)
+    _say("success", f"Deleted slice '{safe_text(name)}'.")
+
+
+def undo_delete(ws: Workspace, dataset: str) -> None:
+    """Restore the most recently deleted slice and pick it."""
+    stack = deleted(dataset)
+    if not stack:
+        return
+    name = stack.pop()
+    try:
+        ws.store.restore_slice(dataset, name)
+    except CatalogError as err:
+        _say("error", str(err))
+        return
+    st.session_state[PICK_KEY] = name
+    _say("success", f"Restored slice '{safe_text(name)}'.")
+
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "SliceDownload",
+    "cached_export",
+    "delete",
+    "deleted",
+    "export_bytes",
+    "rename",
+    "show_message",
+    "slice_rows",
+    "slice_table",
+    "undo_delete",
+]
