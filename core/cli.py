@@ -136,20 +136,33 @@ def cmd_search(args) -> int:
         result = find_similar(index, args.id, args.negative or (), method=args.method,
                               negative_weight=args.negative_weight, k=k,
                               threshold=args.threshold, embedding=emb_name)
+    elif args.text is not None:
+        from core.text_fallback import ensure_row_text_embedding, plan_text_search
+
+        plan = plan_text_search(ds.name, emb_name, load_embedding(ds, emb_name).encoder,
+                                ds.rows()["modality"].unique())
+        if plan.fallback:  # the embedding cannot read text: search each row's descriptive text
+            print(f"catalog: {plan.note}", file=sys.stderr)
+            progress, close = _progress_bar("indexing row text")
+            try:
+                ensure_row_text_embedding(ds, progress=progress)
+            finally:
+                close()
+            index = load_index(ds, plan.embedding)
+        result = search_text(index, load_encoder(plan.encoder), args.text, k=k,
+                             threshold=args.threshold, embedding=plan.embedding)
+        if result.recipe.get("truncated"):
+            print("catalog: note: the query is longer than the encoder's token limit; only its "
+                  "beginning was used", file=sys.stderr)
     else:
         spec = load_embedding(ds, emb_name).encoder
         if spec is None:
             raise CatalogError(f"embedding {emb_name!r} was imported: it has no encoder to encode "
-                               "a query; search it with --id")
-        encoder = load_encoder(spec)
-        if args.text is not None:
-            result = search_text(index, encoder, args.text, k=k, threshold=args.threshold,
-                                 embedding=emb_name)
-        else:
-            from core.media import open_image
+                               "a query image; search it with --id")
+        from core.media import open_image
 
-            result = search_image(index, encoder, open_image(args.image), k=k,
-                                  threshold=args.threshold, embedding=emb_name)
+        result = search_image(index, load_encoder(spec), open_image(args.image), k=k,
+                              threshold=args.threshold, embedding=emb_name)
     text = "\n".join(f"{s:.4f}  {i}" for i, s in zip(result.ids, result.scores)) or "no results"
     _emit(args, result.to_json(), text)
     return 0

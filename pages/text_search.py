@@ -1,6 +1,56 @@
-"""Placeholder: being built (see the open issue)."""
+"""Natural-language search: rows matching a typed description, ranked by score."""
 
 import streamlit as st
 
-st.title("text_search")
-st.info("This page is being built.")
+from core.errors import CatalogError
+from ui import loaders, state
+from ui import search_widgets as sw
+from ui.filter_panel import render_filter_panel
+
+st.title("Text search")
+ws = loaders.get_workspace()
+dataset, embedding = state.active_dataset(), state.active_embedding()
+if dataset is None:
+    st.info("Choose or create a dataset to start.")
+    st.stop()
+if embedding is None:
+    st.info(f"This dataset has no embedding yet: run `catalog embed {dataset}`.")
+    st.stop()
+
+rows = loaders.rows(ws, dataset)
+plan = sw.text_plan(ws, dataset, embedding, rows)
+if plan.fallback:
+    st.info(plan.note)
+flt = render_filter_panel(ws, dataset, key="txt:flt", expanded=False)
+
+left, right = st.columns([5, 1], vertical_alignment="bottom")
+query = left.text_input("Describe what you are looking for", key="txt:query",
+                        placeholder="e.g. a handwritten seven, or: inverse of a matrix")
+pool_size = int(right.number_input("Candidates N", 100, 20_000, sw.DEFAULT_POOL, 100, key="txt:pool"))
+
+if not query.strip():
+    st.info("Type a few words above and press Enter: rows are ranked by how well they match "
+            "the meaning, not just the exact words.")
+    st.stop()
+
+try:
+    if plan.fallback:
+        sw.ensure_fallback(ws, dataset)
+    within = sw.within_ids(ws, dataset, plan.embedding, rows)
+    pool = sw.text_search(ws, plan, query, within=within, k=pool_size)
+except CatalogError as err:
+    st.error(str(err))
+    st.stop()
+
+if within is not None:
+    st.caption(f"Searching within {len(within):,} filtered rows ({flt.describe()}).")
+if pool.recipe.get("truncated"):
+    limit = loaders.encoder(plan.encoder).max_text_tokens
+    st.warning(f"The query is longer than the encoder's limit of {limit} tokens: "
+               "only its beginning was used.")
+
+recipe_extra = {"method": "text", "filter": flt.to_json(), "pool": pool_size,
+                "requested_embedding": plan.requested, "fallback": plan.fallback}
+sw.render_results(ws, dataset, rows, pool,
+                  lambda t: sw.text_search(ws, plan, query, within=within, k=None, threshold=t),
+                  key="txt", recipe_extra=recipe_extra, actions=sw.anchor_actions(dataset))

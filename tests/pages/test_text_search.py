@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import numpy as np
+
+from core.embeddings import load_embedding
+from core.encoders import load_encoder
+from core.text_fallback import FALLBACK_EMBEDDING
+from core.workspace import open_workspace
+
+PAGE = "pages/text_search.py"
+
+
+def _grid_ids(at) -> list[str]:
+    return [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("txt:grid:sel:")]
+
+
+def test_empty_query_gives_a_hint_and_no_search(make_app):
+    at = make_app(PAGE, dataset="api-docs")
+    assert not at.exception
+    assert at.title[0].value == "Text search"
+    assert any("Type a few words" in i.value for i in at.info)
+    assert not _grid_ids(at) and not at.info[0].value.startswith("The embedding")
+
+
+def test_query_ranks_rows_and_threshold_slice_keeps_the_recipe(make_app, app_home):
+    at = make_app(PAGE, dataset="api-docs")
+    at.text_input(key="txt:query").input("read a csv file").run()
+    assert not at.exception
+    assert "pandas.read_csv" in _grid_ids(at)[:5]
+    assert not at.warning
+
+    # brute force: cosine of every row to the MiniLM query vector
+    emb = load_embedding(open_workspace(app_home).dataset("api-docs"), "minilm")
+    q = load_encoder("text:minilm").encode_texts(["read a csv file"])[0]
+    brute = dict(zip(emb.ids, np.asarray(emb.vectors) @ q))
+    t = round(sorted(brute.values(), reverse=True)[30], 3)
+    while any(abs(s - t) < 1e-4 for s in brute.values()):
+        t = round(t + 0.001, 3)
+    expected = {i for i, s in brute.items() if s >= t}
+    at.radio(key="txt:mode").set_value("Score ≥ threshold").run()
+    at.slider(key="txt:threshold").set_value(t).run()
+    assert any(m.value == f"**{len(expected):,} rows ≥ {t:.3f}**" for m in at.markdown)
+    at.button(key="txt:select_above").click().run()
+    assert set(at.session_state["selection"]["api-docs"]) == expected
+    at.text_input(key="txt:slice").input("csv-readers").run()
+    at.button(key="txt:slice_btn").click().run()
+    assert not at.exception
+    saved = open_workspace(app_home).store.get_slice("api-docs", "csv-readers")
+    assert set(saved.ids) == expected
+    assert saved.recipe["query"] == "read a csv file" and saved.recipe["kind"] == "text"
+    assert saved.recipe["threshold"] == t and saved.recipe["embedding"] == "minilm"
+    assert saved.method == "text" and saved.recipe["fallback"] is False
+
+
+def test_over_long_query_is_truncated_with_a_notice(make_app):
+    at = make_app(PAGE, dataset="api-docs")
+    at.text_input(key="txt:query").input("solve a linear system " * 120).run()
+    assert not at.exception
+    assert any("longer than the encoder's limit" in w.value for w in at.warning)
+    assert len(_grid_ids(at)) == 50
+
+
+def test_image_rows_without_clip_search_their_text_and_say_so(make_app, app_home):
+    at = make_app(PAGE)  # digits: efficientnet-lite0 cannot read text
+    assert any("catalog embed digits --encoder clip:clip-ViT-B-32" in i.value for i in at.info)
+    at.text_input(key="txt:query").input("digit 7").run(timeout=900)  # builds the row-text index
+    assert not at.exception, at.exception
+    ds = open_workspace(app_home).dataset("digits")
+    meta = load_embedding(ds, FALLBACK_EMBEDDING).meta
+    assert meta["purpose"] == "text-fallback" and meta["encoder"] == "text:minilm"
+    shown = _grid_ids(at)
+    labels = ds.rows().set_index("id")["label"]
+    assert len(shown) == 50 and sum(labels[i] == "7" for i in shown[:20]) >= 15
+    at.button(key=f"txt:grid:Use as anchor:{shown[0]}").click().run()
+    assert shown[0] in at.session_state["anchors"]["digits"]
