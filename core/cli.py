@@ -33,7 +33,7 @@ def _progress_bar(desc: str) -> tuple[Callable[[int, int], None], Callable[[], N
     def update(done: int, total: int) -> None:
         bar = state.get("bar")
         if bar is None:
-            bar = state["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, unit="row")
+            bar = state["bar"] = tqdm(total=total, desc=desc, file=sys.stderr, unit="row", disable=None)
         bar.total = total
         bar.n = done
         bar.refresh()

@@ -139,7 +139,8 @@ def cmd_import_embeddings(args) -> int:
     from core.embeddings_io import import_embeddings
 
     ds = _ws(args).dataset(args.name)
-    progress, close = _progress_bar("importing")
+    # a bar only on a terminal: a refused file then leaves one line on a captured stderr
+    progress, close = _progress_bar("importing") if sys.stderr.isatty() else (None, lambda: None)
     try:
         report = import_embeddings(ds, args.file, args.embedding, format=args.format,
                                    ids_file=args.ids_file, id_col=args.id_col, replace=args.replace,

@@ -54,10 +54,13 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 
 def _check_ids(index: VectorIndex, ids: Sequence[str], what: str) -> list[str]:
     ids = list(dict.fromkeys(str(i) for i in ids))
-    known = set(index.ids)
-    missing = [i for i in ids if i not in known]
-    if missing:
-        raise NotFoundError(f"{len(missing)} {what} id(s) not in this embedding: {format_list(missing)}")
+    try:
+        index.vectors_for(ids)  # O(len(ids)) lookup; a set of every id costs ~7 ms at 100k rows
+    except NotFoundError:
+        known = set(index.ids)
+        missing = [i for i in ids if i not in known]
+        raise NotFoundError(f"{len(missing)} {what} id(s) not in this embedding: "
+                            f"{format_list(missing)}") from None
     return ids
 
 

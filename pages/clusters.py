@@ -1,6 +1,114 @@
-"""Placeholder: being built (see the open issue)."""
+"""Cluster map: a 2-D map (UMAP / PCA) of the active embedding coloured by KMeans
+cluster, label, tag, quality score or a column; lasso, box or click points (or pick a
+cluster) to select rows, then tag, slice, relabel or use them as anchors."""
 
 import streamlit as st
 
-st.title("clusters")
-st.info("This page is being built.")
+from core.clusters import PROJECTION_METHODS
+from core.errors import CatalogError
+from ui import cluster_widgets as cw
+from ui import loaders, state
+from ui.filter_panel import filtered_rows
+from ui.grid import render_grid, safe_text
+from ui.selection import render_selection_bar
+
+st.title("Cluster map")
+ws = loaders.get_workspace()
+dataset, embedding = state.active_dataset(), state.active_embedding()
+if dataset is None:
+    st.info("Choose or create a dataset to start.")
+    st.stop()
+if embedding is None:
+    st.info(f"The map needs an embedding: run `catalog embed {dataset}`.")
+    st.stop()
+cw.flash()
+
+rows = loaders.rows(ws, dataset)
+flt = state.row_filter(dataset)
+view = filtered_rows(ws, dataset, rows, flt)
+emb = loaders.embedding(ws, dataset, embedding)
+
+c1, c2, c3 = st.columns(3)
+method = c1.selectbox("Projection", PROJECTION_METHODS, format_func=cw.METHOD_NAMES.get, key="clu:method")
+k = int(c2.number_input("Clusters k", min_value=2, max_value=500, value=10, step=1, key="clu:k"))
+seed = int(c3.number_input("Seed", min_value=0, value=0, step=1, key="clu:seed"))
+
+if not cw.projection_on_disk(ws, dataset, embedding, method, seed):
+    estimate = cw.first_run_estimate(len(emb.ids), emb.dims, method)
+    if estimate is not None and estimate > cw.CONFIRM_ABOVE_SECONDS:
+        st.info(f"The {method.upper()} map of {len(emb.ids):,} rows takes {cw.estimate_text(estimate)} "
+                "the first time; after that it is read from the cache.")
+        if not st.button("Compute map", key="clu:compute", type="primary"):
+            st.stop()
+    try:
+        cw.compute_projection(ws, dataset, embedding, method, seed, estimate)
+    except CatalogError as err:
+        st.error(str(err))
+        st.stop()
+try:
+    proj = cw.projection(ws, dataset, embedding, method, seed)
+    clu = cw.clustering(ws, dataset, embedding, k, seed)
+except CatalogError as err:
+    st.error(str(err))
+    st.stop()
+
+points = cw.map_points(view, proj, clu)
+missing = len(view) - len(points)
+st.caption(f"{len(points):,} rows on the map (filter: {safe_text(flt.describe())})"
+           + (f" · {missing:,} rows have no vector in this embedding" if missing else ""))
+if points.empty:
+    st.info("No row with a vector passes the Catalog filter.")
+    st.stop()
+
+tags = list(ws.store.tags(dataset))
+o1, o2 = st.columns([2, 1])
+colorings = cw.color_options(rows, tags)
+if st.session_state.get("clu:color") not in colorings:
+    st.session_state["clu:color"] = cw.COLOR_CLUSTER
+color_by = o1.selectbox("Colour by", colorings, key="clu:color")
+tag = o2.selectbox("Tag", tags, key="clu:tag") if color_by == cw.COLOR_TAG else ""
+try:
+    values = cw.color_values(
+        points, color_by, tag=tag,
+        tagged=ws.store.rows_with_tag(dataset, tag) if color_by == cw.COLOR_TAG else (),
+        scores=cw.quality(ws, dataset, embedding) if color_by in cw.QUALITY_COLUMNS else None)
+except CatalogError as err:
+    st.error(str(err))
+    st.stop()
+fig, trace_ids = cw.map_figure(points, values, color_by)
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", "points"), key="clu:map")
+
+recipe = {"embedding": embedding, "projection": proj.params, "k": k, "seed": seed,
+          "filter": flt.to_json(), "dataset": dataset}
+try:
+    lasso_ids, lasso_sig = cw.map_selection(event, trace_ids)
+except CatalogError as err:
+    st.error(str(err))
+    lasso_ids, lasso_sig = [], None
+if cw.changed(dataset, "map", lasso_sig) and lasso_ids:
+    cw.pick(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": color_by})
+    st.session_state["clu:pick"] = None
+
+st.subheader("Clusters")
+table = cw.summary_table(clu, points)
+chosen = st.dataframe(table, on_select="rerun", selection_mode="single-row", key="clu:summary",
+                      hide_index=True)
+from_table = cw.table_choice(chosen, table)
+if cw.changed(dataset, "summary", from_table) and from_table is not None:
+    cw.pick(dataset, cw.cluster_ids(points, from_table), {"method": "cluster", "cluster": from_table, **recipe})
+    st.session_state["clu:pick"] = None
+if st.session_state.get("clu:pick") not in [None, *range(clu.k)]:
+    st.session_state["clu:pick"] = None
+from_box = st.selectbox("Select cluster", [None, *range(clu.k)], key="clu:pick",
+                        format_func=lambda c: cw.cluster_label(clu, c))
+if cw.changed(dataset, "pick", from_box) and from_box is not None:
+    cw.pick(dataset, cw.cluster_ids(points, from_box), {"method": "cluster", "cluster": from_box, **recipe})
+
+picked_ids, picked_recipe = cw.picked(dataset)
+st.subheader(f"Picked rows ({len(picked_ids):,})")
+if not picked_ids:
+    st.info("Lasso or box-select points on the map, or choose a cluster, to pick rows.")
+    st.stop()
+render_selection_bar(ws, dataset, picked_ids, key="clu:bar", recipe=picked_recipe)
+cw.render_relabel(ws, dataset)
+render_grid(ws.dataset(dataset), cw.rows_of(rows, picked_ids), key="clu:grid")

@@ -89,3 +89,22 @@ def digits_ws(tmp_path: Path, digits_home: Path):
     target = tmp_path / "digits-home"
     shutil.copytree(digits_home, target)
     return open_workspace(target)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory, digits_home: Path) -> Path:
+    """digits (copied from the session digits workspace) + api-docs, built once."""
+    from core.demo import build_demo
+    from core.workspace import open_workspace
+
+    home = tmp_path_factory.mktemp("demo-home") / "home"
+    shutil.copytree(digits_home, home)
+    cache = os.environ.get("CATALOG_TEST_CACHE")  # developers only: reuse api-docs between runs
+    cached = Path(cache) / "demo-api-docs" if cache else None
+    if cached is not None and (cached / "embeddings").exists():
+        shutil.copytree(cached, home / "datasets" / "api-docs")
+        return home
+    build_demo(open_workspace(home), "api-docs")
+    if cached is not None:
+        shutil.copytree(home / "datasets" / "api-docs", cached, dirs_exist_ok=True)
+    return home
