@@ -9,8 +9,8 @@ st.set_page_config(page_title="Catalog", page_icon="🗂️", layout="wide")
 PAGES = [
     st.Page("pages/catalog.py", title="Catalog", icon="🗂️", url_path="catalog", default=True),
     st.Page("pages/similarity.py", title="Similarity search", icon="🧲", url_path="similarity"),
-    st.Page("pages/text_search.py", title="Text search", icon="🔎", url_path="text-search"),
-    st.Page("pages/smart_select.py", title="Smart select", icon="🎯", url_path="smart-select"),
+    st.Page("pages/text_search.py", title="Text search", icon="🔎", url_path="text_search"),
+    st.Page("pages/smart_select.py", title="Smart select", icon="🎯", url_path="smart_select"),
     st.Page("pages/slices.py", title="Slices", icon="🧺", url_path="slices"),
     st.Page("pages/clusters.py", title="Cluster map", icon="🗺️", url_path="clusters"),
     st.Page("pages/quality.py", title="Label review", icon="🩺", url_path="quality"),

@@ -7,7 +7,7 @@ so it can be kept in session state, shared by pages, and saved in slice recipes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,19 @@ class RowFilter:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def applicable_to(self, columns) -> RowFilter:
+        """This filter without the column conditions on columns not in ``columns``.
+
+        The Catalog may filter on derived columns (e.g. quality scores) that another
+        page's table does not carry; there the condition cannot apply and is dropped.
+        """
+        present = set(columns)
+        return replace(
+            self,
+            categories=tuple(c for c in self.categories if c[0] in present),
+            ranges=tuple(r for r in self.ranges if r[0] in present),
+        )
 
     def describe(self) -> str:
         """Short human description, e.g. "label in {3, 5}; text contains 'cat'"."""

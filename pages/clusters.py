@@ -12,8 +12,8 @@ from ui.filter_panel import filtered_rows
 from ui.grid import render_grid, safe_text
 from ui.selection import render_selection_bar
 
+ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
 st.title("Cluster map")
-ws = loaders.get_workspace()
 dataset, embedding = state.active_dataset(), state.active_embedding()
 if dataset is None:
     st.info("Choose or create a dataset to start.")

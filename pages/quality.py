@@ -1,6 +1,92 @@
-"""Placeholder: being built (see the open issue)."""
+"""Label review: rows whose label disagrees with their neighbours (accept the suggestion,
+set another label, mark correct, skip), near-duplicate groups (keep one, tag the others)
+and outliers. Every action is saved at once and can be undone."""
 
 import streamlit as st
 
-st.title("quality")
-st.info("This page is being built.")
+from core.errors import CatalogError
+from core.quality import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_K
+from ui import loaders, state
+from ui import quality_data as qd
+from ui import quality_widgets as qw
+from ui.detail import render_detail
+from ui.grid import render_grid, safe_text
+
+ws = loaders.get_workspace()  # first: on a deep link it reruns the page inside the app shell
+st.title("Label review")
+dataset, embedding = state.active_dataset(), state.active_embedding()
+if dataset is None:
+    st.info("Choose or create a dataset to start.")
+    st.stop()
+if embedding is None:
+    st.info(f"Label review needs an embedding: run `catalog embed {dataset}`.")
+    st.stop()
+
+rows = loaders.rows(ws, dataset)
+qw.flash()
+qw.render_undo(ws)
+if state.detail_row():
+    render_detail(ws, dataset, rows, state.detail_row())
+
+issues_tab, dups_tab, outliers_tab = st.tabs(["Label issues", "Near-duplicates", "Outliers"])
+
+with issues_tab:
+    c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
+    k = int(c1.number_input("Neighbours (k)", min_value=1, max_value=100, value=DEFAULT_K, key="qa:k"))
+    min_score = c2.slider("Minimum score", min_value=0.0, max_value=1.0, value=0.5, step=0.05,
+                          key="qa:min_score", help="1 - share of the neighbours that agree with the label")
+    show_skipped = c3.checkbox("Show skipped rows", key="qa:show_skipped")
+    try:
+        issues = qd.label_issues(ws, dataset, embedding, k)
+    except CatalogError as err:
+        st.error(str(err))
+    else:
+        queue = qw.issue_queue(ws, dataset, issues, min_score, show_skipped)
+        start = qw.batch_start(dataset, len(queue))
+        batch = queue[start:start + qw.BATCH]
+        shown = f" · showing {start + 1:,}-{start + len(batch):,}" if batch else ""
+        st.markdown(f"**{len(queue):,} rows to review** (score ≥ {min_score:.2f}, k = {k}, "
+                    f"{len(issues):,} labelled rows scored){shown}")
+        if batch:
+            qw.render_issue_batch(ws, dataset, rows, batch, qd.label_choices(ws, dataset))
+            p1, p2, _ = st.columns([1, 1, 4])
+            p1.button("Previous batch", key="qa:prev", disabled=start == 0,
+                      on_click=qw.move_batch, args=(dataset, -1))
+            p2.button("Next batch", key="qa:next", disabled=start + qw.BATCH >= len(queue),
+                      on_click=qw.move_batch, args=(dataset, 1))
+        else:
+            st.success("Nothing left to review at this score.")
+
+with dups_tab:
+    d1, d2, d3 = st.columns(3, vertical_alignment="bottom")
+    threshold = d1.slider("Similarity threshold", min_value=0.80, max_value=1.0, step=0.005,
+                          value=DEFAULT_DUPLICATE_THRESHOLD, key="qa:dup_threshold", format="%.3f")
+    tag = d2.text_input("Tag for the others", value="duplicate", key="qa:dup_tag")
+    hide_done = d3.checkbox("Hide resolved groups", value=True, key="qa:dup_hide")
+    try:
+        dups = qd.duplicates(ws, dataset, embedding, threshold)
+    except CatalogError as err:
+        st.error(str(err))
+    else:
+        groups = qw.open_groups(ws, dataset, dups.groups, tag.strip()) if hide_done else list(dups.groups)
+        conflicts = sum(g.conflict for g in dups.groups)
+        st.markdown(f"**{len(dups.pairs):,} pairs in {len(dups.groups):,} groups** "
+                    f"({conflicts:,} with conflicting labels; {len(groups):,} shown)")
+        per_page = 10
+        pages = max(1, -(-len(groups) // per_page))
+        page = int(st.number_input(f"Group page (of {pages:,})", min_value=1, max_value=pages,
+                                   value=1, key="qa:dup_page"))
+        for group in groups[(page - 1) * per_page:page * per_page]:
+            qw.render_group(ws, dataset, rows, group)
+
+with outliers_tab:
+    try:
+        view, scores = qd.outlier_view(ws, dataset, embedding)
+    except CatalogError as err:
+        st.error(str(err))
+    else:
+        st.markdown(f"**{len(view):,} rows, most unique first** · uniqueness = mean cosine "
+                    f"distance to the {DEFAULT_K} nearest neighbours, scaled 0-1 "
+                    f"(embedding {safe_text(embedding)})")
+        render_grid(ws.dataset(dataset), view, key="qa:out", scores=scores,
+                    actions=[("Open", state.open_detail)])

@@ -15,8 +15,8 @@ METHOD_NAMES = {
     "min": "Min: similar to every anchor",
 }
 
+ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
 st.title("Similarity search")
-ws = loaders.get_workspace()
 dataset, embedding = state.active_dataset(), state.active_embedding()
 if dataset is None:
     st.info("Choose or create a dataset to start.")

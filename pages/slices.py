@@ -12,8 +12,8 @@ from ui import loaders, state
 from ui import slice_widgets as slw
 from ui.grid import safe_text
 
+ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
 st.title("Slices")
-ws = loaders.get_workspace()
 dataset = state.active_dataset()
 if dataset is None:
     st.info("Choose or create a dataset to start.")

@@ -8,15 +8,16 @@ from core.select import PER_CLUSTER_CHOICES, PICK_CHOICES, SELECT_METHODS
 from ui import loaders, state
 from ui import select_widgets as sw
 from ui.grid import render_grid, safe_text
+from ui.quality_data import rows_with_quality
 
+ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
 st.title("Smart select")
-ws = loaders.get_workspace()
 dataset, embedding = state.active_dataset(), state.active_embedding()
 if dataset is None:
     st.info("Choose or create a dataset to start.")
     st.stop()
 
-rows = loaders.rows(ws, dataset)
+rows = rows_with_quality(ws, dataset, embedding) if embedding else loaders.rows(ws, dataset)
 store = ws.store
 
 c1, c2, c3 = st.columns([3, 1, 1])

@@ -7,8 +7,8 @@ from ui import loaders, state
 from ui import search_widgets as sw
 from ui.filter_panel import render_filter_panel
 
+ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
 st.title("Text search")
-ws = loaders.get_workspace()
 dataset, embedding = state.active_dataset(), state.active_embedding()
 if dataset is None:
     st.info("Choose or create a dataset to start.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.filters import RowFilter, apply_filter
+from core.filters import ColumnProfile, RowFilter, apply_filter
 from core.workspace import Workspace
 from ui import loaders, state
 
@@ -22,9 +22,13 @@ def _init(key: str, value) -> None:
         st.session_state[key] = value
 
 
-def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expanded: bool = True) -> RowFilter:
-    """Draw the filter widgets and return (and remember) the resulting filter."""
-    profile = loaders.column_profile(ws, dataset)
+def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expanded: bool = True,
+                        profile: ColumnProfile | None = None) -> RowFilter:
+    """Draw the filter widgets and return (and remember) the resulting filter.
+
+    ``profile``: the columns to offer (default: ``loaders.column_profile`` of the raw rows).
+    """
+    profile = profile if profile is not None else loaders.column_profile(ws, dataset)
     current = state.row_filter(dataset)
     store = ws.store
     p = f"{key}:{dataset}"
@@ -69,6 +73,7 @@ def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expand
 
 def filtered_rows(ws: Workspace, dataset: str, rows: pd.DataFrame, flt: RowFilter) -> pd.DataFrame:
     """``rows`` narrowed by ``flt`` (tags and slices looked up in the store only if used)."""
+    flt = flt.applicable_to(rows.columns)  # e.g. quality columns only the Catalog carries
     if not flt.active:
         return rows
     tags_by_row = ws.store.tags_by_row(dataset) if flt.tags else None

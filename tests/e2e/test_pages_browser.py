@@ -1,0 +1,157 @@
+"""Each page's main job, done in a real browser the way a person does it.
+
+One server per module on a copy of the demo workspace (digits + api-docs). Every wait is
+on visible state (Playwright's auto-waiting ``expect``), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.workspace import open_workspace
+
+UI_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def demo_copy(tmp_path_factory, demo_home: Path) -> Path:
+    home = tmp_path_factory.mktemp("e2e-demo") / "home"
+    shutil.copytree(demo_home, home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def base_url(module_served_app, demo_copy) -> str:
+    return module_served_app(demo_copy)
+
+
+def _expect():
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_MS)
+    return expect
+
+
+def open_page(page, base_url: str, path: str, dataset: str, wait_idle) -> None:
+    """Open ``path`` and choose ``dataset`` in the sidebar picker."""
+    expect = _expect()
+    page.goto(f"{base_url}/{path}")
+    picker = page.get_by_role("combobox", name="Dataset")
+    expect(picker).to_be_visible()
+    if picker.input_value() != dataset:
+        picker.click()
+        page.get_by_role("option", name=dataset, exact=True).click()
+        expect(picker).to_have_value(dataset)
+    wait_idle(page)
+
+
+def pick_option(page, label: str, option: str) -> None:
+    """Choose ``option`` in the Streamlit selectbox/multiselect labelled ``label``."""
+    page.get_by_role("combobox", name=label).first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+    page.keyboard.press("Escape")  # close the dropdown (it hides the rest of the page from a11y)
+
+
+def test_catalog_filter_open_and_tag(page_ctx):
+    page, base_url, home, wait_idle = page_ctx
+    expect = _expect()
+    open_page(page, base_url, "", "digits", wait_idle)
+    expect(page.get_by_text("1,797 of 1,797 rows")).to_be_visible()
+    pick_option(page, "Label", "7")
+    n7 = int((open_workspace(home).dataset("digits").rows()["label"] == "7").sum())
+    expect(page.get_by_text(f"{n7:,} of 1,797 rows")).to_be_visible()
+    wait_idle(page)
+    page.locator('button[data-testid^="stBaseButton"]', has_text=re.compile(r"^Open$")).first.click()
+    expect(page.get_by_role("heading", name=re.compile(r"Row 7.digit"))).to_be_visible()
+    wait_idle(page)
+    page.get_by_text("Select", exact=True).first.click()
+    expect(page.get_by_text("1 selected")).to_be_visible()
+    page.get_by_label("Tag", exact=True).fill("e2e-tag")
+    page.get_by_role("button", name="Tag selected").click()
+    expect(page.get_by_text("Tagged 1 rows 'e2e-tag'")).to_be_visible()
+    assert open_workspace(home).store.tags("digits") == {"e2e-tag": 1}
+
+
+def test_similarity_anchor_scores_threshold_and_slice(page_ctx):
+    page, base_url, home, wait_idle = page_ctx
+    expect = _expect()
+    anchor = sorted(open_workspace(home).dataset("digits").rows()["id"])[0]
+    open_page(page, base_url, "similarity", "digits", wait_idle)
+    page.get_by_label("Row ids").fill(anchor)
+    page.get_by_role("button", name="Add as anchors").click()
+    expect(page.get_by_text(re.compile(r"score 0\.\d{3}")).first).to_be_visible()
+    wait_idle(page)
+    page.get_by_text("Score ≥ threshold").click()
+    slider = page.get_by_role("slider", name="Score threshold")
+    expect(slider).to_be_visible()
+    count = page.get_by_text(re.compile(r"[\d,]+ rows ≥ "))
+    expect(count).to_be_visible()
+    before = count.inner_text()
+    slider.focus()
+    for _ in range(20):  # lower the threshold by 0.02: more rows pass
+        page.keyboard.press("ArrowLeft")
+    expect(count).not_to_have_text(before)
+    wait_idle(page)
+    page.get_by_role("button", name="Select all above threshold").click()
+    expect(page.get_by_text(re.compile(r"[1-9][\d,]* selected"))).to_be_visible()
+    wait_idle(page)
+    page.get_by_label("Slice name").fill("e2e-similar")
+    page.get_by_role("button", name="Save as slice").click()
+    expect(page.get_by_text("Saved slice 'e2e-similar'")).to_be_visible()
+    saved = open_workspace(home).store.get_slice("digits", "e2e-similar")
+    assert saved.recipe["anchors"] == [anchor]
+
+
+def test_text_search_finds_read_csv(page_ctx):
+    page, base_url, home, wait_idle = page_ctx
+    expect = _expect()
+    open_page(page, base_url, "text_search", "api-docs", wait_idle)
+    box = page.get_by_label("Describe what you are looking for")
+    box.fill("read a csv file")
+    box.press("Enter")
+    expect(page.get_by_text("pandas.read_csv").first).to_be_visible()
+
+
+def test_smart_select_cluster_save_find_and_download(page_ctx, tmp_path):
+    page, base_url, home, wait_idle = page_ctx
+    expect = _expect()
+    open_page(page, base_url, "smart_select", "digits", wait_idle)
+    pick_option(page, "Method", "Cluster: spread over KMeans clusters of the embedding")
+    count = page.get_by_label("N rows")
+    count.fill("50")
+    count.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_text("Recipe (stored with the slice)")).to_be_visible()
+    wait_idle(page)
+    page.get_by_label("Slice name").fill("e2e-batch")
+    page.get_by_role("button", name="Save as slice").click()
+    expect(page.get_by_text("Saved slice 'e2e-batch' with 50 rows.")).to_be_visible()
+    assert len(open_workspace(home).store.get_slice("digits", "e2e-batch").ids) == 50
+
+    page.get_by_role("link", name="Slices").click()
+    expect(page.get_by_text("e2e-batch").first).to_be_visible()
+    wait_idle(page)
+    pick_option(page, "Slice", "e2e-batch")
+    wait_idle(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile(r"^Download .*e2e-batch")).click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    text = target.read_text(encoding="utf-8")
+    assert text.strip(), "the downloaded export is empty"
+    if target.suffix in (".ndjson", ".jsonl"):
+        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+        assert len(lines) == 50
+    else:
+        assert len(text.strip().splitlines()) == 51  # header + 50 rows
+
+
+@pytest.fixture
+def page_ctx(browser_page, base_url, demo_copy, wait_idle):
+    return browser_page, base_url, demo_copy, wait_idle

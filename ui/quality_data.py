@@ -1,0 +1,201 @@
+"""Cached quality data for the Label review page and the pages that use quality columns.
+
+One kNN pass per (dataset, embedding file stamp, width) is kept with
+``st.cache_resource`` (:func:`neighbours`, shared, read-only); the label-dependent
+scoring on top of it (:func:`label_issues`, :func:`duplicates`, :func:`quality_table`)
+is ``st.cache_data`` keyed by the embedding stamp and :func:`labels_key` (rows file
+stamp + hash of the label edits), so a relabel rescores labels without searching the
+index again, and a plain rerun computes nothing. :func:`rows_with_quality` and
+:func:`quality_profile` give the Catalog and Smart select pages the quality columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import CatalogError
+from core.filters import ColumnProfile, profile_columns
+from core.quality import (
+    DEFAULT_K,
+    DUPLICATE_CANDIDATES,
+    Duplicates,
+    LabelIssues,
+    Neighbours,
+    find_label_issues,
+    find_near_duplicates,
+    nearest_neighbours,
+    quality_columns,
+)
+from core.workspace import Workspace
+from ui import loaders
+
+log = logging.getLogger(__name__)
+
+QUALITY_COLUMNS = ("label_issue_score", "suggested_label", "uniqueness")
+SCORE_COLUMNS = ("label_issue_score", "uniqueness")  # both in [0, 1]
+
+
+# ---- cache keys ---------------------------------------------------------------------
+def _stamp(path: Path) -> str:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "absent"
+    return f"{info.st_mtime_ns}-{info.st_size}"
+
+
+def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
+    """File stamp of the embedding's meta.json and index.json (change when rewritten)."""
+    folder = ws.dataset(dataset).embedding_dir(embedding)
+    return f"{_stamp(folder / 'meta.json')}/{_stamp(folder / 'index.json')}"
+
+
+def labels_key(ws: Workspace, dataset: str) -> str:
+    """Rows file stamp plus a hash of the live label edits (the label-edits version)."""
+    edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
+    digest = hashlib.sha256(edits.encode()).hexdigest()[:16]
+    return f"{_stamp(ws.dataset(dataset).rows_path)}-{digest}"
+
+
+def _labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
+    rows = loaders.rows(ws, dataset)
+    if "label" not in rows.columns:
+        return {}
+    return dict(zip(rows["id"].astype(str), rows["label"]))
+
+
+# ---- cached computations --------------------------------------------------------------
+@st.cache_resource(show_spinner="Finding nearest neighbours…", max_entries=8)
+def _neighbours(home: str, dataset: str, embedding: str, stamp: str, width: int,
+                _ws: Workspace) -> Neighbours:
+    return nearest_neighbours(loaders.vector_index(_ws, dataset, embedding), k=width)
+
+
+def neighbours(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> Neighbours:
+    """The shared kNN pass (width max(16, k)) of ``embedding``; computed once per file stamp."""
+    width = max(DUPLICATE_CANDIDATES, int(k))
+    return _neighbours(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                       width, ws)
+
+
+@st.cache_data(show_spinner="Scoring labels…", max_entries=16)
+def _label_issues(home: str, dataset: str, embedding: str, stamp: str, k: int, labels: str,
+                  _ws: Workspace) -> LabelIssues:
+    index = loaders.vector_index(_ws, dataset, embedding)
+    return find_label_issues(index, _labels(_ws, dataset), k=k,
+                             neighbours=neighbours(_ws, dataset, embedding, k))
+
+
+def label_issues(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> LabelIssues:
+    """Labelled rows worst first (cached by embedding stamp, k and label edits).
+    Raises InputError (k < 1, < 2 rows or < 2 distinct labels)."""
+    return _label_issues(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                         int(k), labels_key(ws, dataset), ws)
+
+
+@st.cache_data(show_spinner="Finding near-duplicates…", max_entries=16)
+def _duplicates(home: str, dataset: str, embedding: str, stamp: str, threshold: float,
+                labels: str, _ws: Workspace) -> Duplicates:
+    index = loaders.vector_index(_ws, dataset, embedding)
+    return find_near_duplicates(index, threshold, _labels(_ws, dataset),
+                                neighbours=neighbours(_ws, dataset, embedding))
+
+
+def duplicates(ws: Workspace, dataset: str, embedding: str, threshold: float) -> Duplicates:
+    """Near-duplicate pairs and groups at cosine ≥ ``threshold`` (cached).
+    Raises InputError for a threshold outside (0, 1]."""
+    return _duplicates(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                       round(float(threshold), 6), labels_key(ws, dataset), ws)
+
+
+@st.cache_data(show_spinner="Scoring label issues and uniqueness…", max_entries=16)
+def _quality_table(home: str, dataset: str, embedding: str, stamp: str, labels: str,
+                   _ws: Workspace) -> pd.DataFrame:
+    index = loaders.vector_index(_ws, dataset, embedding)
+    return quality_columns(index, _labels(_ws, dataset),
+                           neighbours=neighbours(_ws, dataset, embedding))
+
+
+def quality_table(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
+    """One row per vector: ``id``, ``label_issue_score``, ``suggested_label``, ``uniqueness``
+    (k = 10; cached by embedding stamp + label-edits version). Raises InputError (< 2 rows)."""
+    return _quality_table(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                          labels_key(ws, dataset), ws)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _merged(home: str, dataset: str, embedding: str, stamp: str, labels: str,
+            _ws: Workspace) -> pd.DataFrame:
+    rows = loaders.rows(_ws, dataset)
+    out = rows.copy(deep=False)
+    try:
+        table = quality_table(_ws, dataset, embedding).set_index("id")
+    except CatalogError as err:
+        log.warning("no quality columns for %s/%s: %s", dataset, embedding, err)
+        table = pd.DataFrame(columns=list(QUALITY_COLUMNS), dtype=float)
+    extra = table.reindex(rows["id"].astype(str).to_numpy())
+    for col in QUALITY_COLUMNS:
+        if col in rows.columns:
+            log.warning("%s already has a column %r; the quality column is not added", dataset, col)
+            continue
+        out[col] = extra[col].to_numpy()
+    return out
+
+
+def rows_with_quality(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
+    """The effective rows (label edits applied, row order kept) plus ``label_issue_score``,
+    ``suggested_label`` and ``uniqueness`` joined on id: NaN for rows without a vector (or
+    all NaN if the embedding cannot be scored). A user column of the same name is kept
+    and the quality column skipped. Cached and shared: never mutate it."""
+    return _merged(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                   labels_key(ws, dataset), ws)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _profile(home: str, dataset: str, embedding: str, stamp: str, labels: str,
+             _ws: Workspace) -> ColumnProfile:
+    profile = profile_columns(rows_with_quality(_ws, dataset, embedding))
+    first = {c: (0.0, 1.0) for c in SCORE_COLUMNS if c in profile.numeric}
+    numeric = {**first, **{c: v for c, v in profile.numeric.items() if c not in first}}
+    cats = dict(profile.categorical)
+    if "suggested_label" in cats:
+        cats = {"suggested_label": cats.pop("suggested_label"), **cats}
+    return replace(profile, categorical=cats, numeric=numeric)
+
+
+def quality_profile(ws: Workspace, dataset: str, embedding: str) -> ColumnProfile:
+    """Filter-panel profile of :func:`rows_with_quality`: the quality columns come first,
+    score ranges fixed to 0-1 (so sliders keep their range when labels change)."""
+    return _profile(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                    labels_key(ws, dataset), ws)
+
+
+def label_choices(ws: Workspace, dataset: str) -> list[str]:
+    """Labels offered by "set another label": source and edited labels, sorted."""
+    rows = loaders.rows(ws, dataset)
+    edited = set(rows["label"].dropna().astype(str)) if "label" in rows.columns else set()
+    return sorted(set(loaders.column_profile(ws, dataset).labels) | edited)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _outliers(home: str, dataset: str, embedding: str, stamp: str, labels: str,
+              _ws: Workspace) -> tuple[pd.DataFrame, dict[str, float]]:
+    table = rows_with_quality(_ws, dataset, embedding)
+    if "uniqueness" not in table.columns:
+        return table.iloc[:0], {}
+    view = table[table["uniqueness"].notna()].sort_values(
+        ["uniqueness", "id"], ascending=[False, True], kind="stable")
+    return view, dict(zip(view["id"].astype(str), view["uniqueness"].astype(float)))
+
+
+def outlier_view(ws: Workspace, dataset: str, embedding: str) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Rows with a vector, most unique first, and id → uniqueness (cached; do not mutate)."""
+    return _outliers(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                     labels_key(ws, dataset), ws)

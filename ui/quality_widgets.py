@@ -1,0 +1,251 @@
+"""Streamlit glue of the Label review page: the review queue, the actions and their undo,
+and the cards (issues, duplicate groups).
+
+Every review action is written to the store at once and pushed on a per-session undo
+stack (``st.session_state["qa:undo_stack"]``) of :class:`Action`. The cached data
+(label issues, duplicates, quality columns) lives in :mod:`ui.quality_data`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import CatalogError, InputError
+from core.labels import relabel_rows, undo_relabel
+from core.quality import DuplicateGroup, LabelIssues
+from core.workspace import Dataset, Workspace
+from ui import state
+from ui.grid import card_image, safe_code, safe_text
+
+REVIEW_KIND = "label-issue"
+BATCH = 20
+UNDO_KEY = "qa:undo_stack"
+FLASH_KEY = "qa:flash"
+BATCH_KEY = "qa:batch_start"
+MAX_UNDO = 200
+REVIEW_SOURCE = "label review"
+
+
+# ---- the review queue ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Issue:
+    """One row of the review queue."""
+
+    id: str
+    given: str
+    suggested: str
+    score: float
+
+
+def issue_queue(ws: Workspace, dataset: str, issues: LabelIssues, min_score: float,
+                show_skipped: bool = False) -> list[Issue]:
+    """Issues with score ≥ ``min_score`` not yet reviewed (relabelled or marked correct;
+    skipped rows only if ``show_skipped``), worst first."""
+    done = ws.store.reviewed(dataset, REVIEW_KIND)
+    hide = {r for r, s in done.items() if s != "skipped" or not show_skipped}
+    n = int((issues.scores >= min_score - 1e-9).sum())  # scores are sorted worst first
+    return [Issue(i, g, s, float(sc)) for i, g, s, sc in
+            zip(issues.ids[:n], issues.given[:n], issues.suggested[:n], issues.scores[:n])
+            if i not in hide]
+
+
+def batch_start(dataset: str, total: int) -> int:
+    """First queue position of the current batch (clamped to the queue)."""
+    starts = st.session_state.setdefault(BATCH_KEY, {})
+    last = max(0, (total - 1) // BATCH * BATCH)
+    starts[dataset] = min(int(starts.get(dataset, 0)), last)
+    return starts[dataset]
+
+
+def move_batch(dataset: str, step: int) -> None:
+    """Callback: go ``step`` batches forward (negative: back)."""
+    starts = st.session_state.setdefault(BATCH_KEY, {})
+    starts[dataset] = max(0, int(starts.get(dataset, 0)) + step * BATCH)
+
+
+# ---- actions and undo ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Action:
+    """One undoable review action: label edits made, review marks set (with the
+    status each row had before, None = none) and rows newly tagged."""
+
+    dataset: str
+    description: str
+    edit_ids: tuple[int, ...] = ()
+    reviewed: tuple[tuple[str, str | None], ...] = ()
+    tag: str | None = None
+    tagged: tuple[str, ...] = ()
+
+
+def undo_stack() -> list[Action]:
+    return st.session_state.setdefault(UNDO_KEY, [])
+
+
+def _push(action: Action, message: str) -> None:
+    stack = undo_stack()
+    stack.append(action)
+    del stack[:-MAX_UNDO]
+    st.session_state[FLASH_KEY] = ("success", message)
+
+
+def _error(err: CatalogError) -> None:
+    st.session_state[FLASH_KEY] = ("error", str(err))
+
+
+def _mark(ws: Workspace, dataset: str, ids: list[str], status: str) -> tuple[tuple[str, str | None], ...]:
+    before = ws.store.reviewed(dataset, REVIEW_KIND)
+    ws.store.mark_reviewed(dataset, ids, REVIEW_KIND, status)
+    return tuple((r, before.get(r)) for r in ids)
+
+
+def relabel(ws: Workspace, dataset: str, rid: str, new_label: str | None) -> None:
+    """Callback: set ``rid``'s label (edit, source kept) and take it out of the queue.
+    ``new_label`` None reads it from the row's "another label" selectbox."""
+    if new_label is None:
+        new_label = st.session_state.get(f"qa:other:{rid}")
+        if not new_label:
+            return
+    try:
+        edits = relabel_rows(ws, dataset, [rid], new_label, source=REVIEW_SOURCE)
+    except CatalogError as err:
+        _error(err)
+        return
+    marks = _mark(ws, dataset, [rid], "relabeled")
+    text = f"Relabelled {rid} as {new_label}"
+    _push(Action(dataset, text, edit_ids=tuple(edits), reviewed=marks), text + ".")
+
+
+def mark(ws: Workspace, dataset: str, rid: str, status: str) -> None:
+    """Callback: mark ``rid`` 'correct' (stops showing) or 'skipped'."""
+    marks = _mark(ws, dataset, [rid], status)
+    text = f"Marked {rid} as {status}"
+    _push(Action(dataset, text, reviewed=marks), text + ".")
+
+
+def keep_one(ws: Workspace, dataset: str, group: tuple[str, ...], key: str) -> None:
+    """Callback: tag every member of ``group`` but the keeper chosen in radio ``key``."""
+    keeper = st.session_state.get(key, group[0])
+    tag = str(st.session_state.get("qa:dup_tag") or "").strip()
+    others = [r for r in group if r != keeper]
+    try:
+        if not tag:
+            raise InputError("the tag for the other rows is empty; type one, e.g. 'duplicate'")
+        before = ws.store.tags_by_row(dataset)
+        ws.store.tag_rows(dataset, others, tag)
+    except CatalogError as err:
+        _error(err)
+        return
+    new = tuple(r for r in others if tag not in before.get(r, []))
+    text = f"Kept {keeper}, tagged {len(others)} other(s) '{tag}'"
+    _push(Action(dataset, text, tag=tag, tagged=new), text + ".")
+
+
+def undo_last(ws: Workspace) -> None:
+    """Callback: revert the last action of this session (edits, review marks, tags)."""
+    stack = undo_stack()
+    if not stack:
+        return
+    action = stack.pop()
+    if action.edit_ids:
+        undo_relabel(ws, action.dataset, list(action.edit_ids))
+    store = ws.store
+    store.unmark_reviewed(action.dataset, [r for r, prev in action.reviewed if prev is None], REVIEW_KIND)
+    for rid, prev in action.reviewed:
+        if prev is not None:
+            store.mark_reviewed(action.dataset, [rid], REVIEW_KIND, prev)
+    if action.tagged and action.tag:
+        store.untag_rows(action.dataset, list(action.tagged), action.tag)
+    st.session_state[FLASH_KEY] = ("info", f"Undone: {action.description}.")
+
+
+def flash() -> None:
+    """Show (once) the message of the last action."""
+    kind, text = st.session_state.pop(FLASH_KEY, (None, ""))
+    if kind:
+        getattr(st, kind)(safe_text(text) if kind != "error" else text)
+
+
+def render_undo(ws: Workspace) -> None:
+    """The "Undo last action" button and what it would undo."""
+    stack = undo_stack()
+    left, right = st.columns([1, 4], vertical_alignment="center")
+    left.button("Undo last action", key="qa:undo", disabled=not stack, on_click=undo_last, args=(ws,))
+    right.caption(f"Last: {safe_text(stack[-1].description)} ({len(stack)} undoable in this session)"
+                  if stack else "Every action is saved at once and can be undone here.")
+
+
+# ---- drawing --------------------------------------------------------------------------
+def _media(ds: Dataset, row: pd.Series | None) -> None:
+    if row is None:
+        st.caption("(row no longer in the dataset)")
+    elif row.get("modality") == "image" and isinstance(row.get("image"), str):
+        thumb = card_image(ds, row["image"])
+        if thumb:
+            st.image(thumb, width="stretch")
+        else:
+            st.caption("⚠ unreadable image")
+    else:
+        st.markdown(safe_text(row.get("text", ""), 300))
+
+
+def _lookup(rows: pd.DataFrame, ids: list[str]) -> list[pd.Series | None]:
+    pos = pd.Index(rows["id"].astype(str)).get_indexer(ids)
+    return [rows.iloc[p] if p >= 0 else None for p in pos]
+
+
+def render_issue_batch(ws: Workspace, dataset: str, rows: pd.DataFrame, batch: list[Issue],
+                       labels: list[str], columns: int = 4) -> None:
+    """Cards of ``batch``: media, given → suggested label, score and the four actions."""
+    ds = ws.dataset(dataset)
+    cols = st.columns(columns)
+    for i, (issue, row) in enumerate(zip(batch, _lookup(rows, [b.id for b in batch]))):
+        rid = issue.id
+        with cols[i % columns].container(border=True):
+            _media(ds, row)
+            st.caption(f"{safe_code(rid, 40)} · score {issue.score:.3f}")
+            st.markdown(f"**{safe_text(issue.given, 30)}** → suggested **{safe_text(issue.suggested, 30)}**")
+            st.button(f"Accept {safe_text(issue.suggested, 20)}", key=f"qa:accept:{rid}", type="primary",
+                      on_click=relabel, args=(ws, dataset, rid, issue.suggested), width="stretch")
+            b1, b2 = st.columns(2)
+            b1.button("Correct", key=f"qa:correct:{rid}", on_click=mark, args=(ws, dataset, rid, "correct"),
+                      help="The given label is right: stop showing this row", width="stretch")
+            b2.button("Skip", key=f"qa:skip:{rid}", on_click=mark, args=(ws, dataset, rid, "skipped"),
+                      width="stretch")
+            st.selectbox("Set another label", [lab for lab in labels if lab != issue.given], index=None,
+                         placeholder="Another label…", key=f"qa:other:{rid}", label_visibility="collapsed",
+                         on_change=relabel, args=(ws, dataset, rid, None))
+            st.button("Details and label history", key=f"qa:open:{rid}", type="tertiary",
+                      on_click=state.open_detail, args=(rid,))
+
+
+def open_groups(ws: Workspace, dataset: str, groups: tuple[DuplicateGroup, ...],
+                tag: str) -> list[DuplicateGroup]:
+    """Groups not yet resolved: more than one member lacks ``tag``."""
+    tagged = ws.store.tags_by_row(dataset)
+    return [g for g in groups if sum(tag not in tagged.get(r, []) for r in g.ids) > 1]
+
+
+def render_group(ws: Workspace, dataset: str, rows: pd.DataFrame, group: DuplicateGroup,
+                 max_shown: int = 6) -> None:
+    """One duplicate group side by side, a conflict badge, and "keep one, tag the others"."""
+    ds, gid = ws.dataset(dataset), group.ids[0]
+    with st.container(border=True):
+        head = f"**{len(group.ids)} rows** · similarity up to {group.max_score:.3f}"
+        st.markdown(head + (" · :red-badge[conflicting labels]" if group.conflict else ""))
+        shown = list(group.ids[:max_shown])
+        cols = st.columns(max_shown)
+        for col, rid, row in zip(cols, shown, _lookup(rows, shown)):
+            with col:
+                _media(ds, row)
+                label = row.get("label") if row is not None else None
+                st.caption(f"{safe_code(rid, 30)} · **{safe_text(label, 20)}**")
+        if len(group.ids) > max_shown:
+            st.caption(f"+{len(group.ids) - max_shown} more rows in this group")
+        key = f"qa:keep:{gid}"
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        left.radio("Keep", group.ids, key=key, horizontal=True, format_func=lambda r: safe_text(r, 40))
+        right.button("Keep it, tag the others", key=f"qa:dedup:{gid}", on_click=keep_one,
+                     args=(ws, dataset, group.ids, key))
