@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from core.embeddings import EmbeddingInfo, describe_embedding, write_embedding
 from core.errors import InputError
 from core.filters import STRUCTURAL_COLUMNS
 from core.workspace import Dataset
+
+if TYPE_CHECKING:
+    from core.encoders import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,8 @@ def plan_text_search(dataset: str, embedding: str, encoder_spec: str | None,
         how = (f"for real image search, embed the images with a joint image-text model: "
                f"`catalog embed {dataset} --encoder {CLIP_SUGGESTION}`")
     else:
-        how = f"to search the embedding itself, compute a text one: `catalog embed {dataset} --encoder {FALLBACK_ENCODER}`"
+        how = ("to search the embedding itself, compute a text one: "
+               f"`catalog embed {dataset} --encoder {FALLBACK_ENCODER}`")
     note = (f"The embedding {embedding} ({what}) cannot read text, so this search matches each row's "
             f"caption, file name, label and metadata text instead; {how}.")
     return TextSearchPlan(dataset, embedding, FALLBACK_EMBEDDING, FALLBACK_ENCODER, True, note)
@@ -152,7 +157,8 @@ def fallback_is_current(ds: Dataset, rows: pd.DataFrame | None = None) -> bool:
     return stored == descriptions_hash(rows["id"].astype(str), row_descriptions(rows))
 
 
-def ensure_row_text_embedding(ds: Dataset, rows: pd.DataFrame | None = None, *, encoder=None,
+def ensure_row_text_embedding(ds: Dataset, rows: pd.DataFrame | None = None, *,
+                              encoder: Encoder | None = None,
                               batch_size: int = 64, progress: ProgressFn | None = None) -> EmbeddingInfo:
     """Build (or reuse) the row-text embedding of ``ds``; returns its summary.
 

@@ -28,7 +28,7 @@ from core.search import SearchResult, find_similar, search_text
 from core.store import ids_hash
 from core.text_fallback import FALLBACK_EMBEDDING, TextSearchPlan, ensure_row_text_embedding
 from core.text_fallback import fallback_is_current, plan_text_search
-from core.workspace import Workspace
+from core.workspace import Dataset, Workspace
 from ui import loaders, state
 from ui.filter_panel import filtered_rows
 from ui.grid import card_image, render_grid, safe_text
@@ -114,7 +114,7 @@ def upload_anchors(files: Sequence | None, spec: str) -> tuple[list[UploadedAnch
     return anchors, errors
 
 
-def _strip_card(ds, row: pd.Series | None, rid: str, key: str, dataset: str) -> None:
+def _strip_card(ds: Dataset, row: pd.Series | None, rid: str, key: str, dataset: str) -> None:
     with st.container(border=True):
         if row is not None and row["modality"] == "image" and isinstance(row.get("image"), str):
             thumb = card_image(ds, row["image"])
@@ -138,7 +138,8 @@ def render_anchor_strip(ws: Workspace, dataset: str, rows: pd.DataFrame,
         if not ids and not ups:
             continue
         more = max(0, len(ids) - STRIP_MAX)
-        st.markdown(f"**{title}** ({len(ids) + len(ups):,})" + (f", first {STRIP_MAX} shown" if more else ""))
+        shown = f", first {STRIP_MAX} shown" if more else ""
+        st.markdown(f"**{title}** ({len(ids) + len(ups):,}){shown}")
         cols = st.columns(min(8, max(1, len(ids[:STRIP_MAX]) + len(ups))))
         for i, rid in enumerate(ids[:STRIP_MAX]):
             with cols[i % len(cols)]:
