@@ -155,3 +155,77 @@ def test_smart_select_cluster_save_find_and_download(page_ctx, tmp_path):
 @pytest.fixture
 def page_ctx(browser_page, base_url, demo_copy, wait_idle):
     return browser_page, base_url, demo_copy, wait_idle
+
+
+def test_cluster_map_box_selection_fills_the_grid(page_ctx):
+    page, base_url, home, wait_idle = page_ctx
+    expect = _expect()
+    open_page(page, base_url, "clusters", "digits", wait_idle)
+    plot = page.locator(".js-plotly-plot").first
+    expect(plot).to_be_visible()
+    expect(page.get_by_text("Picked rows (0)")).to_be_visible()
+    wait_idle(page)
+    plot.hover()
+    page.locator('.modebar-btn[data-title="Box Select"]').first.click()
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + area["width"] * 0.4, y0 + area["height"] * 0.3, steps=8)
+    page.mouse.move(x0 + area["width"] * 0.6, y0 + area["height"] * 0.6, steps=8)
+    page.mouse.up()
+    expect(page.get_by_text(re.compile(r"Picked rows \([1-9][\d,]*\)"))).to_be_visible()
+    expect(page.locator('[data-testid="stImage"]').first).to_be_visible()
+
+
+def test_label_review_accept_changes_the_label_in_the_catalog(page_ctx):
+    page, base_url, home, wait_idle = page_ctx
+    expect = _expect()
+    open_page(page, base_url, "quality", "digits", wait_idle)
+    accept = page.get_by_role("button", name=re.compile(r"^Accept ")).first
+    expect(accept).to_be_visible()
+    new_label = accept.inner_text().removeprefix("Accept ").strip()
+    before = set(open_workspace(home).store.label_overrides("digits"))
+    accept.click()
+    expect(page.get_by_role("button", name="Undo last action")).to_be_enabled()
+    edited = set(open_workspace(home).store.label_overrides("digits")) - before
+    assert len(edited) == 1
+    (rid,) = edited
+    page.get_by_role("link", name="Catalog").click()
+    wait_idle(page)
+    box = page.get_by_label("Text or id contains")
+    box.fill(rid)
+    box.press("Enter")
+    expect(page.get_by_text("1 of 1,797 rows")).to_be_visible()
+    card = page.locator('[data-testid="stCaptionContainer"]', has_text=rid.split("/")[-1]).first
+    expect(card).to_contain_text(new_label)
+
+
+def test_embeddings_upload_and_make_active(page_ctx, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    page, base_url, home, wait_idle = page_ctx
+    expect = _expect()
+    ids = open_workspace(home).dataset("digits").rows()["id"].tolist()
+    vectors = np.random.default_rng(0).normal(size=(len(ids), 8)).astype(np.float32)
+    upload = tmp_path / "mine.parquet"
+    pd.DataFrame({"id": ids, "vector": list(vectors)}).to_parquet(upload)
+    open_page(page, base_url, "embeddings", "digits", wait_idle)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+    expect(page.get_by_text("mine.parquet")).to_be_visible()
+    wait_idle(page)
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.get_by_text(re.compile(r"imported 'mine'"))).to_be_visible()
+    wait_idle(page)
+    page.get_by_role("button", name="Make active").click()
+    expect(page.get_by_role("combobox", name="Active embedding")).to_have_value(re.compile("^mine"))
+
+
+def _option_text(page, label: str, contains: str) -> str:
+    """The full text of the option of selectbox ``label`` that contains ``contains``."""
+    page.get_by_role("combobox", name=label).first.click()
+    option = page.get_by_role("option", name=re.compile(contains)).first
+    text = option.inner_text().strip()
+    page.keyboard.press("Escape")
+    return text
