@@ -12,6 +12,10 @@ Rows added later are placed with the cached model's ``transform`` when an earlie
 record's ids are a subset of the new ids, the shared rows' vectors are unchanged and
 no more rows are new than were already placed; old rows keep their coordinates.
 
+UMAP's neighbours are exact cosine kNN from :mod:`core.index` (FAISS), handed to UMAP as
+``precomputed_knn`` with :class:`_ExactKnn` as its search index for ``transform``: on 2
+cores this is about half the CPU of pynndescent's NN-descent plus search-graph build.
+
 Test hook: every actual fit goes through :func:`_fit_model` and every placement of
 rows through :func:`_transform_rows`; tests monkeypatch them with counting spies.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pickle
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +45,7 @@ PROJECTION_METHODS = ("umap", "pca")
 SAMPLE_THRESHOLD = 50_000
 PCA_DIMS = 50  # UMAP input is reduced to this many dims by PCA when dims > PCA_ABOVE
 PCA_ABOVE = 64
-TRANSFORM_BATCH = 10_000
+TRANSFORM_BATCH = 25_000  # > 10,000 so UMAP.transform runs its 30-epoch (large input) schedule
 N_REPRESENTATIVES = 5
 N_TOP_TERMS = 8
 _FORMAT = 1  # bump when the cache layout or algorithm changes
@@ -74,15 +79,19 @@ def vectors_hash(ids: Sequence[str], vectors: np.ndarray) -> str:
 
 
 def estimate_projection_seconds(n_rows: int, dims: int) -> float:
-    """Rough wall time of a cold :func:`project` (method ``umap``, defaults) on 2 cores.
+    """Rough wall seconds of an uncached UMAP :func:`project` (defaults) on an idle 2-core box.
 
-    Fitted to bench/bench_clusters.py: ~25 s of one-off numba compilation per process,
-    then per-row fit and transform costs (see docs/benchmarks.md).
+    From bench/bench_clusters.py CPU times (docs/benchmarks.md): exact kNN of the fit
+    sample (~5.3 ns per pair of rows), UMAP fit (~0.55 ms per fitted row), transform of the
+    rest (kNN against the sample + ~0.2 ms per row), plus ~10 s of numba loading/JIT.
     """
-    fit_rows = min(n_rows, SAMPLE_THRESHOLD)
+    n_fit = min(n_rows, SAMPLE_THRESHOLD)
     rest = max(0, n_rows - SAMPLE_THRESHOLD)
-    pca = 2e-5 * n_rows * (dims / 384) if dims > PCA_ABOVE else 0.0
-    return round(25.0 + 1.1e-3 * fit_rows + 4e-4 * rest + pca, 1)
+    knn_dims = PCA_DIMS if dims > PCA_ABOVE else max(dims, 16)
+    pair = 5.3e-9 * knn_dims / PCA_DIMS
+    pca = 0.8 * (n_fit / 50_000) * (dims / 384) if dims > PCA_ABOVE else 0.0
+    fit = pair * n_fit * n_fit + 5.5e-4 * n_fit
+    return round(10.0 + pca + fit + rest * (pair * n_fit + 2e-4), 1)
 
 
 def _check_inputs(ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:
@@ -209,7 +218,7 @@ def _load_coords(cache: Path, key: str, n: int) -> tuple[dict, np.ndarray] | Non
 
 def _find_base(cache: Path, family: str, ids: Sequence[str], vectors: np.ndarray):
     """The largest cached record of ``family`` whose rows are a subset of ``ids`` with
-    unchanged vectors; returns (meta, old ids, old coords, positions of old ids) or None."""
+    unchanged vectors: (meta, fitted model, old coords, positions of old ids) or None."""
     where = {rid: i for i, rid in enumerate(ids)}
     candidates = []
     for path in cache.glob("proj-*.json"):
@@ -217,9 +226,9 @@ def _find_base(cache: Path, family: str, ids: Sequence[str], vectors: np.ndarray
             meta = atomic.read_json(path)
         except (OSError, ValueError):
             continue
-        if meta.get("family") == family and meta.get("n", 0) < len(ids):
-            if (cache / meta.get("model", "")).is_file():
-                candidates.append((meta["n"], path.name[5:-5], meta))
+        usable = meta.get("family") == family and meta.get("n", 0) < len(ids)
+        if usable and (cache / meta.get("model", "")).is_file():
+            candidates.append((meta["n"], path.name[5:-5], meta))
     for n_old, key, meta in sorted(candidates, key=lambda c: -c[0]):
         if len(ids) - n_old > n_old:
             break  # more new rows than placed ones: a fresh fit is better
@@ -231,8 +240,16 @@ def _find_base(cache: Path, family: str, ids: Sequence[str], vectors: np.ndarray
         pos = np.fromiter((where.get(r, -1) for r in old_ids), dtype=np.int64, count=len(old_ids))
         if (pos < 0).any() or coords.shape != (len(old_ids), 2):
             continue
-        if vectors_hash(old_ids, vectors[pos]) == meta["vectors_hash"]:
-            return meta, old_ids, coords.astype(np.float32), pos
+        if vectors_hash(old_ids, vectors[pos]) != meta["vectors_hash"]:
+            continue
+        import joblib
+
+        try:
+            model = joblib.load(cache / meta["model"])
+        except (OSError, EOFError, ValueError, AttributeError, ImportError, pickle.UnpicklingError) as err:
+            log.warning("ignoring unreadable projection model %s: %s", meta["model"], err)
+            continue
+        return meta, model, coords.astype(np.float32), pos
     return None
 
 
@@ -243,7 +260,7 @@ def project(ids: Sequence[str], vectors: np.ndarray, *, method: str = "umap", se
 
     ``umap``: PCA to 50 dims first when d > 64, UMAP(metric="cosine", random_state=seed);
     above ``sample_threshold`` rows, fit on a seeded sample and transform the rest in
-    batches of 10,000. ``pca``: 2-D PCA of all rows (no sampling). Results are cached in
+    batches of 25,000. ``pca``: 2-D PCA of all rows (no sampling). Results are cached in
     ``cache_dir`` keyed by (:func:`vectors_hash`, params); added rows are placed with the
     cached model (see module docstring). ``progress(done_rows, n)`` is called as work ends.
 
@@ -286,15 +303,12 @@ def project(ids: Sequence[str], vectors: np.ndarray, *, method: str = "umap", se
     x = _normalised(vectors)
     found = _find_base(cache, family, ids, vectors) if cache is not None and cache.is_dir() else None
     if found is not None:
-        import joblib
-
-        meta, old_ids, old_coords, pos = found
-        model = joblib.load(cache / meta["model"])
+        meta, model, old_coords, pos = found
         new_mask = np.ones(n, dtype=bool)
         new_mask[pos] = False
         coords = np.empty((n, 2), dtype=np.float32)
         coords[pos] = old_coords
-        coords[new_mask] = _transform_rows(model, x[new_mask], progress, len(old_ids), n)
+        coords[new_mask] = _transform_rows(model, x[new_mask], progress, len(pos), n)
         params = {**meta["params"], "placed_by_transform": meta["params"]["placed_by_transform"] + int(new_mask.sum())}
         model_file = meta["model"]
         log.info("placed %d new rows with cached model %s", int(new_mask.sum()), model_file)
@@ -311,7 +325,7 @@ def project(ids: Sequence[str], vectors: np.ndarray, *, method: str = "umap", se
         rest = np.setdiff1d(np.arange(n), fit_idx, assume_unique=True)
         if len(rest):
             coords[rest] = _transform_rows(model, x[rest], progress, n_fit, n)
-        params = {**params, "placed_by_transform": int(len(rest))}
+        params = {**params, "placed_by_transform": len(rest)}
         model_file = f"model-{key}.joblib"
         if cache is not None:
             import joblib
@@ -372,19 +386,17 @@ def _present(value: Any) -> bool:
 
 def _top_terms(texts: Sequence[Any] | None, assignments: np.ndarray, k: int) -> list[tuple[str, ...]]:
     """Per cluster, the terms with the highest mean TF-IDF over its text rows."""
-    empty: list[tuple[str, ...]] = [() for _ in range(k)]
-    if texts is None:
-        return empty
-    rows = [i for i, t in enumerate(texts) if _present(t)]
+    terms: list[tuple[str, ...]] = [() for _ in range(k)]
+    rows = [i for i, t in enumerate(texts) if _present(t)] if texts is not None else []
     if not rows:
-        return empty
+        return terms
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(stop_words="english", max_features=50_000, sublinear_tf=True)
     try:
         matrix = vectorizer.fit_transform([str(texts[i]) for i in rows])
     except ValueError:  # empty vocabulary: only stop words or punctuation
-        return empty
+        return terms
     vocab = vectorizer.get_feature_names_out()
     row_clusters = assignments[rows]
     for c in range(k):
@@ -392,8 +404,8 @@ def _top_terms(texts: Sequence[Any] | None, assignments: np.ndarray, k: int) -> 
         if len(members):
             scores = np.asarray(matrix[members].mean(axis=0)).ravel()
             order = np.lexsort((vocab, -scores))[:N_TOP_TERMS]
-            empty[c] = tuple(str(vocab[j]) for j in order if scores[j] > 0)
-    return empty
+            terms[c] = tuple(str(vocab[j]) for j in order if scores[j] > 0)
+    return terms
 
 
 def cluster(ids: Sequence[str], vectors: np.ndarray, k: int = 10, *, seed: int = 0,

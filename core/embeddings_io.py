@@ -31,7 +31,8 @@ import pyarrow.parquet as pq
 
 from core import atomic
 from core.embeddings import EmbeddingInfo, load_embedding, normalise_rows, write_embedding
-from core.errors import AlreadyExistsError, EmbeddingError, InputError, NotFoundError, SchemaError, format_list
+from core.errors import (AlreadyExistsError, EmbeddingError, InputError, NotFoundError,
+                         SchemaError, format_list)
 from core.workspace import Dataset, check_name
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.embeddings import list_embeddings, load_embedding, load_index
-from core.embeddings_io import IMPORT_FORMATS, MAX_DIMS, export_embeddings, import_embeddings
+from core.embeddings_io import (
+    IMPORT_FORMATS,
+    MAX_DIMS,
+    export_embeddings,
+    import_embeddings,
+)
 from core.errors import AlreadyExistsError, EmbeddingError, InputError, SchemaError
 from core.ingest import ingest_table
 from core.search import find_similar
