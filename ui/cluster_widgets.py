@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,23 +53,15 @@ _PICKED, _SEEN, _EDITS, _FLASH = "clu:_picked", "clu:_seen", "clu:_edits", "clu:
 
 
 # ---- cache keys ----------------------------------------------------------------------
-def _stamp(path: Path) -> str:
-    try:
-        st_ = path.stat()
-    except FileNotFoundError:
-        return "absent"
-    return f"{st_.st_mtime_ns}-{st_.st_size}"
-
-
 def emb_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
     """File stamp of the embedding's meta.json (changes when vectors are rewritten)."""
-    return _stamp(ws.dataset(dataset).embedding_dir(embedding) / "meta.json")
+    return loaders.embedding_stamp(ws, dataset, embedding)
 
 
 def labels_key(ws: Workspace, dataset: str) -> str:
     """Rows file stamp plus a hash of the label edits (summaries depend on labels)."""
     edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
-    return f"{_stamp(ws.dataset(dataset).rows_path)}-{hashlib.sha256(edits.encode()).hexdigest()[:16]}"
+    return f"{loaders.file_stamp(ws.dataset(dataset).rows_path)}-{hashlib.sha256(edits.encode()).hexdigest()[:16]}"
 
 
 # ---- projections ---------------------------------------------------------------------

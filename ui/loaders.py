@@ -23,7 +23,7 @@ from core.filters import ColumnProfile, profile_columns
 from core.workspace import Dataset, Workspace, open_workspace, resolve_home
 
 
-def _stamp(path: Path) -> str:
+def file_stamp(path: Path) -> str:
     """mtime_ns and size of ``path`` (or 'absent'), used as a cache key part."""
     try:
         st_ = path.stat()
@@ -81,7 +81,7 @@ def _rows(home: str, dataset: str, stamp: str) -> pd.DataFrame:
 def source_rows(ws: Workspace, dataset: str) -> pd.DataFrame:
     """Rows as ingested (cached, shared by all sessions: never mutate it)."""
     ds = ws.dataset(dataset)
-    return _rows(str(ws.home), dataset, _stamp(ds.rows_path))
+    return _rows(str(ws.home), dataset, file_stamp(ds.rows_path))
 
 
 def rows(ws: Workspace, dataset: str) -> pd.DataFrame:
@@ -99,11 +99,16 @@ def _profile(home: str, dataset: str, stamp: str) -> ColumnProfile:
 def column_profile(ws: Workspace, dataset: str) -> ColumnProfile:
     """Labels, categorical and numeric columns offered by the filter panel (cached)."""
     ds = ws.dataset(dataset)
-    return _profile(str(ws.home), dataset, _stamp(ds.rows_path))
+    return _profile(str(ws.home), dataset, file_stamp(ds.rows_path))
 
 
 def _embedding_stamp(ds: Dataset, name: str) -> str:
-    return _stamp(ds.embedding_dir(name) / "meta.json")
+    return file_stamp(ds.embedding_dir(name) / "meta.json")
+
+
+def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
+    """File stamp of an embedding's meta.json (changes whenever its vectors are rewritten)."""
+    return _embedding_stamp(ws.dataset(dataset), embedding)
 
 
 @st.cache_resource(show_spinner="Loading index…", max_entries=8)

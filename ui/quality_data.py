@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -34,6 +33,7 @@ from core.quality import (
     quality_columns,
 )
 from core.workspace import Workspace
+from ui.loaders import file_stamp
 from ui import loaders
 
 log = logging.getLogger(__name__)
@@ -43,25 +43,17 @@ SCORE_COLUMNS = ("label_issue_score", "uniqueness")  # both in [0, 1]
 
 
 # ---- cache keys ---------------------------------------------------------------------
-def _stamp(path: Path) -> str:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return "absent"
-    return f"{info.st_mtime_ns}-{info.st_size}"
-
-
 def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
     """File stamp of the embedding's meta.json and index.json (change when rewritten)."""
     folder = ws.dataset(dataset).embedding_dir(embedding)
-    return f"{_stamp(folder / 'meta.json')}/{_stamp(folder / 'index.json')}"
+    return f"{file_stamp(folder / 'meta.json')}/{file_stamp(folder / 'index.json')}"
 
 
 def labels_key(ws: Workspace, dataset: str) -> str:
     """Rows file stamp plus a hash of the live label edits (the label-edits version)."""
     edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
     digest = hashlib.sha256(edits.encode()).hexdigest()[:16]
-    return f"{_stamp(ws.dataset(dataset).rows_path)}-{digest}"
+    return f"{file_stamp(ws.dataset(dataset).rows_path)}-{digest}"
 
 
 def _labels(ws: Workspace, dataset: str) -> dict[str, str | None]:

@@ -15,7 +15,6 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,16 +51,8 @@ class UploadedAnchor:
     vector: np.ndarray = field(repr=False)
 
 
-def _stamp(path: Path) -> str:
-    try:
-        st_ = path.stat()
-    except FileNotFoundError:
-        return "absent"
-    return f"{st_.st_mtime_ns}-{st_.st_size}"
-
-
 def _emb_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
-    return _stamp(ws.dataset(dataset).embedding_dir(embedding) / "meta.json")
+    return loaders.embedding_stamp(ws, dataset, embedding)
 
 
 def encoder_spec(ws: Workspace, dataset: str, embedding: str) -> str | None:
@@ -224,7 +215,7 @@ def _fallback_current(home: str, dataset: str, rows_stamp: str, meta_stamp: str,
 def ensure_fallback(ws: Workspace, dataset: str) -> None:
     """Compute the row-text embedding once (progress bar); later calls are cheap checks."""
     ds = ws.dataset(dataset)
-    if _fallback_current(str(ws.home), dataset, _stamp(ds.rows_path),
+    if _fallback_current(str(ws.home), dataset, loaders.file_stamp(ds.rows_path),
                          _emb_stamp(ws, dataset, FALLBACK_EMBEDDING), ws):
         return
     bar = st.progress(0.0, text="Indexing each row's caption, file name, label and metadata (once)…")
