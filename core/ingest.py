@@ -223,7 +223,7 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
         ids = pd.Series([f"row-{i:0{width}d}" for i in range(n)], dtype=object)
     dups = ids[ids.duplicated()].unique()
     if len(dups):
-        raise SchemaError(f"{len(dups)} ids appear more than once in column "
+        raise SchemaError(f"duplicate ids: {len(dups)} ids appear more than once in column "
                           f"{cols['id']!r}, e.g. {format_list(dups.tolist())}; ids must be unique")
     null = pd.Series([None] * n, dtype=object)
     image = _as_str(df[cols["image"]]) if cols["image"] else null
