@@ -216,7 +216,8 @@ def _load_coords(cache: Path, key: str, n: int) -> tuple[dict, np.ndarray] | Non
     return meta, coords.astype(np.float32, copy=False)
 
 
-def _find_base(cache: Path, family: str, ids: Sequence[str], vectors: np.ndarray):
+def _find_base(cache: Path, family: str, ids: Sequence[str],
+               vectors: np.ndarray) -> tuple[dict, dict, np.ndarray, np.ndarray] | None:
     """The largest cached record of ``family`` whose rows are a subset of ``ids`` with
     unchanged vectors: (meta, fitted model, old coords, positions of old ids) or None."""
     where = {rid: i for i, rid in enumerate(ids)}
