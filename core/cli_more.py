@@ -144,11 +144,28 @@ def cmd_import_embeddings(args) -> int:
     try:
         report = import_embeddings(ds, args.file, args.embedding, format=args.format,
                                    ids_file=args.ids_file, id_col=args.id_col, replace=args.replace,
-                                   skip_unknown=args.skip_unknown, progress=progress)
+                                   skip_unknown=args.skip_unknown, index_kind=args.index,
+                                   progress=progress)
     finally:
         close()
     _emit(args, {"embedding": report.info.to_json(), "skipped_unknown": report.skipped_unknown,
                  "uncovered": report.uncovered}, report.summary())
+    return 0
+
+
+def cmd_index(args) -> int:
+    from core.embeddings import rebuild_index
+
+    ds = _ws(args).dataset(args.name)
+    params = {k: v for k, v in (("M", args.m), ("ef_construction", args.ef_construction),
+                                ("ef_search", args.ef_search)) if v is not None}
+    progress, close = _progress_bar("indexing")
+    try:
+        info = rebuild_index(ds, args.embedding, args.kind, progress=progress, **params)
+    finally:
+        close()
+    _emit(args, {"embedding": info.to_json()},
+          f"{info.name}: {info.index_kind} index over {info.rows:,} rows")
     return 0
 
 
@@ -266,8 +283,20 @@ def _register(sub) -> None:
     p.add_argument("--id-col", default="id")
     p.add_argument("--replace", action="store_true")
     p.add_argument("--skip-unknown", action="store_true", help="drop ids not in the dataset")
+    p.add_argument("--index", default="exact", help="index to build: exact (default: searchable "
+                   "at once), hnsw (a graph: minutes at 1M rows) or auto (by row count)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import_embeddings)
+
+    p = sub.add_parser("index", help="rebuild an embedding's index (exact or HNSW)")
+    p.add_argument("name")
+    p.add_argument("--embedding")
+    p.add_argument("--kind", default="auto", help="auto (by row count), exact or hnsw")
+    p.add_argument("--m", type=int, help="HNSW links per node")
+    p.add_argument("--ef-construction", type=int, help="HNSW build beam width")
+    p.add_argument("--ef-search", type=int, help="HNSW query beam width")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("export-embeddings", help="export vectors")
     p.add_argument("name")

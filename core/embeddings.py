@@ -138,6 +138,23 @@ def load_index(ds: Dataset, name: str | None = None) -> VectorIndex:
     return index
 
 
+def rebuild_index(ds: Dataset, name: str | None = None, kind: str = "auto", *,
+                  progress: Callable[[int, int], None] | None = None, **params: int) -> EmbeddingInfo:
+    """Build embedding ``name``'s index again as ``kind`` ("auto", "exact" or "hnsw", with
+    HNSW ``params`` M, ef_construction, ef_search) and save it over the old one.
+
+    Reads the stored vectors through their memory map (no extra copy); the vectors and ids
+    are not touched. The old index stays in place until the new one is built; each index
+    file is replaced atomically and ``index.json`` last, so an interrupted save is detected
+    (and rebuilt) by :func:`load_index`. ``progress(done, total)`` as rows are added.
+    Raises NotFoundError (embedding), InputError (kind or params).
+    """
+    emb = load_embedding(ds, name)
+    index = build_index(emb.vectors, list(emb.ids), kind=kind, progress=progress, **params)
+    index.save(emb.path)
+    return describe_embedding(ds, emb.name)
+
+
 def describe_embedding(ds: Dataset, name: str, dataset_rows: int | None = None) -> EmbeddingInfo:
     """Summary of one embedding from its meta.json and file sizes."""
     path = ds.embedding_dir(name)

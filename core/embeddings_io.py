@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from core import atomic
 from core.embeddings import EmbeddingInfo, load_embedding, normalise_rows, write_embedding
+from core.index import EXACT_MAX_ROWS, resolve_kind
 from core.errors import (AlreadyExistsError, EmbeddingError, InputError, NotFoundError,
                          SchemaError, format_list)
 from core.workspace import Dataset, check_name
@@ -64,6 +65,9 @@ class ImportReport:
             text += f" ({self.uncovered:,} without a vector)"
         if self.skipped_unknown:
             text += f"; skipped {self.skipped_unknown:,} ids not in the dataset"
+        if i.index_kind == "exact" and i.rows > EXACT_MAX_ROWS:
+            text += (f"; exact index (every query scans all {i.rows:,} rows): build an HNSW graph "
+                     f"for faster queries with `catalog index DATASET --embedding {i.name} --kind hnsw`")
         return text
 
     def to_json(self) -> dict:
@@ -374,7 +378,8 @@ def _match_dataset(ds: Dataset, ids: np.ndarray, vectors: np.ndarray, skip_unkno
 
 def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str | None = None,
                       ids_file: str | Path | None = None, id_col: str = "id", replace: bool = False,
-                      skip_unknown: bool = False, progress: ProgressFn | None = None) -> ImportReport:
+                      skip_unknown: bool = False, index_kind: str = "exact",
+                      progress: ProgressFn | None = None) -> ImportReport:
     """Import vectors from ``source`` (Parquet, NPY + ids, CSV) as embedding ``name`` of ``ds``.
 
     ``format`` defaults to the file's extension. Rows of the dataset without a vector
@@ -384,7 +389,10 @@ def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str
     SchemaError (missing id column, null or duplicate ids) and EmbeddingError
     (inconsistent or > MAX_DIMS dims, non-numeric, NaN/Inf, all-zero vectors, ids not in
     the dataset unless ``skip_unknown``, nothing left). ``progress(done, total)`` per chunk.
+    ``index_kind`` defaults to "exact" so a large import is searchable in seconds; an HNSW
+    graph (minutes to build at 1M rows) is then built with ``rebuild_index`` / ``catalog index``.
     """
+    resolve_kind(index_kind, 0)
     check_name(name, "embedding")
     if name in ds.embedding_names() and not replace:
         raise AlreadyExistsError(f"embedding {name!r} already exists in {ds.name!r}; pass --replace to overwrite it")
@@ -407,7 +415,7 @@ def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str
     ids, vectors, skipped, modalities = _match_dataset(ds, ids, vectors, skip_unknown, where)
     vectors = normalise_rows(vectors, in_place=True)  # so write_embedding needs no copy
     meta = {"encoder": None, "source": "imported", "modalities": modalities, "imported_from": path.name}
-    info = write_embedding(ds, name, ids, vectors, meta, replace=replace)
+    info = write_embedding(ds, name, ids, vectors, meta, replace=replace, index_kind=index_kind)
     report = ImportReport(info, skipped, max(info.dataset_rows - info.rows, 0))
     log.info("%s", report.summary())
     return report

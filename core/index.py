@@ -13,10 +13,11 @@ Files: ``index.faiss``, ``index_ids.npy`` (one id per slot, ``''`` = removed),
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import faiss
 import numpy as np
@@ -40,7 +41,9 @@ HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 64, "ef_search": 12
 FILES = ("index.faiss", "index.json", "index_ids.npy")
 _QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
 _GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
-_ADD_CHUNK = 131072      # rows per faiss add call (progress logging on big builds)
+_ADD_CHUNK = 131072      # rows normalised (copied) at a time while building
+_HNSW_STEP = 16384       # rows per HNSW add call: progress steps on long graph builds
+ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -95,23 +98,38 @@ def _check_ids(ids: Sequence[str], vectors: Any) -> np.ndarray:
     return arr
 
 
-def _unit_rows(vectors: Any, dims: int | None, names: Sequence[str] | None = None) -> np.ndarray:
-    """L2-normalised float32 C-contiguous copy of ``vectors`` (n, d).
+def _as_matrix(vectors: Any, dims: int | None) -> np.ndarray:
+    """``vectors`` as a 2-D numeric array (no copy when it already is one, e.g. a memmap).
 
-    Raises EmbeddingError on wrong shape/dims, NaN/Inf or zero rows (named by id or row).
+    Raises EmbeddingError on a non-numeric array, wrong shape or wrong ``dims``.
     """
-    try:
-        x = np.array(vectors, dtype=np.float32, order="C", copy=True)
-    except (TypeError, ValueError) as err:
-        raise EmbeddingError(f"vectors are not a numeric array: {err}") from err
+    x = vectors if isinstance(vectors, np.ndarray) else None
+    if x is None or x.dtype.kind not in "fiu":
+        try:
+            x = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise EmbeddingError(f"vectors are not a numeric array: {err}") from err
     if x.ndim != 2 or x.shape[1] == 0:
         raise EmbeddingError(f"vectors must be a 2-D (n, d) array, got shape {x.shape}")
     if dims is not None and x.shape[1] != dims:
         raise EmbeddingError(f"vectors have {x.shape[1]} dims; this index has {dims}")
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    if len(x) and 0 < norms.min() and norms.max() < np.inf:  # fast path: all rows fine
-        x /= norms[:, None]
-        return x
+    return x
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    """(n,) float32 L2 norms of ``x`` (n, d), computed ``_ADD_CHUNK`` rows at a time."""
+    norms = np.empty(len(x), np.float32)
+    for s in range(0, len(x), _ADD_CHUNK):
+        block = np.asarray(x[s:s + _ADD_CHUNK], dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            norms[s:s + _ADD_CHUNK] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return norms
+
+
+def _check_norms(norms: np.ndarray, names: Sequence[str] | None) -> None:
+    """EmbeddingError naming the first rows (by id, else row number) that are NaN/Inf or zero."""
+    if len(norms) and 0 < norms.min() and norms.max() < np.inf:  # fast path: all rows fine
+        return
     for bad, what in ((~np.isfinite(norms), "NaN or Inf values"), (norms == 0, "all zeros")):
         if bad.any():
             where = np.flatnonzero(bad)
@@ -119,8 +137,30 @@ def _unit_rows(vectors: Any, dims: int | None, names: Sequence[str] | None = Non
             label = "ids" if names is not None else "rows"
             raise EmbeddingError(f"{len(where)} vectors contain {what}: {label} "
                                  f"{format_list(shown)}{' ...' if len(where) > 5 else ''}")
-    x /= norms[:, None]
-    return x
+
+
+def _unit_chunks(vectors: Any, dims: int | None, names: Sequence[str] | None = None):
+    """Validate ``vectors`` (n, d) whole, then yield L2-normalised float32 C-contiguous
+    copies of ``_ADD_CHUNK`` rows at a time, so the full matrix is never copied.
+
+    Raises EmbeddingError on wrong shape/dims, NaN/Inf or zero rows (named by id or row)
+    before the first chunk is yielded.
+    """
+    x = _as_matrix(vectors, dims)
+    norms = _row_norms(x)
+    _check_norms(norms, names)
+    for s in range(0, len(x), _ADD_CHUNK):
+        block = np.array(x[s:s + _ADD_CHUNK], dtype=np.float32, order="C", copy=True)
+        block /= norms[s:s + _ADD_CHUNK, None]
+        yield block
+
+
+def _unit_rows(vectors: Any, dims: int | None, names: Sequence[str] | None = None) -> np.ndarray:
+    """L2-normalised float32 C-contiguous copy of ``vectors`` (n, d); see :func:`_unit_chunks`."""
+    chunks = list(_unit_chunks(vectors, dims, names))
+    if len(chunks) == 1:
+        return chunks[0]
+    return np.concatenate(chunks) if chunks else np.empty((0, np.shape(vectors)[1]), np.float32)
 
 
 def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
@@ -135,23 +175,29 @@ def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
     return {} if kind == "exact" else {**HNSW_DEFAULTS, **{k: int(v) for k, v in params.items()}}
 
 
-def _new_faiss(kind: str, x: np.ndarray, params: dict[str, int]) -> faiss.Index:
-    """A faiss index of ``kind`` holding unit rows ``x`` (n, d)."""
+def _new_faiss(kind: str, dims: int, params: dict[str, int]) -> faiss.Index:
+    """An empty faiss index of ``kind`` for ``dims``-d unit rows."""
     if kind == "exact":
-        index = faiss.IndexFlatIP(x.shape[1])
-    else:
-        index = faiss.IndexHNSWFlat(x.shape[1], params["M"], faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = params["ef_construction"]
-        index.hnsw.efSearch = params["ef_search"]
-    _add_rows(index, x)
+        return faiss.IndexFlatIP(dims)
+    index = faiss.IndexHNSWFlat(dims, params["M"], faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = params["ef_construction"]
+    index.hnsw.efSearch = params["ef_search"]
     return index
 
 
-def _add_rows(index: faiss.Index, x: np.ndarray) -> None:
-    for start in range(0, len(x), _ADD_CHUNK):
-        index.add(x[start:start + _ADD_CHUNK])
-        if len(x) > _ADD_CHUNK:
-            log.info("indexed %d / %d rows", min(start + _ADD_CHUNK, len(x)), len(x))
+def _add_chunks(index: faiss.Index, chunks, total: int, progress: ProgressFn | None = None) -> None:
+    """Add the unit-row blocks of ``chunks`` (an iterable of (m, d) float32) to ``index``;
+    ``progress(done, total)`` after each add (HNSW adds ``_HNSW_STEP`` rows at a time)."""
+    step = _HNSW_STEP if isinstance(index, faiss.IndexHNSW) else _ADD_CHUNK
+    done = 0
+    for block in chunks:
+        for s in range(0, len(block), step):
+            index.add(block[s:s + step])
+            done += len(block[s:s + step])
+            if progress is not None:
+                progress(done, total)
+        if total > _ADD_CHUNK:
+            log.info("indexed %d / %d rows", done, total)
 
 
 def _bitmap_selector(mask: np.ndarray) -> tuple[faiss.IDSelector, np.ndarray]:
@@ -376,8 +422,7 @@ class VectorIndex:
         taken = [v for v in new_ids if v in self._slot_of]
         if taken:
             raise EmbeddingError(f"{len(taken)} ids are already in the index: {format_list(taken)}")
-        x = _unit_rows(vectors, self.dims, new_ids)
-        _add_rows(self._index, x)
+        _add_chunks(self._index, _unit_chunks(vectors, self.dims, new_ids), len(new_ids))
         start = len(self._slot_ids)
         self._slot_of.update((v, start + i) for i, v in enumerate(new_ids.tolist()))
         self._set_slots(np.concatenate([self._slot_ids, new_ids]), self._slot_of)
@@ -395,7 +440,12 @@ class VectorIndex:
         elif 2 * (slot_ids == "").sum() > len(slot_ids):
             live = slot_ids != ""
             log.info("rebuilding HNSW graph from %d live rows", int(live.sum()))
-            self._index = _new_faiss("hnsw", self._matrix()[live].copy(), self.params)
+            graph = _new_faiss("hnsw", self.dims, self.params)
+            matrix = self._matrix()
+            rows = np.flatnonzero(live)
+            _add_chunks(graph, (matrix[rows[s:s + _ADD_CHUNK]] for s in range(0, len(rows), _ADD_CHUNK)),
+                        len(rows))
+            self._index = graph
             slot_ids = slot_ids[live]
         self._set_slots(slot_ids)
         return len(slots)
@@ -453,19 +503,32 @@ class VectorIndex:
         return cls(index, slot_ids.astype(object), kind, params)
 
 
-def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", **params: int) -> VectorIndex:
+def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
+                progress: ProgressFn | None = None, **params: int) -> VectorIndex:
     """Index ``vectors`` (n, d) float32 under ``ids`` (n unique non-empty str) for cosine search.
 
     ``kind``: "auto" (exact when n <= EXACT_MAX_ROWS, else hnsw), "exact" or "hnsw";
-    ``params``: M, ef_construction, ef_search (defaults HNSW_DEFAULTS; ignored by exact).
-    Normalises a copy. Raises InputError (kind/params), EmbeddingError (shape, NaN/Inf,
-    zero rows, id count, duplicates), SchemaError (empty or non-str ids).
+    ``params``: M, ef_construction, ef_search (defaults HNSW_DEFAULTS; ignored by exact);
+    ``progress(done, total)`` as rows are added. Validates every row first, then normalises and adds ``_ADD_CHUNK`` rows at a time, so
+    peak memory is the input plus faiss's own copy. Raises InputError (kind/params),
+    EmbeddingError (shape, NaN/Inf, zero rows, id count, duplicates), SchemaError (empty
+    or non-str ids).
     """
+    resolve_kind(kind, 0)  # InputError on an unknown kind before any work
+    id_arr = _check_ids(ids, vectors)
+    x = _as_matrix(vectors, None)
+    resolved = resolve_kind(kind, len(x))
+    checked = _check_params(resolved, params)
+    chunks = _unit_chunks(x, None, id_arr)  # validates every row before the first add
+    first = next(chunks, None)
+    log.info("building %s index over %d rows of %d dims %s", resolved, len(x), x.shape[1], checked)
+    index = _new_faiss(resolved, x.shape[1], checked)
+    _add_chunks(index, [] if first is None else itertools.chain([first], chunks), len(x), progress)
+    return VectorIndex(index, id_arr, resolved, checked)
+
+
+def resolve_kind(kind: str, rows: int) -> str:
+    """The index kind ``build_index`` makes for ``kind`` over ``rows`` rows ("exact" | "hnsw")."""
     if kind not in KINDS:
         raise InputError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
-    id_arr = _check_ids(ids, vectors)
-    x = _unit_rows(vectors, None, id_arr)
-    resolved = kind if kind != "auto" else ("exact" if len(x) <= EXACT_MAX_ROWS else "hnsw")
-    checked = _check_params(resolved, params)
-    log.info("building %s index over %d rows of %d dims %s", resolved, len(x), x.shape[1], checked)
-    return VectorIndex(_new_faiss(resolved, x, checked), id_arr, resolved, checked)
+    return kind if kind != "auto" else ("exact" if rows <= EXACT_MAX_ROWS else "hnsw")

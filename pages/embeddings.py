@@ -45,6 +45,13 @@ if infos:
                        file_name=ew.export_file_name(dataset, name, fmt), mime=ew.MIME[fmt],
                        on_click="ignore", width="stretch")
 
+    x1, x2 = st.columns([2, 2], vertical_alignment="bottom")
+    kind = x1.selectbox("Index", list(ew.INDEX_KINDS), key="emb:index_kind",
+                        format_func=ew.INDEX_KINDS.get)
+    if x2.button(f"Rebuild the index of {name}", key="emb:reindex", width="stretch") and \
+            ew.run_rebuild_index(ws, dataset, name, kind):
+        st.rerun()
+
     d1, d2 = st.columns([2, 2], vertical_alignment="bottom")
     confirm = d1.checkbox(f"I understand: delete {name} from disk", key=ew.CONFIRM_KEY)
     d2.button(f"Delete {name}", key="emb:delete", type="primary", disabled=not confirm,

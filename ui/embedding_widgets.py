@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.embeddings import EmbeddingInfo, compute_embeddings, delete_embedding
+from core.embeddings import EmbeddingInfo, compute_embeddings, delete_embedding, rebuild_index
 from core.embeddings_io import (
     IMPORT_FORMATS,
     ImportReport,
@@ -173,6 +173,22 @@ def run_compute(ws: Workspace, dataset: str, choice: str, custom: str, name: str
     lines += [f"skipped {count:,} rows: {reason}" for reason, count in report.skipped.items()]
     flash("\n\n".join(lines))
     st.session_state[PICK_NEXT_KEY] = report.embeddings[0].name
+    return True
+
+
+INDEX_KINDS = {"hnsw": "HNSW graph (fast queries, minutes to build on large sets)",
+               "exact": "exact (every query scans all rows)"}
+
+
+def run_rebuild_index(ws: Workspace, dataset: str, name: str, kind: str) -> bool:
+    """Rebuild ``name``'s index as ``kind`` with a progress bar; True on success (then flash)."""
+    try:
+        info = rebuild_index(ws.dataset(dataset), name, kind,
+                             progress=progress_bar(f"Building the {kind} index of {name}"))
+    except CatalogError as err:
+        st.error(str(err))
+        return False
+    flash(f"{info.name}: {info.index_kind} index over {info.rows:,} rows")
     return True
 
 

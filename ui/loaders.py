@@ -103,7 +103,10 @@ def column_profile(ws: Workspace, dataset: str) -> ColumnProfile:
 
 
 def _embedding_stamp(ds: Dataset, name: str) -> str:
-    return file_stamp(ds.embedding_dir(name) / "meta.json")
+    """Changes when the vectors (meta.json) or the index (index.json) are rewritten."""
+    path = ds.embedding_dir(name)
+    return f'{file_stamp(path / "meta.json")}/{file_stamp(path / "index.json")}'
+
 
 
 def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:

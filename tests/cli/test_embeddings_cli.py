@@ -164,3 +164,34 @@ def test_skip_unknown_and_replace_make_the_refused_imports_work(notes: Path, tmp
     assert result.returncode == 0, result.stderr
     replaced = _stored(notes, "base")[1]
     assert replaced.shape == old.shape and not np.allclose(replaced, old)
+
+
+def test_index_command_switches_the_kind_and_keeps_vectors_and_results(notes: Path):
+    ids_before, vecs_before = _stored(notes, "base")
+    search = ("search", "notes", "--id", "n03", "-k", "5", "--embedding", "base", "--json")
+    exact = json.loads(catalog(notes, *search).stdout)["results"]
+
+    out = catalog(notes, "index", "notes", "--embedding", "base", "--kind", "hnsw", "--m", "8", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["embedding"]["index_kind"] == "hnsw"
+    listed = json.loads(catalog(notes, "list", "notes", "--json").stdout)
+    assert "hnsw" in json.dumps(listed)
+    meta = json.loads((notes / "datasets/notes/embeddings/base/index.json").read_text())
+    assert (meta["kind"], meta["params"]["M"]) == ("hnsw", 8)
+    ids_after, vecs_after = _stored(notes, "base")
+    assert ids_after.tolist() == ids_before.tolist() and np.array_equal(vecs_after, vecs_before)
+    assert json.loads(catalog(notes, *search).stdout)["results"] == exact  # 20 rows: graph is exact
+
+    bad = catalog(notes, "index", "notes", "--embedding", "base", "--kind", "ivf")
+    assert bad.returncode == 2 and "unknown index kind 'ivf'" in bad.stderr
+    assert json.loads((notes / "datasets/notes/embeddings/base/index.json").read_text())["kind"] == "hnsw"
+
+
+def test_import_builds_the_index_kind_asked_for(notes: Path, tmp_path: Path):
+    src = _parquet(tmp_path / "again.parquet", IDS, _vectors(seed=3))
+    default = catalog(notes, "import-embeddings", "notes", src, "--embedding", "plain", "--json")
+    assert json.loads(default.stdout)["embedding"]["index_kind"] == "exact"
+    graph = catalog(notes, "import-embeddings", "notes", src, "--embedding", "graph", "--index", "hnsw",
+                    "--json")
+    assert graph.returncode == 0, graph.stderr
+    assert json.loads(graph.stdout)["embedding"]["index_kind"] == "hnsw"

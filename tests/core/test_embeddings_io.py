@@ -303,3 +303,30 @@ def test_replace_overwrites_and_npy_ids_file_can_be_given(base, tmp_path: Path) 
     assert report.info.dims == 8
     emb = load_embedding(base, "base")
     assert list(emb.ids) == IDS and np.allclose(emb.vectors, unit(vecs), atol=1e-6)
+
+
+def test_large_exact_import_says_how_to_build_a_graph_and_rebuild_index_does(
+        base, tmp_path: Path, monkeypatch) -> None:
+    import core.embeddings_io as eio
+    from core.embeddings import rebuild_index
+
+    monkeypatch.setattr(eio, "EXACT_MAX_ROWS", N_ROWS - 1)  # this import counts as "large"
+    report = import_embeddings(base, write_npy(tmp_path / "big.npy", IDS, vectors(N_ROWS, seed=4)), "big")
+    assert report.info.index_kind == "exact"
+    assert "catalog index DATASET --embedding big --kind hnsw" in report.summary()
+    emb_dir = base.embedding_dir("big")
+    kept = {f: (emb_dir / f).read_bytes() for f in ("vectors.npy", "ids.npy", "meta.json")}
+    before = find_similar(load_index(base, "big"), [IDS[0]], k=5)
+
+    calls: list[tuple[int, int]] = []
+    info = rebuild_index(base, "big", "hnsw", progress=lambda d, t: calls.append((d, t)), M=8)
+    assert info.index_kind == "hnsw" and calls[-1] == (N_ROWS, N_ROWS)
+    index = load_index(base, "big")
+    assert (index.kind, index.params["M"]) == ("hnsw", 8)
+    assert find_similar(index, [IDS[0]], k=5).ids == before.ids
+    assert {f: (emb_dir / f).read_bytes() for f in kept} == kept
+    with pytest.raises(InputError, match="unknown index kind"):
+        rebuild_index(base, "big", "flat")
+    with pytest.raises(InputError, match="unknown index kind"):
+        import_embeddings(base, tmp_path / "big.npy", "other", index_kind="flat")
+    assert load_index(base, "big").kind == "hnsw" and "other" not in base.embedding_names()

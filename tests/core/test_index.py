@@ -273,3 +273,35 @@ def test_bad_inputs_raise_typed_errors(data) -> None:
         index.remove(["r0", "nope", "gone"])
     assert len(index) == 20  # a failed remove changes nothing
     assert isinstance(index.search(small[0], 1), Hits)
+
+
+def test_build_reports_progress_and_never_copies_the_whole_matrix(monkeypatch) -> None:
+    """A large import must not hold two normalised copies: rows are normalised per chunk."""
+    import tracemalloc
+
+    monkeypatch.setattr(index_mod, "_ADD_CHUNK", 5_000)
+    x = np.random.default_rng(3).standard_normal((60_000, 128)).astype(np.float32)  # 30.7 MB
+    ids = [f"r{i}" for i in range(len(x))]
+    seen: list[tuple[int, int]] = []
+    tracemalloc.start()
+    try:
+        index = build_index(x, ids, kind="exact", progress=lambda done, total: seen.append((done, total)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * x.nbytes, f"traced peak {peak / 1e6:.1f} MB for a {x.nbytes / 1e6:.1f} MB input"
+    assert seen[-1] == (60_000, 60_000) and len(seen) == 12
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    hits = index.search(x[:3], 1)
+    assert hits.ids[:, 0].tolist() == ["r0", "r1", "r2"]
+
+
+def test_bad_row_in_a_late_chunk_is_refused_before_anything_is_added(monkeypatch) -> None:
+    monkeypatch.setattr(index_mod, "_ADD_CHUNK", 100)
+    x = np.ones((1_000, 8), np.float32)
+    x[950, 3] = np.nan
+    added: list[int] = []
+    monkeypatch.setattr(index_mod, "_add_chunks", lambda *a, **k: added.append(1))
+    with pytest.raises(EmbeddingError, match="1 vectors contain NaN or Inf values: ids 'r950'$"):
+        build_index(x, [f"r{i}" for i in range(1_000)], kind="exact")
+    assert added == []

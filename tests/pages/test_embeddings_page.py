@@ -223,3 +223,15 @@ def test_compute_a_new_embedding_with_progress(make_app, app_home, tmp_path):
     assert meta["source"] == "computed" and meta["rows"] == 8
     with pytest.raises(SchemaError):  # sanity: the helper's errors keep their type
         ew.import_upload(open_workspace(app_home), "tiny", [("x.csv", b"name,d0\na,1\n")], "x", id_col="nope")
+
+
+def test_rebuild_the_index_as_a_graph_from_the_page(make_app, app_home):
+    at = make_app(PAGE, dataset="api-docs")
+    assert _table(at).set_index("Name").loc["minilm", "Index"] == "exact"
+    at.selectbox(key="emb:index_kind").set_value("hnsw").run()
+    at.button(key="emb:reindex").click().run()
+    assert not at.exception, at.exception
+    assert _table(at).set_index("Name").loc["minilm", "Index"] == "hnsw"
+    assert any("minilm: hnsw index over" in s.value for s in at.success)
+    emb = open_workspace(app_home).dataset("api-docs").embedding_dir("minilm")
+    assert json.loads((emb / "index.json").read_text())["kind"] == "hnsw"
