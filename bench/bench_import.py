@@ -7,8 +7,9 @@ per phase, wall time and peak RSS above the baseline (the process after imports)
 - ``read+validate``: streaming the Parquet file into the (n, d) float32 array, checks,
   id matching, in-place normalisation (everything up to ``write_embedding``);
 - ``write: normalise``: ``write_embedding`` up to ``build_index`` (the norm check);
-- ``index build``: ``core.index.build_index`` (HNSW above 100k rows: a normalised copy
-  plus the faiss storage and graph);
+- ``index build``: ``core.index.build_index`` (exact by default for imports: faiss's own
+  copy of the vectors, filled ``_ADD_CHUNK`` normalised rows at a time; ``--index-kind
+  hnsw`` adds the graph build);
 - ``save``: writing vectors.npy, ids.npy, the index and meta.json, atomic swap.
 
 Peak RSS is sampled with psutil every 10 ms per phase; the whole call's peak is also
@@ -100,7 +101,7 @@ class Sampler(threading.Thread):
 def child(home: Path, source: Path, index_kind: str) -> dict:
     """Run one import in this (fresh) process; returns the measurements.
 
-    ``index_kind`` other than "auto" is forced on write_embedding's build_index call.
+    ``index_kind`` is passed to ``import_embeddings`` (its default is "exact").
     """
     import core.embeddings_io as eio  # imports count towards the baseline, not the import
     from core import embeddings
@@ -122,8 +123,6 @@ def child(home: Path, source: Path, index_kind: str) -> dict:
 
     def build(*args, **kwargs):
         sampler.mark("index build")
-        if index_kind != "auto":
-            kwargs["kind"] = index_kind
         index = real_build(*args, **kwargs)
         sampler.mark("save")
         return index
@@ -131,7 +130,7 @@ def child(home: Path, source: Path, index_kind: str) -> dict:
     eio.write_embedding, embeddings.build_index = write, build
     sampler.mark("read+validate")
     t0 = time.perf_counter()
-    report = eio.import_embeddings(ds, source, "imported")
+    report = eio.import_embeddings(ds, source, "imported", index_kind=index_kind)
     total = time.perf_counter() - t0
     sampler.stop.set()
     sampler.join()
@@ -152,8 +151,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dims", type=int, default=384)
     parser.add_argument("--workdir", type=Path, default=None, help="reused if given (keeps the vectors file)")
-    parser.add_argument("--index-kind", choices=("auto", "exact", "hnsw"), default="auto",
-                        help="force the index kind (auto: exact up to 100k rows, else hnsw)")
+    parser.add_argument("--index-kind", choices=("auto", "exact", "hnsw"), default="exact",
+                        help="index built by the import (default exact, as import_embeddings; "
+                             "auto: exact up to EXACT_MAX_ROWS, else hnsw)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("HOME", "SOURCE", "KIND"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -133,7 +133,7 @@ def load_index(ds: Dataset, name: str | None = None) -> VectorIndex:
             log.warning("index of %s is stale (%d vs %d rows); rebuilding", emb.name, len(index), len(emb.ids))
         except IndexStateError as err:
             log.warning("index of %s unreadable (%s); rebuilding", emb.name, err)
-    index = build_index(np.asarray(emb.vectors), list(emb.ids))
+    index = build_index(emb.vectors, emb.ids)
     index.save(emb.path)
     return index
 
@@ -150,7 +150,7 @@ def rebuild_index(ds: Dataset, name: str | None = None, kind: str = "auto", *,
     Raises NotFoundError (embedding), InputError (kind or params).
     """
     emb = load_embedding(ds, name)
-    index = build_index(emb.vectors, list(emb.ids), kind=kind, progress=progress, **params)
+    index = build_index(emb.vectors, emb.ids, kind=kind, progress=progress, **params)
     index.save(emb.path)
     return describe_embedding(ds, emb.name)
 
@@ -247,8 +247,8 @@ def write_embedding(
     if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[0] == 0:
         raise EmbeddingError(f"expected ({len(ids)}, d) vectors, got shape {vectors.shape}")
     vectors = normalise_rows(vectors)
-    ids_arr = np.asarray([str(i) for i in ids])
-    index = build_index(vectors, list(ids_arr), kind=index_kind)
+    ids_arr = np.asarray(ids).astype(str)
+    index = build_index(vectors, ids_arr, kind=index_kind)
     full_meta = {
         "name": name, "dims": int(vectors.shape[1]), "rows": int(vectors.shape[0]),
         "dataset_rows": ds.row_count(), "created": now_iso(), "ids_hash": ids_hash(list(ids_arr)),

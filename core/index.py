@@ -41,7 +41,7 @@ HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 64, "ef_search": 12
 FILES = ("index.faiss", "index.json", "index_ids.npy")
 _QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
 _GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
-_ADD_CHUNK = 131072      # rows normalised (copied) at a time while building
+_ADD_CHUNK = 32768       # rows normalised (copied) at a time while building (48 MB at 384-d)
 _HNSW_STEP = 16384       # rows per HNSW add call: progress steps on long graph builds
 ProgressFn = Callable[[int, int], None]
 
@@ -76,7 +76,8 @@ def _check_k(k: Any) -> int:
 
 def _check_ids(ids: Sequence[str], vectors: Any) -> np.ndarray:
     """(n,) object array of ``ids`` for ``vectors`` (n, d); SchemaError if not non-empty str,
-    EmbeddingError if ``vectors`` is not 2-D, on a count mismatch or duplicates.
+    EmbeddingError if ``vectors`` is not 2-D, on a count mismatch or duplicates. A numpy
+    string array (what embeddings store) is checked without a Python list of its values.
     """
     shape = np.shape(vectors)
     if len(shape) != 2:
@@ -84,15 +85,24 @@ def _check_ids(ids: Sequence[str], vectors: Any) -> np.ndarray:
     n = shape[0]
     if isinstance(ids, str):
         raise SchemaError(f"ids must be a sequence of strings, got the single string {ids!r}")
-    values = list(ids)
-    if len(values) != n:
-        raise EmbeddingError(f"got {len(values)} ids for {n} vectors; they must match")
-    bad = [v for v in values if not isinstance(v, str) or not v]
-    if bad:
-        raise SchemaError(f"{len(bad)} ids are not non-empty strings: {format_list(bad)}")
-    arr = np.empty(n, dtype=object)
-    arr[:] = [str(v) for v in values]
-    if len(set(values)) != n:
+    if isinstance(ids, np.ndarray) and ids.dtype.kind == "U" and ids.ndim == 1:
+        if len(ids) != n:
+            raise EmbeddingError(f"got {len(ids)} ids for {n} vectors; they must match")
+        empty = np.flatnonzero(np.char.str_len(ids) == 0)
+        if len(empty):
+            raise SchemaError(f"{len(empty)} ids are not non-empty strings: empty at rows "
+                              f"{format_list(empty.tolist())}")
+        arr = ids.astype(object)
+    else:
+        values = list(ids)
+        if len(values) != n:
+            raise EmbeddingError(f"got {len(values)} ids for {n} vectors; they must match")
+        bad = [v for v in values if not isinstance(v, str) or not v]
+        if bad:
+            raise SchemaError(f"{len(bad)} ids are not non-empty strings: {format_list(bad)}")
+        arr = np.empty(n, dtype=object)
+        arr[:] = [str(v) for v in values]
+    if len(set(arr.tolist())) != n:
         uniq, counts = np.unique(arr.astype(str), return_counts=True)
         raise EmbeddingError(f"duplicate ids: {format_list(uniq[counts > 1].tolist())}")
     return arr
@@ -186,8 +196,17 @@ def _new_faiss(kind: str, dims: int, params: dict[str, int]) -> faiss.Index:
 
 
 def _add_chunks(index: faiss.Index, chunks, total: int, progress: ProgressFn | None = None) -> None:
-    """Add the unit-row blocks of ``chunks`` (an iterable of (m, d) float32) to ``index``;
-    ``progress(done, total)`` after each add (HNSW adds ``_HNSW_STEP`` rows at a time)."""
+    """Add the unit-row blocks of ``chunks`` (an iterable of (m, d) float32, ``total`` rows)
+    to ``index``; ``progress(done, total)`` after each add (HNSW adds ``_HNSW_STEP`` rows
+    at a time).
+
+    The flat storage is grown to its final size first: appending chunk by chunk would
+    otherwise let its std::vector double and copy itself (a transient ~2x of the vectors).
+    """
+    flat = index if isinstance(index, faiss.IndexFlat) else faiss.downcast_index(index.storage)
+    used = flat.ntotal * flat.code_size
+    flat.codes.resize(used + total * flat.code_size)  # reserve: capacity stays after shrinking
+    flat.codes.resize(used)
     step = _HNSW_STEP if isinstance(index, faiss.IndexHNSW) else _ADD_CHUNK
     done = 0
     for block in chunks:
