@@ -1,4 +1,5 @@
-"""Tests for core.clusters: cached projections, KMeans summaries, plotly selections."""
+"""Tests for core.clusters (and the modules behind it): cached projections, KMeans
+summaries, plotly selections."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
-from core import clusters
+from core import clusters, clusters_projection
 from core.errors import EmbeddingError, InputError
 
 
@@ -29,9 +30,9 @@ class Spy:
 
 @pytest.fixture
 def spies(monkeypatch):
-    fit, transform = Spy(clusters._fit_model), Spy(clusters._transform_rows)
-    monkeypatch.setattr(clusters, "_fit_model", fit)
-    monkeypatch.setattr(clusters, "_transform_rows", transform)
+    fit, transform = Spy(clusters_projection._fit_model), Spy(clusters_projection._transform_rows)
+    monkeypatch.setattr(clusters_projection, "_fit_model", fit)
+    monkeypatch.setattr(clusters_projection, "_transform_rows", transform)
     return fit, transform
 
 
@@ -280,3 +281,52 @@ def test_top_terms_name_the_topics() -> None:
         expected = {"rocket", "orbit", "launch"} if by_first_member[s.cluster] == "space" else {"bake", "bread", "flour", "oven"}
         assert terms and terms <= expected, (s.cluster, s.top_terms)
     assert clusters.cluster([f"t{i}" for i in range(60)], x, k=2).summaries[0].top_terms == ()
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+@pytest.mark.parametrize(("shape", "message"), [
+    ((1, 5), "at least 3 rows; got 1"),
+    ((2, 5), "at least 3 rows; got 2"),
+    ((6, 1), "at least 2 dims; got 1"),
+    ((6, 0), "at least 2 dims; got 0"),
+])
+def test_too_few_rows_or_dims_for_a_map_is_a_typed_error(method, shape, message) -> None:
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    with pytest.raises(InputError, match=message):
+        clusters.project([f"r{i}" for i in range(shape[0])], x, method=method)
+
+
+@pytest.mark.parametrize("method", ["pca", "umap"])
+def test_tiny_and_flat_inputs_still_get_a_map(method) -> None:
+    rng = np.random.default_rng(0)
+    for x in (rng.standard_normal((3, 2)), rng.standard_normal((4, 100)), np.ones((5, 8))):
+        p = clusters.project([f"r{i}" for i in range(len(x))], x.astype(np.float32), method=method)
+        assert p.coords.shape == (len(x), 2) and np.isfinite(p.coords).all()
+        if method == "umap":
+            assert p.params["n_neighbors"] == len(x) - 1  # capped below the row count
+
+
+def test_k_is_capped_at_the_number_of_distinct_vectors(caplog) -> None:
+    rng = np.random.default_rng(0)
+    distinct = rng.standard_normal((3, 16)).astype(np.float32)
+    which = np.arange(20) % 3
+    ids = [f"d{i}" for i in range(20)]
+    with caplog.at_level("WARNING", logger="core.clusters_kmeans"):
+        result = clusters.cluster(ids, distinct[which], k=10, seed=0, labels=[str(w) for w in which])
+    assert result.k == 3 and result.requested_k == 10
+    assert "3 distinct vectors" in caplog.text
+    assert len(result.summaries) == 3 and [s.size for s in result.summaries] == [7, 7, 6]
+    assert all(s.purity == 1.0 for s in result.summaries)  # each cluster is one distinct vector
+    assert adjusted_rand_score(which, result.assignments) == 1.0
+    assert sorted(i for c in range(3) for i in result.ids_in(c)) == sorted(ids)
+    doc = result.to_json()
+    assert doc["k"] == 3 and doc["requested_k"] == 10 and len(doc["clusters"]) == 3
+    # scaled copies are the same direction (up to float rounding once normalised)
+    scaled = distinct[which] * rng.uniform(0.5, 2.0, (20, 1)).astype(np.float32)
+    result = clusters.cluster(ids, scaled, k=10, seed=0)
+    assert 3 <= result.k < 10 and all(s.size > 0 for s in result.summaries)
+    assert set(result.assignments.tolist()) == set(range(result.k))
+    one = clusters.cluster(ids[:5], np.ones((5, 4), np.float32), k=2)
+    assert one.k == 1 and one.summaries[0].size == 5 and one.ids_in(0) == ids[:5]
+    full = clusters.cluster(ids, rng.standard_normal((20, 16)).astype(np.float32), k=10)
+    assert full.k == full.requested_k == 10 and all(s.size > 0 for s in full.summaries)
