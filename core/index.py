@@ -1,9 +1,10 @@
 """VectorIndex: cosine kNN and range search over string ids, hiding FAISS.
 
 Vectors are stored L2-normalised (float32), so cosine similarity is the inner product.
-Two kinds: ``exact`` (``faiss.IndexFlatIP``) and ``hnsw`` (``faiss.IndexHNSWFlat``,
-inner-product metric). Both keep the flat float32 matrix (the HNSW storage), which
-serves every exact operation: range search, subset search, :meth:`VectorIndex.vectors_for`.
+Two kinds: ``exact`` (``faiss.IndexFlatIP``) and ``hnsw`` (an HNSW graph over 8-bit
+codes whose candidates are re-ranked exactly; see :mod:`core.index_build`). Both keep the
+flat float32 matrix, which serves every exact operation: range search, subset search,
+:meth:`VectorIndex.vectors_for`; scores are always exact cosines.
 Rows live in *slots* (faiss ids 0..ntotal-1); removal compacts the exact kind at once
 and leaves tombstones in the HNSW kind (excluded with an ``IDSelectorBitmap``) until
 more than half the slots are dead, when the graph is rebuilt from the live rows.
@@ -13,23 +14,43 @@ Files: ``index.faiss``, ``index_ids.npy`` (one id per slot, ``''`` = removed),
 
 from __future__ import annotations
 
-import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import faiss
 import numpy as np
 
 from core import atomic
 from core.errors import (
-    EmbeddingError, IndexStateError, InputError, NotFoundError, SchemaError, format_list,
+    EmbeddingError,
+    IndexStateError,
+    InputError,
+    NotFoundError,
+    format_list,
+)
+from core.index_build import (
+    ADD_CHUNK,
+    ProgressFn,
+    add_chunks,
+    as_matrix,
+    bitmap_selector,
+    check_ids,
+    checked_norms,
+    flat_of,
+    graph_of,
+    is_kind,
+    new_faiss,
+    train_if_needed,
+    unit_chunks,
+    unit_rows,
 )
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: hnsw = HNSW over SQ8 codes + exact re-rank (1: HNSW over floats)
 KINDS = ("auto", "exact", "hnsw")
 # Auto-choice threshold, from bench/bench_search.py (docs/benchmarks.md, "Search
 # (VectorIndex)"; 2 cores, 384-d): one exact query scans every row and costs ~5 ms of
@@ -37,13 +58,13 @@ KINDS = ("auto", "exact", "hnsw")
 # with q = n, used by quality/select) grows as n^2 (100k: 2.6x slower than HNSW incl.
 # its build). Above this HNSW answers in ~0.5 ms CPU at recall@10 >= 0.99.
 EXACT_MAX_ROWS = 50_000
-HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 64, "ef_search": 128}
+# HNSW over SQ8 codes, k_factor * k candidates re-ranked exactly. At 1M x 384 (hard,
+# isotropic clustered data) ef_construction 200 / ef_search 160 gives recall@10 ~0.96 in
+# ~0.9 ms per query; ef_construction 64 left recall at 0.84 (docs/benchmarks.md).
+HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 200, "ef_search": 160, "k_factor": 2}
 FILES = ("index.faiss", "index.json", "index_ids.npy")
 _QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
 _GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
-_ADD_CHUNK = 32768       # rows normalised (copied) at a time while building (48 MB at 384-d)
-_HNSW_STEP = 16384       # rows per HNSW add call: progress steps on long graph builds
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -74,105 +95,6 @@ def _check_k(k: Any) -> int:
     return int(k)
 
 
-def _check_ids(ids: Sequence[str], vectors: Any) -> np.ndarray:
-    """(n,) object array of ``ids`` for ``vectors`` (n, d); SchemaError if not non-empty str,
-    EmbeddingError if ``vectors`` is not 2-D, on a count mismatch or duplicates. A numpy
-    string array (what embeddings store) is checked without a Python list of its values.
-    """
-    shape = np.shape(vectors)
-    if len(shape) != 2:
-        raise EmbeddingError(f"vectors must be a 2-D (n, d) array, got shape {shape}")
-    n = shape[0]
-    if isinstance(ids, str):
-        raise SchemaError(f"ids must be a sequence of strings, got the single string {ids!r}")
-    if isinstance(ids, np.ndarray) and ids.dtype.kind == "U" and ids.ndim == 1:
-        if len(ids) != n:
-            raise EmbeddingError(f"got {len(ids)} ids for {n} vectors; they must match")
-        empty = np.flatnonzero(np.char.str_len(ids) == 0)
-        if len(empty):
-            raise SchemaError(f"{len(empty)} ids are not non-empty strings: empty at rows "
-                              f"{format_list(empty.tolist())}")
-        arr = ids.astype(object)
-    else:
-        values = list(ids)
-        if len(values) != n:
-            raise EmbeddingError(f"got {len(values)} ids for {n} vectors; they must match")
-        bad = [v for v in values if not isinstance(v, str) or not v]
-        if bad:
-            raise SchemaError(f"{len(bad)} ids are not non-empty strings: {format_list(bad)}")
-        arr = np.empty(n, dtype=object)
-        arr[:] = [str(v) for v in values]
-    if len(set(arr.tolist())) != n:
-        uniq, counts = np.unique(arr.astype(str), return_counts=True)
-        raise EmbeddingError(f"duplicate ids: {format_list(uniq[counts > 1].tolist())}")
-    return arr
-
-
-def _as_matrix(vectors: Any, dims: int | None) -> np.ndarray:
-    """``vectors`` as a 2-D numeric array (no copy when it already is one, e.g. a memmap).
-
-    Raises EmbeddingError on a non-numeric array, wrong shape or wrong ``dims``.
-    """
-    x = vectors if isinstance(vectors, np.ndarray) else None
-    if x is None or x.dtype.kind not in "fiu":
-        try:
-            x = np.asarray(vectors, dtype=np.float32)
-        except (TypeError, ValueError) as err:
-            raise EmbeddingError(f"vectors are not a numeric array: {err}") from err
-    if x.ndim != 2 or x.shape[1] == 0:
-        raise EmbeddingError(f"vectors must be a 2-D (n, d) array, got shape {x.shape}")
-    if dims is not None and x.shape[1] != dims:
-        raise EmbeddingError(f"vectors have {x.shape[1]} dims; this index has {dims}")
-    return x
-
-
-def _row_norms(x: np.ndarray) -> np.ndarray:
-    """(n,) float32 L2 norms of ``x`` (n, d), computed ``_ADD_CHUNK`` rows at a time."""
-    norms = np.empty(len(x), np.float32)
-    for s in range(0, len(x), _ADD_CHUNK):
-        block = np.asarray(x[s:s + _ADD_CHUNK], dtype=np.float32)
-        with np.errstate(over="ignore", invalid="ignore"):
-            norms[s:s + _ADD_CHUNK] = np.sqrt(np.einsum("ij,ij->i", block, block))
-    return norms
-
-
-def _check_norms(norms: np.ndarray, names: Sequence[str] | None) -> None:
-    """EmbeddingError naming the first rows (by id, else row number) that are NaN/Inf or zero."""
-    if len(norms) and 0 < norms.min() and norms.max() < np.inf:  # fast path: all rows fine
-        return
-    for bad, what in ((~np.isfinite(norms), "NaN or Inf values"), (norms == 0, "all zeros")):
-        if bad.any():
-            where = np.flatnonzero(bad)
-            shown = [names[i] for i in where[:5]] if names is not None else where[:5].tolist()
-            label = "ids" if names is not None else "rows"
-            raise EmbeddingError(f"{len(where)} vectors contain {what}: {label} "
-                                 f"{format_list(shown)}{' ...' if len(where) > 5 else ''}")
-
-
-def _unit_chunks(vectors: Any, dims: int | None, names: Sequence[str] | None = None):
-    """Validate ``vectors`` (n, d) whole, then yield L2-normalised float32 C-contiguous
-    copies of ``_ADD_CHUNK`` rows at a time, so the full matrix is never copied.
-
-    Raises EmbeddingError on wrong shape/dims, NaN/Inf or zero rows (named by id or row)
-    before the first chunk is yielded.
-    """
-    x = _as_matrix(vectors, dims)
-    norms = _row_norms(x)
-    _check_norms(norms, names)
-    for s in range(0, len(x), _ADD_CHUNK):
-        block = np.array(x[s:s + _ADD_CHUNK], dtype=np.float32, order="C", copy=True)
-        block /= norms[s:s + _ADD_CHUNK, None]
-        yield block
-
-
-def _unit_rows(vectors: Any, dims: int | None, names: Sequence[str] | None = None) -> np.ndarray:
-    """L2-normalised float32 C-contiguous copy of ``vectors`` (n, d); see :func:`_unit_chunks`."""
-    chunks = list(_unit_chunks(vectors, dims, names))
-    if len(chunks) == 1:
-        return chunks[0]
-    return np.concatenate(chunks) if chunks else np.empty((0, np.shape(vectors)[1]), np.float32)
-
-
 def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
     """HNSW params merged over :data:`HNSW_DEFAULTS` ({} for exact); InputError on bad ones."""
     unknown = sorted(set(params) - set(HNSW_DEFAULTS))
@@ -185,44 +107,14 @@ def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
     return {} if kind == "exact" else {**HNSW_DEFAULTS, **{k: int(v) for k, v in params.items()}}
 
 
-def _new_faiss(kind: str, dims: int, params: dict[str, int]) -> faiss.Index:
-    """An empty faiss index of ``kind`` for ``dims``-d unit rows."""
-    if kind == "exact":
-        return faiss.IndexFlatIP(dims)
-    index = faiss.IndexHNSWFlat(dims, params["M"], faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = params["ef_construction"]
-    index.hnsw.efSearch = params["ef_search"]
-    return index
-
-
-def _add_chunks(index: faiss.Index, chunks, total: int, progress: ProgressFn | None = None) -> None:
-    """Add the unit-row blocks of ``chunks`` (an iterable of (m, d) float32, ``total`` rows)
-    to ``index``; ``progress(done, total)`` after each add (HNSW adds ``_HNSW_STEP`` rows
-    at a time).
-
-    The flat storage is grown to its final size first: appending chunk by chunk would
-    otherwise let its std::vector double and copy itself (a transient ~2x of the vectors).
-    """
-    flat = index if isinstance(index, faiss.IndexFlat) else faiss.downcast_index(index.storage)
-    used = flat.ntotal * flat.code_size
-    flat.codes.resize(used + total * flat.code_size)  # reserve: capacity stays after shrinking
-    flat.codes.resize(used)
-    step = _HNSW_STEP if isinstance(index, faiss.IndexHNSW) else _ADD_CHUNK
-    done = 0
-    for block in chunks:
-        for s in range(0, len(block), step):
-            index.add(block[s:s + step])
-            done += len(block[s:s + step])
-            if progress is not None:
-                progress(done, total)
-        if total > _ADD_CHUNK:
-            log.info("indexed %d / %d rows", done, total)
-
-
-def _bitmap_selector(mask: np.ndarray) -> tuple[faiss.IDSelector, np.ndarray]:
-    """``IDSelectorBitmap`` over slots where ``mask`` is True (keep the bitmap alive with it)."""
-    bits = np.packbits(mask, bitorder="little")
-    return faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits)), bits
+def _one_thread(fn, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with this thread's OpenMP team limited to one thread."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 class VectorIndex:
@@ -247,7 +139,7 @@ class VectorIndex:
             live = np.flatnonzero(self._alive)
             slot_of = dict(zip(slot_ids[live].tolist(), live.tolist()))
         self._slot_of = slot_of
-        self._flat = self._index if self.kind == "exact" else faiss.downcast_index(self._index.storage)
+        self._flat = flat_of(self._index)
         self._cache: dict[str, Any] = {}
 
     def _matrix(self) -> np.ndarray:
@@ -262,7 +154,7 @@ class VectorIndex:
         if len(self) == len(self._slot_ids):
             return None
         if "alive_sel" not in self._cache:
-            self._cache["alive_sel"] = _bitmap_selector(self._alive)
+            self._cache["alive_sel"] = bitmap_selector(self._alive)
         return self._cache["alive_sel"]
 
     def _positions(self) -> np.ndarray | None:
@@ -287,17 +179,19 @@ class VectorIndex:
 
     def _queries(self, queries: Any) -> np.ndarray:
         q = np.asarray(queries)
-        return _unit_rows(q[None, :] if q.ndim == 1 else q, self.dims)
+        return unit_rows(q[None, :] if q.ndim == 1 else q, self.dims)
 
     def _knn(self, q: np.ndarray, k: int, index: faiss.Index,
              sel: faiss.IDSelector | None = None, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Batched faiss search -> (scores (q, k) float32 with -inf padding, slots (q, k) int64)."""
         params = None
-        if isinstance(index, faiss.IndexHNSW) and (sel is not None or ef is not None):
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef or self.params["ef_search"])
+        if isinstance(index, faiss.IndexRefine):  # hnsw kind: the graph gets ef and the filter
+            params = self._refine_params(sel, ef)
         elif sel is not None:
             params = faiss.SearchParameters(sel=sel)
-        if len(q) <= _QUERY_BATCH:
+        if len(q) == 1:  # one query: one thread (a second OpenMP thread only spins, and on a
+            scores, slots = _one_thread(index.search, q, k, params=params)  # busy box, waits)
+        elif len(q) <= _QUERY_BATCH:
             scores, slots = index.search(q, k, params=params)
         else:
             parts = [index.search(q[s:s + _QUERY_BATCH], k, params=params)
@@ -305,6 +199,21 @@ class VectorIndex:
             scores, slots = (np.concatenate([p[j] for p in parts]) for j in (0, 1))
         scores[slots < 0] = -np.inf
         return scores, slots
+
+    def _refine_params(self, sel: faiss.IDSelector | None, ef: int | None) -> faiss.SearchParameters:
+        """Search parameters of the hnsw kind (graph ef and filter, re-rank factor); the plain
+        ones are made once per index (a few µs per query otherwise)."""
+        if sel is None and ef is None and "refine_params" in self._cache:
+            return self._cache["refine_params"][0]
+        graph = faiss.SearchParametersHNSW(efSearch=ef or self.params["ef_search"])
+        if sel is not None:
+            graph.sel = sel
+        params = faiss.IndexRefineSearchParameters(k_factor=float(self.params["k_factor"]),
+                                                   base_index_params=graph)
+        params.referenced = graph  # keep the graph's parameters alive as long as these
+        if sel is None and ef is None:
+            self._cache["refine_params"] = (params, graph)
+        return params
 
     def _hits(self, scores: np.ndarray, slots: np.ndarray) -> Hits:
         pad = slots < 0
@@ -364,7 +273,7 @@ class VectorIndex:
             return scores, slots
         mask = np.zeros(len(self._slot_ids), dtype=bool)
         mask[subset] = True
-        sel, _bits = _bitmap_selector(mask)
+        sel, _bits = bitmap_selector(mask)
         if self.kind == "exact" or 4 * m < len(self):  # exact scan of the flat vectors
             return self._knn(q, k, self._flat, sel)
         ef = max(self.params["ef_search"], k) * min(4, -(-len(self) // m))
@@ -418,7 +327,7 @@ class VectorIndex:
         if within is not None:
             mask = np.zeros(len(self._slot_ids), dtype=bool)
             mask[self._slots(within)] = True
-            sel = _bitmap_selector(mask)
+            sel = bitmap_selector(mask)
         _, scores, slots = self._range(q, threshold, sel and sel[0])
         return RangeHits(ids=self._slot_ids[slots].astype(object), scores=scores)
 
@@ -437,11 +346,14 @@ class VectorIndex:
         """Append ``vectors`` (n, d) with new unique ``ids``. EmbeddingError on wrong dims,
         NaN/Inf, zero rows, duplicate or existing ids; SchemaError on empty/non-str ids.
         """
-        new_ids = _check_ids(ids, vectors)
+        new_ids = check_ids(ids, vectors)
         taken = [v for v in new_ids if v in self._slot_of]
         if taken:
             raise EmbeddingError(f"{len(taken)} ids are already in the index: {format_list(taken)}")
-        _add_chunks(self._index, _unit_chunks(vectors, self.dims, new_ids), len(new_ids))
+        x = as_matrix(vectors, self.dims)
+        norms = checked_norms(x, new_ids)
+        train_if_needed(self._index, x, norms)  # an hnsw index built empty learns its codes here
+        add_chunks(self._index, unit_chunks(x, norms), len(x))
         start = len(self._slot_ids)
         self._slot_of.update((v, start + i) for i, v in enumerate(new_ids.tolist()))
         self._set_slots(np.concatenate([self._slot_ids, new_ids]), self._slot_of)
@@ -459,12 +371,13 @@ class VectorIndex:
         elif 2 * (slot_ids == "").sum() > len(slot_ids):
             live = slot_ids != ""
             log.info("rebuilding HNSW graph from %d live rows", int(live.sum()))
-            graph = _new_faiss("hnsw", self.dims, self.params)
-            matrix = self._matrix()
+            rebuilt = new_faiss("hnsw", self.dims, self.params)
+            matrix = self._matrix()  # unit rows already
             rows = np.flatnonzero(live)
-            _add_chunks(graph, (matrix[rows[s:s + _ADD_CHUNK]] for s in range(0, len(rows), _ADD_CHUNK)),
-                        len(rows))
-            self._index = graph
+            train_if_needed(rebuilt, matrix[rows], np.ones(len(rows), np.float32))
+            add_chunks(rebuilt, (matrix[rows[s:s + ADD_CHUNK]] for s in range(0, len(rows), ADD_CHUNK)),
+                       len(rows))
+            self._index = rebuilt
             slot_ids = slot_ids[live]
         self._set_slots(slot_ids)
         return len(slots)
@@ -498,10 +411,12 @@ class VectorIndex:
             index = faiss.read_index(str(directory / "index.faiss"))
         except (OSError, ValueError, RuntimeError) as err:
             raise IndexStateError(f"index in {directory} is corrupt: {err}") from err
-        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-            raise IndexStateError(f"index.json in {directory} is not format version {FORMAT_VERSION}")
-        kind, want = meta.get("kind"), {"exact": faiss.IndexFlatIP, "hnsw": faiss.IndexHNSWFlat}
-        if kind not in want or not isinstance(index, want[kind]) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        kind = meta.get("kind") if isinstance(meta, dict) else None
+        if version != FORMAT_VERSION and not (version == 1 and kind == "exact"):  # v1 exact = v2 exact
+            raise IndexStateError(f"index.json in {directory} is format version {version!r}, not "
+                                  f"{FORMAT_VERSION}: an index built by an older Catalog; rebuild it")
+        if not is_kind(index, kind):
             raise IndexStateError(f"index.faiss in {directory} is {type(index).__name__}, "
                                   f"not the {kind!r} kind recorded in index.json")
         if slot_ids.ndim != 1 or slot_ids.dtype.kind != "U":
@@ -518,7 +433,8 @@ class VectorIndex:
         except InputError as err:
             raise IndexStateError(f"index.json in {directory} has bad params: {err}") from err
         if kind == "hnsw":
-            index.hnsw.efSearch = params["ef_search"]
+            graph_of(index).hnsw.efSearch = params["ef_search"]
+            index.k_factor = float(params["k_factor"])
         return cls(index, slot_ids.astype(object), kind, params)
 
 
@@ -527,22 +443,23 @@ def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
     """Index ``vectors`` (n, d) float32 under ``ids`` (n unique non-empty str) for cosine search.
 
     ``kind``: "auto" (exact when n <= EXACT_MAX_ROWS, else hnsw), "exact" or "hnsw";
-    ``params``: M, ef_construction, ef_search (defaults HNSW_DEFAULTS; ignored by exact);
-    ``progress(done, total)`` as rows are added. Validates every row first, then normalises and adds ``_ADD_CHUNK`` rows at a time, so
-    peak memory is the input plus faiss's own copy. Raises InputError (kind/params),
-    EmbeddingError (shape, NaN/Inf, zero rows, id count, duplicates), SchemaError (empty
-    or non-str ids).
+    ``params``: M, ef_construction, ef_search, k_factor (defaults HNSW_DEFAULTS; ignored by
+    exact); ``progress(done, total)`` as rows are added. Validates every row first, then
+    normalises and adds ``ADD_CHUNK`` rows at a time, so peak memory is the input plus
+    faiss's own copy (plus the 8-bit codes and graph for hnsw). Raises InputError
+    (kind/params), EmbeddingError (shape, NaN/Inf, zero rows, id count, duplicates),
+    SchemaError (empty or non-str ids).
     """
     resolve_kind(kind, 0)  # InputError on an unknown kind before any work
-    id_arr = _check_ids(ids, vectors)
-    x = _as_matrix(vectors, None)
+    id_arr = check_ids(ids, vectors)
+    x = as_matrix(vectors, None)
     resolved = resolve_kind(kind, len(x))
     checked = _check_params(resolved, params)
-    chunks = _unit_chunks(x, None, id_arr)  # validates every row before the first add
-    first = next(chunks, None)
+    norms = checked_norms(x, id_arr)  # every row is checked before anything is built
     log.info("building %s index over %d rows of %d dims %s", resolved, len(x), x.shape[1], checked)
-    index = _new_faiss(resolved, x.shape[1], checked)
-    _add_chunks(index, [] if first is None else itertools.chain([first], chunks), len(x), progress)
+    index = new_faiss(resolved, x.shape[1], checked)
+    train_if_needed(index, x, norms)
+    add_chunks(index, unit_chunks(x, norms), len(x), progress)
     return VectorIndex(index, id_arr, resolved, checked)
 
 

@@ -55,7 +55,9 @@ except CatalogError as err:
 points = cw.map_points(view, proj, clu)
 missing = len(view) - len(points)
 st.caption(f"{len(points):,} rows on the map (filter: {safe_text(flt.describe())})"
-           + (f" · {missing:,} rows have no vector in this embedding" if missing else ""))
+           + (f" · {missing:,} rows have no vector in this embedding" if missing else "")
+           + (f" · {clu.k} clusters, not {clu.requested_k}: only {clu.k} distinct vectors"
+              if clu.k < clu.requested_k else ""))
 if points.empty:
     st.info("No row with a vector passes the Catalog filter.")
     st.stop()

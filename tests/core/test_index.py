@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import core.index as index_mod
+import core.index_build as index_build
 from core.errors import EmbeddingError, IndexStateError, InputError, NotFoundError, SchemaError
 from core.index import Hits, VectorIndex, build_index
 
@@ -155,7 +157,8 @@ def test_auto_kind_follows_threshold(monkeypatch, data) -> None:
     assert build_index(x, list(ids)).kind == "exact"
     monkeypatch.setattr(index_mod, "EXACT_MAX_ROWS", 100)
     big = build_index(x, list(ids), M=8)
-    assert big.kind == "hnsw" and big.params["M"] == 8 and big.params["ef_search"] == 128
+    assert big.kind == "hnsw" and big.params["M"] == 8
+    assert big.params["ef_search"] == index_mod.HNSW_DEFAULTS["ef_search"]
 
 
 @pytest.mark.parametrize("kind", ["exact", "hnsw"])
@@ -279,7 +282,7 @@ def test_build_reports_progress_and_never_copies_the_whole_matrix(monkeypatch) -
     """A large import must not hold two normalised copies: rows are normalised per chunk."""
     import tracemalloc
 
-    monkeypatch.setattr(index_mod, "_ADD_CHUNK", 5_000)
+    monkeypatch.setattr(index_build, "ADD_CHUNK", 5_000)
     x = np.random.default_rng(3).standard_normal((60_000, 128)).astype(np.float32)  # 30.7 MB
     ids = [f"r{i}" for i in range(len(x))]
     seen: list[tuple[int, int]] = []
@@ -297,11 +300,37 @@ def test_build_reports_progress_and_never_copies_the_whole_matrix(monkeypatch) -
 
 
 def test_bad_row_in_a_late_chunk_is_refused_before_anything_is_added(monkeypatch) -> None:
-    monkeypatch.setattr(index_mod, "_ADD_CHUNK", 100)
+    monkeypatch.setattr(index_build, "ADD_CHUNK", 100)
     x = np.ones((1_000, 8), np.float32)
     x[950, 3] = np.nan
     added: list[int] = []
-    monkeypatch.setattr(index_mod, "_add_chunks", lambda *a, **k: added.append(1))
+    monkeypatch.setattr(index_mod, "add_chunks", lambda *a, **k: added.append(1))
     with pytest.raises(EmbeddingError, match="1 vectors contain NaN or Inf values: ids 'r950'$"):
         build_index(x, [f"r{i}" for i in range(1_000)], kind="exact")
     assert added == []
+
+
+def test_hnsw_scores_are_exact_cosines(data) -> None:
+    """The graph proposes candidates from 8-bit codes; the scores shown are re-ranked exactly."""
+    x, ids, q = data
+    hnsw = build_index(x, list(ids), kind="hnsw", M=16)
+    hits = hnsw.search(q, 10)
+    by_id = dict(zip(ids.tolist(), unit(x)))
+    for row_ids, scores, query in zip(hits.ids, hits.scores, unit(q)):
+        exact = np.array([by_id[i] @ query for i in row_ids], np.float32)
+        np.testing.assert_allclose(scores, exact, atol=1e-5)
+        assert np.all(np.diff(scores) <= 1e-6)  # best first
+
+
+def test_an_index_saved_by_the_older_float_graph_format_is_refused_as_stale(data, tmp_path: Path) -> None:
+    import faiss
+
+    x, ids, _ = data
+    build_index(x[:50], list(ids[:50]), kind="exact").save(tmp_path)
+    old = faiss.IndexHNSWFlat(x.shape[1], 8, faiss.METRIC_INNER_PRODUCT)
+    old.add(unit(x[:50]))
+    faiss.write_index(old, str(tmp_path / "index.faiss"))
+    meta = json.loads((tmp_path / "index.json").read_text())
+    (tmp_path / "index.json").write_text(json.dumps({**meta, "format_version": 1, "kind": "hnsw"}))
+    with pytest.raises(IndexStateError, match="format version 1, not 2: an index built by an older Catalog"):
+        VectorIndex.load(tmp_path)

@@ -43,11 +43,27 @@ def open_page(page, base_url: str, path: str, dataset: str, wait_idle) -> None:
     page.goto(f"{base_url}/{path}")
     picker = page.get_by_role("combobox", name="Dataset")
     expect(picker).to_be_visible()
+    wait_idle(page)
     if picker.input_value() != dataset:
+        count_script_runs(page)
         picker.click()
         page.get_by_role("option", name=dataset, exact=True).click()
         expect(picker).to_have_value(dataset)
+        # the picker shows the new value before the rerun starts: until a run has started,
+        # the idle state and the page are still those of the previous dataset
+        page.wait_for_function("() => window.__catalogRuns > 0")
     wait_idle(page)
+
+
+def count_script_runs(page) -> None:
+    """From now on, count in ``window.__catalogRuns`` the script runs that start."""
+    page.evaluate("""() => {
+      window.__catalogRuns = 0;
+      const app = document.querySelector('[data-testid=stApp]');
+      new MutationObserver(() => {
+        if (app.getAttribute('data-test-script-state') !== 'notRunning') window.__catalogRuns += 1;
+      }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    }""")
 
 
 def pick_option(page, label: str, option: str) -> None:
