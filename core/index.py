@@ -15,6 +15,7 @@ Files: ``index.faiss``, ``index_ids.npy`` (one id per slot, ``''`` = removed),
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +180,10 @@ class VectorIndex:
 
     def _queries(self, queries: Any) -> np.ndarray:
         q = np.asarray(queries)
+        if q.ndim == 1 and q.dtype == np.float32 and q.shape[0] == self.dims:  # one query: fast path
+            norm = float(np.sqrt(q @ q))
+            if 0.0 < norm < math.inf:
+                return (q / np.float32(norm)).reshape(1, -1)
         return unit_rows(q[None, :] if q.ndim == 1 else q, self.dims)
 
     def _knn(self, q: np.ndarray, k: int, index: faiss.Index,
