@@ -60,9 +60,10 @@ def count_script_runs(page) -> None:
     page.evaluate("""() => {
       window.__catalogRuns = 0;
       const app = document.querySelector('[data-testid=stApp]');
-      new MutationObserver(() => {
-        if (app.getAttribute('data-test-script-state') !== 'notRunning') window.__catalogRuns += 1;
-      }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+      // any change of the script state means a run started; a short run may already be over
+      // when the callback reads the attribute, so count the records, not the current state
+      new MutationObserver((records) => { window.__catalogRuns += records.length; })
+        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
     }""")
 
 
