@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,11 @@ from core.errors import (
 )
 from core.index_build import (
     ADD_CHUNK,
+    Hits,
     ProgressFn,
+    RangeHits,
+    _check_k,
+    _one_thread,
     add_chunks,
     as_matrix,
     bitmap_selector,
@@ -68,34 +71,6 @@ _QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
 _GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
 
 
-@dataclass(frozen=True)
-class Hits:
-    """kNN results, best first: ``ids`` (q, k) object array of str (``''`` pads rows
-    with fewer than k results), ``scores`` (q, k) float32 cosine (``-inf`` pads)."""
-
-    ids: np.ndarray
-    scores: np.ndarray
-
-    def row(self, i: int) -> tuple[list[str], np.ndarray]:
-        """Unpadded ``(ids, scores (m,) float32)`` of query ``i``."""
-        keep = self.ids[i] != ""
-        return [str(v) for v in self.ids[i][keep]], self.scores[i][keep]
-
-
-@dataclass(frozen=True)
-class RangeHits:
-    """Range results: ``ids`` (m,) object array of str, ``scores`` (m,) float32, best first."""
-
-    ids: np.ndarray
-    scores: np.ndarray
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a positive integer, got {k!r}")
-    return int(k)
-
-
 def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
     """HNSW params merged over :data:`HNSW_DEFAULTS` ({} for exact); InputError on bad ones."""
     unknown = sorted(set(params) - set(HNSW_DEFAULTS))
@@ -106,16 +81,6 @@ def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InputError(f"index parameter {name}={value!r} must be a positive integer")
     return {} if kind == "exact" else {**HNSW_DEFAULTS, **{k: int(v) for k, v in params.items()}}
-
-
-def _one_thread(fn, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` with this thread's OpenMP team limited to one thread."""
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        faiss.omp_set_num_threads(threads)
 
 
 class VectorIndex:

@@ -1,4 +1,4 @@
-"""Building blocks of :mod:`core.index`: id and row validation, faiss index construction.
+"""Building blocks of :mod:`core.index`: result types, id and row validation, faiss index construction.
 
 The ``hnsw`` kind is an HNSW graph over 8-bit scalar-quantised codes
 (``faiss.IndexHNSWSQ``, QT_8bit, inner product) wrapped in ``faiss.IndexRefineFlat``:
@@ -12,12 +12,13 @@ recall@10 ≥ 0.95 where a graph over float32 vectors needs ~1.4 ms
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faiss
 import numpy as np
 
-from core.errors import EmbeddingError, SchemaError, format_list
+from core.errors import EmbeddingError, InputError, SchemaError, format_list
 
 ADD_CHUNK = 32768   # rows normalised (copied) at a time while building (48 MB at 384-d)
 HNSW_STEP = 16384   # rows per HNSW add call: progress steps on long graph builds
@@ -189,3 +190,41 @@ def bitmap_selector(mask: np.ndarray) -> tuple[faiss.IDSelector, np.ndarray]:
     """``IDSelectorBitmap`` over slots where ``mask`` is True (keep the bitmap alive with it)."""
     bits = np.packbits(mask, bitorder="little")
     return faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits)), bits
+
+
+@dataclass(frozen=True)
+class Hits:
+    """kNN results, best first: ``ids`` (q, k) object array of str (``''`` pads rows
+    with fewer than k results), ``scores`` (q, k) float32 cosine (``-inf`` pads)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+    def row(self, i: int) -> tuple[list[str], np.ndarray]:
+        """Unpadded ``(ids, scores (m,) float32)`` of query ``i``."""
+        keep = self.ids[i] != ""
+        return [str(v) for v in self.ids[i][keep]], self.scores[i][keep]
+
+
+@dataclass(frozen=True)
+class RangeHits:
+    """Range results: ``ids`` (m,) object array of str, ``scores`` (m,) float32, best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def _one_thread(fn, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with this thread's OpenMP team limited to one thread."""
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        faiss.omp_set_num_threads(threads)
