@@ -2,6 +2,9 @@
 parameters, then time single queries through ``VectorIndex.search`` at several
 ``ef_search`` values with recall@10 against exact search. The graph is saved to
 ``--cache`` so the query sweep can be re-run on a quiet machine without a rebuild.
+Each ef_search value is timed twice in one run: first with the graph in ordinary 4 KiB
+pages, then after :func:`core.huge_pages.advise_huge_pages` (what ``VectorIndex`` does on
+build and load), with the ratio.
 
     python bench/bench_hnsw_sweep.py --rows 1000000 --cache /tmp/hnsw-1m [--data isotropic|spectrum]
 
@@ -22,8 +25,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_search import K, clustered, recall_at_k, spectrum_matched  # noqa: E402
+import core.index as index_mod  # noqa: E402
+from core.huge_pages import advise_huge_pages  # noqa: E402
 from core.index import HNSW_DEFAULTS, VectorIndex, build_index  # noqa: E402
 from core.index_build import graph_of  # noqa: E402
+
+
+def sweep_point(index: VectorIndex, q: np.ndarray, truth: np.ndarray, ef: int) -> tuple[float, float, float]:
+    """(best wall ms/query of 3 loops, best CPU ms/query, recall@10) of single-query search."""
+    index.params["ef_search"] = ef
+    index._cache.pop("refine_params", None)  # noqa: SLF001  (the cached default search parameters)
+    graph_of(index._index).hnsw.efSearch = ef  # noqa: SLF001
+    index.search(q[0], K)
+    best, cpu = float("inf"), float("inf")
+    for _ in range(3):
+        t0, c0 = time.perf_counter(), time.process_time()
+        got = [index.search(v, K).ids[0] for v in q]
+        best = min(best, (time.perf_counter() - t0) / len(q) * 1e3)
+        cpu = min(cpu, (time.process_time() - c0) / len(q) * 1e3)
+    return best, cpu, recall_at_k(np.array([[int(v) for v in row] for row in got]), truth)
 
 
 def main() -> None:
@@ -49,6 +69,7 @@ def main() -> None:
     ids = np.array([str(i) for i in range(n)])
     print(f"# bench_hnsw_sweep: rows={n:,} dims={args.dims} data={args.data} queries={nq} "
           f"HNSW defaults {HNSW_DEFAULTS} overrides {args.params or 'none'} cpus={os.cpu_count()} loadavg_at_start={os.getloadavg()[0]:.1f}")
+    index_mod.advise_huge_pages = lambda graph: 0  # first pass: ordinary pages
     if (args.cache / "index.json").exists():
         index = VectorIndex.load(args.cache)
         print(f"# reused the index in {args.cache}: {index.params}")
@@ -58,20 +79,18 @@ def main() -> None:
         index = build_index(base, ids, kind="hnsw", **params)
         print(f"# built in {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU")
         index.save(args.cache)
-    to_pos = np.vectorize(int, otypes=[np.int64])
-    print("\n| ef_search | single ms/q (best of 3) | single CPU ms/q | recall@10 |\n|---:|---:|---:|---:|")
-    for ef in (int(v) for v in args.efs.split(",")):
-        index.params["ef_search"] = ef
-        index._cache.pop("refine_params", None)  # noqa: SLF001  (the cached default search parameters)
-        graph_of(index._index).hnsw.efSearch = ef  # noqa: SLF001
-        index.search(q[0], K)
-        best, cpu = float("inf"), float("inf")
-        for _ in range(3):
-            t0, c0 = time.perf_counter(), time.process_time()
-            got = [index.search(v, K).ids[0] for v in q]
-            best = min(best, (time.perf_counter() - t0) / nq * 1e3)
-            cpu = min(cpu, (time.process_time() - c0) / nq * 1e3)
-        print(f"| {ef} | {best:.3f} | {cpu:.3f} | {recall_at_k(to_pos(np.stack(got)), truth):.4f} |", flush=True)
+    index_mod.advise_huge_pages = advise_huge_pages
+    efs = [int(v) for v in args.efs.split(",")]
+    plain = {ef: sweep_point(index, q, truth, ef) for ef in efs}
+    t0 = time.perf_counter()
+    advised = advise_huge_pages(graph_of(index._index))  # noqa: SLF001
+    print(f"# huge pages: {advised / 1e6:.0f} MB advised in {time.perf_counter() - t0:.2f} s")
+    print("\n| ef_search | 4 KiB pages ms/q | huge pages ms/q | CPU ms/q | ratio | recall@10 |"
+          "\n|---:|---:|---:|---:|---:|---:|")
+    for ef in efs:
+        wall, cpu, recall = sweep_point(index, q, truth, ef)
+        print(f"| {ef} | {plain[ef][0]:.3f} | {wall:.3f} | {cpu:.3f} | {wall / plain[ef][0]:.2f} | {recall:.4f} |",
+              flush=True)
     print(f"# loadavg_at_end={os.getloadavg()[0]:.1f}")
 
 

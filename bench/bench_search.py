@@ -31,6 +31,7 @@ from sklearn.neighbors import NearestNeighbors
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.index import EXACT_MAX_ROWS, HNSW_DEFAULTS, VectorIndex, build_index  # noqa: E402
 from core.index import _one_thread  # noqa: E402
+from core.huge_pages import advise_huge_pages  # noqa: E402
 from core.index_build import graph_of  # noqa: E402
 
 K = 10
@@ -130,6 +131,7 @@ def run_size(n: int, d: int, nq: int, repeats: int, seed: int, bulk_max_rows: in
         index.k_factor = float(p["k_factor"])
         index.train(base[np.sort(np.random.default_rng(0).choice(n, min(n, 65536), replace=False))])
         index.add(base)
+        advise_huge_pages(graph)  # the same memory advice VectorIndex gives its graph
         return index
 
     results: dict[str, tuple[float, dict[str, float]]] = {}

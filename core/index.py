@@ -31,6 +31,7 @@ from core.errors import (
     NotFoundError,
     format_list,
 )
+from core.huge_pages import advise_huge_pages
 from core.index_build import (
     ADD_CHUNK,
     Hits,
@@ -62,10 +63,11 @@ KINDS = ("auto", "exact", "hnsw")
 # with q = n, used by quality/select) grows as n^2 (100k: 2.6x slower than HNSW incl.
 # its build). Above this HNSW answers in ~0.5 ms CPU at recall@10 >= 0.99.
 EXACT_MAX_ROWS = 50_000
-# HNSW over SQ8 codes, k_factor * k candidates re-ranked exactly. At 1M x 384 (hard,
-# isotropic clustered data) ef_construction 200 / ef_search 160 gives recall@10 ~0.96 in
-# ~0.9 ms per query; ef_construction 64 left recall at 0.84 (docs/benchmarks.md).
-HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 200, "ef_search": 160, "k_factor": 2}
+# HNSW over SQ8 codes, k_factor * k candidates re-ranked exactly, graph memory in huge
+# pages (core.huge_pages). At 1M x 384 on hard isotropic clustered data (bench/
+# bench_hnsw_sweep.py, docs/benchmarks.md): ef_search 160 -> recall@10 0.954 at 0.77 ms,
+# 192 -> 0.972 at 0.88 ms per query; ef_construction 64 had left recall at 0.84.
+HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 200, "ef_search": 192, "k_factor": 2}
 FILES = ("index.faiss", "index.json", "index_ids.npy")
 _QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
 _GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
@@ -107,6 +109,8 @@ class VectorIndex:
         self._slot_of = slot_of
         self._flat = flat_of(self._index)
         self._cache: dict[str, Any] = {}
+        if self.kind == "hnsw":  # after every build, load, add or rebuild (buffers may move)
+            advise_huge_pages(graph_of(self._index))
 
     def _matrix(self) -> np.ndarray:
         """(ntotal, d) float32 view of the stored vectors (invalid after add/remove)."""

@@ -4,9 +4,9 @@ The ``hnsw`` kind is an HNSW graph over 8-bit scalar-quantised codes
 (``faiss.IndexHNSWSQ``, QT_8bit, inner product) wrapped in ``faiss.IndexRefineFlat``:
 the graph proposes ``k_factor * k`` candidates from the compact codes and the exact
 float32 vectors (the refine index, also the matrix every exact operation reads)
-re-rank them, so scores are exact. At 1M × 384 this answers a query in under 1 ms at
-recall@10 ≥ 0.95 where a graph over float32 vectors needs ~1.4 ms
-(docs/benchmarks.md, "Search (VectorIndex)").
+re-rank them, so scores are exact. At 1M × 384 this answers a query in ~0.9 ms at
+recall@10 ≈ 0.97 (with the graph in huge pages, :mod:`core.huge_pages`) where a graph
+over float32 vectors needs ~1.4 ms for 0.96 (docs/benchmarks.md, "Search (VectorIndex)").
 """
 
 from __future__ import annotations
