@@ -10,10 +10,8 @@ Rows whose image is corrupt, empty or missing are kept with ``ingest_issue`` set
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,8 +25,10 @@ import pyarrow.parquet as pq
 from core import atomic
 from core.errors import (AlreadyExistsError, InputError, MediaError, NotFoundError,
                          SchemaError, format_list)
+from core.ingest_images import (check_images, check_media_root, fail_if_all_broken, media_module,
+                                resolve_images)
 from core.ingest_readers import _READERS, _read_captions, _read_utf8, _scan_folder
-from core.workspace import Workspace, check_name, is_within
+from core.workspace import Workspace, check_name
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +137,16 @@ def ingest_folder(ws: Workspace, source: str | Path, name: str, *, replace: bool
         raise InputError(f"{str(src)!r} is not a folder; for a table use format csv, parquet "
                          "or jsonl")
     root = src.resolve()
-    _check_media_root(ws, name, root)
+    check_media_root(ws, name, root)
     images, sizes, sidecars, skipped = _scan_folder(root, ws.home)
     captions = _read_captions(root)
     if not images:
         extra = f" ({_counts(skipped)})" if skipped else ""
         raise MediaError(f"no images found in {root}: 0 image files{extra}; supported "
-                         f"extensions: {', '.join(sorted(_media().IMAGE_EXTENSIONS))}")
-    checks = _check_images([root / rel for rel in images], progress, dims=True)
+                         f"extensions: {', '.join(sorted(media_module().IMAGE_EXTENSIONS))}")
+    checks = check_images([root / rel for rel in images], progress, dims=True)
     issues = [c[0] for c in checks]
-    _fail_if_all_broken(images, issues, f"in {root}")
+    fail_if_all_broken(images, issues, f"in {root}")
     texts: list[str | None] = []
     used_txt: set[str] = set()
     for rel in images:
@@ -257,24 +257,18 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
         if not root.is_dir():
             raise NotFoundError(f"image root {str(root)!r} does not exist or is not a folder")
         root = root.resolve()
-        _check_media_root(ws, name, root)
+        check_media_root(ws, name, root)
         has = rows["image"].notna().to_numpy()
-        rel, full = _resolve_images(rows.loc[has, "image"].tolist(), root)
-        checks = _check_images(full, progress, dims=False)
+        rel, full = resolve_images(rows.loc[has, "image"].tolist(), root)
+        checks = check_images(full, progress, dims=False)
         rows.loc[has, "image"] = rel
         rows.loc[has, "ingest_issue"] = [c[0] for c in checks]
-        _fail_if_all_broken(rel, [c[0] for c in checks],
+        fail_if_all_broken(rel, [c[0] for c in checks],
                             f"referenced by {str(src)!r} under the image root {root}")
     return _write(ws, name, rows, src, fmt, cols, root, skipped, replace)
 
 
 # ---- checks -----------------------------------------------------------------
-def _media():
-    from core import media
-
-    return media
-
-
 def _check_target(ws: Workspace, source: str | Path, name: str, replace: bool) -> Path:
     check_name(name)
     src = Path(source).expanduser().absolute()
@@ -284,13 +278,6 @@ def _check_target(ws: Workspace, source: str | Path, name: str, replace: bool) -
         raise AlreadyExistsError(f"dataset {name!r} already exists in {ws.home}; "
                                  "pass --replace (replace=True) to overwrite it")
     return src
-
-
-def _check_media_root(ws: Workspace, name: str, root: Path) -> None:
-    target = ws.dataset_path(name)
-    if is_within(root, target):
-        raise InputError(f"media root {root} lies inside the dataset folder {target}, which "
-                         "ingest replaces; move the images elsewhere first")
 
 
 def _pick(present: list[str], given: str | None, defaults: tuple[str, ...], role: str,
@@ -316,66 +303,6 @@ def _as_str(values: pd.Series) -> pd.Series:
 def _blank(values: pd.Series) -> pd.Series:
     """True where a value is null or only whitespace."""
     return values.isna() | values.fillna("").astype(str).str.strip().eq("")
-
-
-def _resolve_images(values: list[str], root: Path) -> tuple[list[str], list[Path]]:
-    """Paths relative to ``root`` ('/' separators) and absolute paths; MediaError on escape."""
-    rels, fulls, escapes = [], [], []
-    for value in values:
-        path = Path(value)
-        full = path if path.is_absolute() else root / path
-        if not is_within(full, root):
-            escapes.append(value)
-            continue
-        lexical = Path(os.path.normpath(full))
-        rel = (lexical.relative_to(root) if lexical.is_relative_to(root)
-               else full.resolve().relative_to(root))
-        rels.append(rel.as_posix())
-        fulls.append(root / rel)
-    if escapes:
-        raise MediaError(f"image path {escapes[0]!r} is outside the data root {root} "
-                         f"({len(escapes)} such paths, e.g. {format_list(escapes)}); "
-                         "pass --image-root for the folder that holds the images")
-    return rels, fulls
-
-
-def _check_images(paths: list[Path], progress: ProgressFn | None,
-                  dims: bool) -> list[tuple[str | None, int | None, int | None]]:
-    """(issue, width, height) per path, in order, checked on a small thread pool."""
-    media = _media()
-
-    def inspect(path: Path) -> tuple[str | None, int | None, int | None]:
-        try:
-            issue = media.check_image(path)
-        except OSError as exc:
-            issue = f"unreadable file: {exc.strerror or exc}"
-        if issue is not None or not dims:
-            return issue, None, None
-        from PIL import Image
-
-        try:
-            with Image.open(path) as img:
-                return None, img.size[0], img.size[1]
-        except (OSError, Image.DecompressionBombError) as exc:
-            return f"corrupt image: {exc}", None, None
-
-    total = len(paths)
-    step = max(1, total // 100)
-    out = []
-    if progress:
-        progress(0, total)
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        for done, result in enumerate(pool.map(inspect, paths), 1):
-            out.append(result)
-            if progress and (done % step == 0 or done == total):
-                progress(done, total)
-    return out
-
-
-def _fail_if_all_broken(ids: list[str], issues: list[str | None], where: str) -> None:
-    if ids and all(issue is not None for issue in issues):
-        raise MediaError(f"all {len(ids)} images {where} are unreadable, e.g. {ids[0]!r}: "
-                         f"{issues[0]}")
 
 
 # ---- readers ----------------------------------------------------------------
