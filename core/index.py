@@ -9,7 +9,8 @@ Rows live in *slots* (faiss ids 0..ntotal-1); removal compacts the exact kind at
 and leaves tombstones in the HNSW kind (excluded with an ``IDSelectorBitmap``) until
 more than half the slots are dead, when the graph is rebuilt from the live rows.
 Files: ``index.faiss``, ``index_ids.npy`` (one id per slot, ``''`` = removed),
-``index.json`` (format version, kind, params, dims, count, slots).
+``index.json`` (format version, kind, params, dims, count, slots); written and checked by
+:mod:`core.index_files`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 import faiss
 import numpy as np
 
-from core import atomic
 from core.errors import (
     EmbeddingError,
     IndexStateError,
@@ -46,16 +46,15 @@ from core.index_build import (
     checked_norms,
     flat_of,
     graph_of,
-    is_kind,
     new_faiss,
     train_if_needed,
     unit_chunks,
     unit_rows,
 )
+from core.index_files import FORMAT_VERSION, read_index_files, write_index_files
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: hnsw = HNSW over SQ8 codes + exact re-rank (1: HNSW over floats)
 KINDS = ("auto", "exact", "hnsw")
 # Auto-choice threshold, from bench/bench_search.py (docs/benchmarks.md, "Search
 # (VectorIndex)"; 2 cores, 384-d): one exact query scans every row and costs ~5 ms of
@@ -68,7 +67,6 @@ EXACT_MAX_ROWS = 50_000
 # bench_hnsw_sweep.py, docs/benchmarks.md): ef_search 160 -> recall@10 0.954 at 0.77 ms,
 # 192 -> 0.972 at 0.88 ms per query; ef_construction 64 had left recall at 0.84.
 HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 200, "ef_search": 192, "k_factor": 2}
-FILES = ("index.faiss", "index.json", "index_ids.npy")
 _QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
 _GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
 
@@ -362,46 +360,17 @@ class VectorIndex:
 
     def save(self, directory: str | Path) -> None:
         """Write ``index.faiss``, ``index_ids.npy`` then ``index.json``, each atomically."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        atomic.write_with(directory / "index.faiss", lambda p: faiss.write_index(self._index, str(p)))
-        atomic.write_npy(directory / "index_ids.npy", self._slot_ids.astype(str))
-        atomic.write_json(directory / "index.json", {
+        write_index_files(directory, self._index, self._slot_ids, {
             "format_version": FORMAT_VERSION, "kind": self.kind, "params": self.params,
             "dims": self.dims, "count": len(self), "slots": len(self._slot_ids)})
 
     @classmethod
     def load(cls, directory: str | Path) -> VectorIndex:
         """Read an index written by :meth:`save`. IndexStateError if files are missing,
-        unreadable or inconsistent (kind, dims, count, duplicate ids).
+        unreadable, from an older format or inconsistent (kind, dims, count, duplicate ids).
         """
-        directory = Path(directory)
-        missing = [name for name in FILES if not (directory / name).is_file()]
-        if missing:
-            raise IndexStateError(f"index in {directory} is missing {format_list(missing)}")
-        try:
-            meta = atomic.read_json(directory / "index.json")
-            slot_ids = np.load(directory / "index_ids.npy", allow_pickle=False)
-            index = faiss.read_index(str(directory / "index.faiss"))
-        except (OSError, ValueError, RuntimeError) as err:
-            raise IndexStateError(f"index in {directory} is corrupt: {err}") from err
-        version = meta.get("format_version") if isinstance(meta, dict) else None
-        kind = meta.get("kind") if isinstance(meta, dict) else None
-        if version != FORMAT_VERSION and not (version == 1 and kind == "exact"):  # v1 exact = v2 exact
-            raise IndexStateError(f"index.json in {directory} is format version {version!r}, not "
-                                  f"{FORMAT_VERSION}: an index built by an older Catalog; rebuild it")
-        if not is_kind(index, kind):
-            raise IndexStateError(f"index.faiss in {directory} is {type(index).__name__}, "
-                                  f"not the {kind!r} kind recorded in index.json")
-        if slot_ids.ndim != 1 or slot_ids.dtype.kind != "U":
-            raise IndexStateError(f"index_ids.npy in {directory} is not a 1-D string array")
-        live = int((slot_ids != "").sum())
-        if (index.d != meta.get("dims") or index.ntotal != len(slot_ids) or live != meta.get("count")
-                or len(set(slot_ids[slot_ids != ""].tolist())) != live):
-            raise IndexStateError(
-                f"index in {directory} is inconsistent: index.json says {meta.get('count')} rows of "
-                f"{meta.get('dims')} dims, index.faiss has {index.ntotal} of {index.d}, "
-                f"index_ids.npy has {len(slot_ids)} slots ({live} live, unique ids required)")
+        index, slot_ids, meta = read_index_files(directory)
+        kind = meta["kind"]
         try:
             params = _check_params(kind, meta.get("params") or {})
         except InputError as err:
@@ -409,8 +378,7 @@ class VectorIndex:
         if kind == "hnsw":
             graph_of(index).hnsw.efSearch = params["ef_search"]
             index.k_factor = float(params["k_factor"])
-        return cls(index, slot_ids.astype(object), kind, params)
-
+        return cls(index, slot_ids, kind, params)
 
 def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
                 progress: ProgressFn | None = None, **params: int) -> VectorIndex:
