@@ -56,9 +56,10 @@ def _advise(madvise: ctypes._CFuncPtr, address: int, nbytes: int) -> int:
 def graph_buffers(graph: faiss.IndexHNSW) -> Iterable[tuple[int, int]]:
     """(address, bytes) of the memory a search reads at random: codes and level-0 links."""
     storage = faiss.downcast_index(graph.storage)
-    yield int(storage.codes.data()), storage.codes.size()
     neighbors = graph.hnsw.neighbors
-    yield int(neighbors.data()), neighbors.size() * 4  # storage_idx_t = int32
+    for vector, item_bytes in ((storage.codes, 1), (neighbors, 4)):  # links: storage_idx_t = int32
+        if vector.size():  # an empty std::vector has no data pointer
+            yield int(vector.data()), vector.size() * item_bytes
 
 
 def advise_huge_pages(graph: faiss.IndexHNSW) -> int:
@@ -68,8 +69,7 @@ def advise_huge_pages(graph: faiss.IndexHNSW) -> int:
     if madvise is None:
         return 0
     t0 = time.perf_counter()
-    advised = sum(_advise(madvise, address, nbytes) for address, nbytes in graph_buffers(graph)
-                  if nbytes)
+    advised = sum(_advise(madvise, address, nbytes) for address, nbytes in graph_buffers(graph))
     if advised:
         log.debug("huge pages for %.0f MB of HNSW graph in %.2f s", advised / 1e6, time.perf_counter() - t0)
     return advised

@@ -156,6 +156,8 @@ class VectorIndex:
     def _knn(self, q: np.ndarray, k: int, index: faiss.Index,
              sel: faiss.IDSelector | None = None, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Batched faiss search -> (scores (q, k) float32 with -inf padding, slots (q, k) int64)."""
+        if index.ntotal == 0:  # empty (an empty hnsw index is not even trained): all padding
+            return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
         params = None
         if isinstance(index, faiss.IndexRefine):  # hnsw kind: the graph gets ef and the filter
             params = self._refine_params(sel, ef)
@@ -189,6 +191,8 @@ class VectorIndex:
 
     def _hits(self, scores: np.ndarray, slots: np.ndarray) -> Hits:
         pad = slots < 0
+        if pad.all():  # nothing found (also: an empty or emptied index, no slot to look up)
+            return Hits(ids=np.full(slots.shape, "", dtype=object), scores=scores)
         ids = self._slot_ids[np.where(pad, 0, slots)] if pad.any() else self._slot_ids[slots]
         ids[pad] = ""
         return Hits(ids=ids, scores=scores)

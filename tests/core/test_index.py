@@ -203,6 +203,24 @@ def test_hnsw_rebuilds_after_most_rows_removed(data) -> None:
 
 
 @pytest.mark.parametrize("kind", ["exact", "hnsw"])
+def test_empty_and_emptied_indexes_answer_with_padding(kind, data, tmp_path: Path) -> None:
+    x, ids, q = data
+    empty = build_index(np.zeros((0, 32), np.float32), [], kind=kind)
+    emptied = build_index(x[:3], list(ids[:3]), kind=kind)
+    assert emptied.remove(list(ids[:3])) == 3
+    for index in (empty, emptied):
+        hits = index.search(q[:2], 4)
+        assert hits.ids.tolist() == [[""] * 4] * 2 and np.isneginf(hits.scores).all()
+        scores, pos = index.search_positions(q[:2], 4)
+        assert (pos == -1).all() and np.isneginf(scores).all()
+        assert len(index.range_search(q[0], -1.0).ids) == 0
+    emptied.save(tmp_path)
+    reloaded = VectorIndex.load(tmp_path)
+    reloaded.add(x[5:6], ["back"])  # an emptied index takes rows again
+    assert reloaded.search(x[5], 2).row(0)[0] == ["back"]
+
+
+@pytest.mark.parametrize("kind", ["exact", "hnsw"])
 def test_save_load_roundtrip(kind, data, tmp_path: Path) -> None:
     x, ids, q = data
     index = build_index(x, list(ids), kind=kind, ef_search=64)
