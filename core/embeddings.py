@@ -287,7 +287,10 @@ def compute_embeddings(
     ``encoder_spec`` None → one embedding per modality present, with the default
     encoder of each (``text:minilm``, ``image:efficientnet-lite0``). ``name`` defaults
     to the encoder's short name. Work is saved per chunk of ``chunk_rows`` rows; an
-    interrupted run is resumed. Raises EncoderError, AlreadyExistsError, EmbeddingError.
+    interrupted run is resumed: finished chunks are reused, and their image rows that could
+    not be read then are tried again; ``skipped`` counts the rows left out of the final
+    embedding. Raises EncoderError, AlreadyExistsError, EmbeddingError, MediaError (no image
+    row readable: nothing is saved and no partial work is kept).
     """
     from core.encoders import DEFAULT_ENCODERS, load_encoder
 
@@ -325,6 +328,29 @@ def compute_embeddings(
     return ComputeReport(tuple(infos), encoded, resumed, skipped)
 
 
+def _encode_rows(ds, encoder, chunk, rows, vecs, ok, batch_size, open_image) -> None:
+    """Encode the rows at positions ``rows`` of ``chunk`` into ``vecs`` (len(chunk), d) in
+    place; ``ok[i]`` is set False for an image row whose file cannot be read (logged), True
+    for every row encoded."""
+    is_image = (chunk["modality"] == "image").to_numpy()
+    text_rows = rows[~is_image[rows]]
+    if len(text_rows):
+        texts = chunk["text"].iloc[text_rows].fillna("").astype(str).tolist()
+        vecs[text_rows] = encoder.encode_texts(texts, batch_size=batch_size)
+        ok[text_rows] = True
+    images, where = [], []
+    for i in rows[is_image[rows]]:
+        try:
+            images.append(open_image(ds.resolve_media(chunk["image"].iloc[i])))
+            where.append(i)
+        except MediaError as err:
+            log.warning("skipping row %s: %s", chunk["id"].iloc[i], err)
+            ok[i] = False
+    if images:
+        vecs[np.asarray(where)] = encoder.encode_images(images, batch_size=batch_size)
+        ok[np.asarray(where)] = True
+
+
 def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
     from core.media import open_image
 
@@ -344,39 +370,27 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
     total = len(todo)
     starts = list(range(0, total, chunk_rows))
     n_new = n_old = 0
-    skipped: dict[str, int] = {}
     done = 0
     for chunk_no, start in enumerate(starts):
         chunk = todo.iloc[start : start + chunk_rows]
         vec_path = partial / f"chunk_{chunk_no:06d}.npy"
         ok_path = partial / f"chunk_{chunk_no:06d}.ok.npy"
-        if vec_path.exists() and ok_path.exists():
-            n_old += len(chunk)
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-            continue
-        vecs = np.zeros((len(chunk), encoder.dims), dtype=np.float32)
-        ok = np.ones(len(chunk), dtype=bool)
-        is_image = (chunk["modality"] == "image").to_numpy()
-        if (~is_image).any():
-            texts = chunk.loc[~is_image, "text"].fillna("").astype(str).tolist()
-            vecs[~is_image] = encoder.encode_texts(texts, batch_size=batch_size)
-        if is_image.any():
-            images, where = [], []
-            for i in np.flatnonzero(is_image):
-                try:
-                    images.append(open_image(ds.resolve_media(chunk["image"].iloc[i])))
-                    where.append(i)
-                except MediaError as err:
-                    log.warning("skipping row %s: %s", chunk["id"].iloc[i], err)
-                    ok[i] = False
-                    skipped["unreadable image"] = skipped.get("unreadable image", 0) + 1
-            if images:
-                vecs[np.asarray(where)] = encoder.encode_images(images, batch_size=batch_size)
-        atomic.write_npy(vec_path, vecs)
-        atomic.write_npy(ok_path, ok)  # written last: marks the chunk finished
-        n_new += len(chunk)
+        if vec_path.exists() and ok_path.exists():  # finished by an earlier run
+            ok = np.load(ok_path, allow_pickle=False)
+            retry = np.flatnonzero(~ok)  # images that were unreadable then: try them again
+            n_old += len(chunk) - len(retry)
+            if len(retry):
+                vecs = np.load(vec_path, allow_pickle=False)
+                _encode_rows(ds, encoder, chunk, retry, vecs, ok, batch_size, open_image)
+        else:
+            retry = np.arange(len(chunk))
+            vecs = np.zeros((len(chunk), encoder.dims), dtype=np.float32)
+            ok = np.ones(len(chunk), dtype=bool)
+            _encode_rows(ds, encoder, chunk, retry, vecs, ok, batch_size, open_image)
+        if len(retry):
+            atomic.write_npy(vec_path, vecs)
+            atomic.write_npy(ok_path, ok)  # written last: marks the chunk (or its retries) finished
+        n_new += len(retry)
         done += len(chunk)
         if progress:
             progress(done, total)
@@ -387,6 +401,12 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
         oks.append(np.load(partial / f"chunk_{chunk_no:06d}.ok.npy", allow_pickle=False))
     vectors = np.concatenate(parts)
     keep = np.concatenate(oks)
+    if not keep.any():  # nothing could be read: no embedding, and no partial work to resume
+        shutil.rmtree(partial)
+        raise MediaError(f"none of the {total} image rows of dataset {ds.name!r} could be read for "
+                         f"embedding {emb_name!r}, e.g. {todo['image'].iloc[0]!r}; check that the "
+                         f"images under {ds.media_root} are there and readable")
+    skipped = {"unreadable image": int((~keep).sum())} if not keep.all() else {}
     ids = todo["id"].astype(str).to_numpy()[keep]
     modalities = sorted(set(todo["modality"]) & set(encoder.modalities))
     info = write_embedding(

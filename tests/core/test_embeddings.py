@@ -78,3 +78,83 @@ def test_delete_and_rebuild_missing_index(notes):
     assert len(E.load_index(notes)) == 40  # rebuilt from the vectors
     E.delete_embedding(notes, "minilm")
     assert notes.embedding_names() == [] and notes.default_embedding() is None
+
+
+@pytest.fixture
+def pets(ws, tmp_path):
+    """6 small PNGs in cat/ and dog/ (ingested as a folder dataset) and their folder."""
+    from PIL import Image
+
+    from core.ingest import ingest_folder
+
+    root = tmp_path / "pets"
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (40 * i, 100 if label == "cat" else 200, 7)).save(root / label / f"{i}.png")
+    ingest_folder(ws, root, "pets")
+    return ws.dataset("pets"), root
+
+
+class MeanColour:
+    """A 3-d image encoder (mean RGB) that can be told to fail on its n-th call."""
+
+    spec, name, dims, modalities = "image:mean-colour", "mean-colour", 3, frozenset({"image"})
+
+    def __init__(self, fail_on_call: int | None = None) -> None:
+        self.calls, self.fail_on_call, self.images = 0, fail_on_call, 0
+
+    def encode_images(self, images, **kw):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt
+        self.images += len(images)
+        return np.array([np.asarray(im, np.float32).mean((0, 1)) + 1 for im in images], np.float32)
+
+
+def test_a_resumed_run_retries_images_that_were_unreadable_before(pets, monkeypatch):
+    from core import encoders
+
+    ds, root = pets
+    hidden = root.parent / "hidden.png"
+    (root / "cat" / "0.png").rename(hidden)  # e.g. a media share not mounted yet
+    flaky = MeanColour(fail_on_call=2)
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec: flaky)
+    with pytest.raises(KeyboardInterrupt):
+        E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    hidden.rename(root / "cat" / "0.png")  # back before the re-run
+    again = MeanColour()
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec: again)
+    report = E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    assert report.skipped == {} and report.embeddings[0].rows == 6
+    assert "cat/0.png" in set(E.load_embedding(ds, "mean-colour").ids)
+    assert report.resumed_rows == 1 and again.images == 5  # only the finished rows were reused
+
+
+def test_still_unreadable_images_are_counted_as_skipped_on_resume(pets, monkeypatch):
+    from core import encoders
+
+    ds, root = pets
+    (root / "cat" / "0.png").write_bytes(b"not a png")  # in the chunk the first run finishes
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour(fail_on_call=2))
+    with pytest.raises(KeyboardInterrupt):
+        E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour())
+    report = E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    assert report.skipped == {"unreadable image": 1} and report.embeddings[0].rows == 5
+
+
+def test_no_readable_image_is_a_media_error_and_leaves_nothing_to_resume(pets, monkeypatch):
+    from core import encoders
+    from core.errors import MediaError
+
+    ds, root = pets
+    moved = root.parent / "moved"
+    root.rename(moved)
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour())
+    with pytest.raises(MediaError, match="none of the 6 image rows"):
+        E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    assert ds.embedding_names() == [] and not list(ds.embeddings_dir.glob(".*"))
+    moved.rename(root)
+    report = E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    assert report.embeddings[0].rows == 6 and report.skipped == {}
