@@ -242,7 +242,7 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
     label = _as_str(df[cols["label"]]) if cols["label"] else null
     meta = df.drop(columns=sorted({c for c in cols.values() if c}))
     # metadata named like a core column (e.g. 'id' when id_col='key') keeps a suffix
-    meta.columns = [f"{c}_source" if c in CORE_COLUMNS else c for c in meta.columns]
+    meta.columns = _rename_clashes(list(meta.columns))
     rows = pd.concat([pd.DataFrame({
         "id": ids.to_numpy(), "modality": np.where(is_image, "image", "text"),
         "text": text.where(~text_blank, None).to_numpy(), "image": image.to_numpy(),
@@ -288,6 +288,22 @@ def _pick(present: list[str], given: str | None, defaults: tuple[str, ...], role
                               f"present: {format_list(present, 30)}")
         return given
     return next((c for c in defaults if c in present), None)
+
+
+def _rename_clashes(columns: list[str]) -> list[str]:
+    """``columns`` with each core-column name renamed to ``<col>_source`` or, if that is
+    taken, ``<col>_source2``, ``<col>_source3``, ...; other names are kept as they are."""
+    taken = set(columns) | set(CORE_COLUMNS)
+    out = []
+    for col in columns:
+        if col in CORE_COLUMNS:
+            new, n = f"{col}_source", 2
+            while new in taken:
+                new, n = f"{col}_source{n}", n + 1
+            taken.add(new)
+            col = new
+        out.append(col)
+    return out
 
 
 def _as_str(values: pd.Series) -> pd.Series:

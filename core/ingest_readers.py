@@ -117,6 +117,23 @@ def _read_captions(root: Path) -> dict[str, str]:
     return out
 
 
+def _is_utf8(name: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (os decodes them to lone
+    surrogates, which cannot be written to Parquet or JSON as text)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def _scan_folder(root: Path, home: Path
                  ) -> tuple[list[str], dict[str, int | None], dict[str, str], dict[str, int]]:
     """Walk ``root`` (no symlinked dirs, no hidden entries, not the workspace home).
@@ -129,6 +146,7 @@ def _scan_folder(root: Path, home: Path
     sizes: dict[str, int | None] = {}
     sidecars: dict[str, str] = {}
     skipped: Counter[str] = Counter()
+    bad_names: list[bytes] = []
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -143,6 +161,12 @@ def _scan_folder(root: Path, home: Path
             rel = prefix + entry.name
             if entry.name.startswith("."):
                 skipped["hidden file or folder"] += 1
+                continue
+            if not _is_utf8(entry.name):
+                # undecodable bytes (surrogate-escaped by os) cannot be stored as an id
+                kind = "folder" if _is_dir(entry) else "file"
+                skipped[f"{kind} name is not valid UTF-8"] += 1
+                bad_names.append(os.fsencode(rel))
                 continue
             if entry.is_symlink() and not is_within(Path(entry.path), root):
                 raise MediaError(f"{rel!r} is a symlink to {os.path.realpath(entry.path)}, "
@@ -166,6 +190,10 @@ def _scan_folder(root: Path, home: Path
                 sidecars[stem] = rel
             elif rel != "captions.csv":
                 skipped["not an image file"] += 1
+    if bad_names:
+        log.warning("skipped %d files or folders in %s whose names are not valid UTF-8 "
+                    "(rename them to ingest them), e.g. %s", len(bad_names), root,
+                    format_list(sorted(bad_names)))
     return sorted(images), sizes, sidecars, dict(skipped)
 
 

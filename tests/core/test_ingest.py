@@ -159,6 +159,48 @@ def test_folder_rejects_table_options(ws: Workspace, pets: Path) -> None:
         ingest(ws, pets, "pets", label_col="x")
 
 
+def write_bytes_path(folder: Path, rel: bytes, data: bytes) -> None:
+    """Write ``data`` at ``folder/rel`` given as raw bytes (a name that may not be UTF-8);
+    skip the test if the filesystem refuses or rewrites such a name."""
+    path = os.path.join(os.fsencode(folder), rel)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except (OSError, UnicodeError):
+        pytest.skip("the filesystem refuses file names that are not valid UTF-8")
+    if os.path.basename(path) not in os.listdir(os.path.dirname(path)):
+        pytest.skip("the filesystem rewrites file names that are not valid UTF-8")
+
+
+def test_folder_skips_names_that_are_not_utf8(ws: Workspace, pets: Path) -> None:
+    image = (pets / "cat" / "a.png").read_bytes()
+    write_bytes_path(pets, b"cat/caf\xe9.png", image)       # Latin-1 'café.png'
+    write_bytes_path(pets, b"cat/caf\xe9.txt", b"a sidecar")  # its sidecar
+    write_bytes_path(pets, b"ni\xf1o/c.png", image)           # label folder 'niño'
+    with open(pets / "captions.csv", "a", encoding="utf-8") as fh:
+        fh.write("cat/café.png,a UTF-8 name that matches no file\n")
+    report = ingest(ws, pets, "pets")
+    df = rows_of(ws, "pets")
+    assert df["id"].tolist() == ["cat/a.png", "cat/b.png", "dog/x.jpg", "top.bmp"]
+    assert report.rows == 4 and report.labels == {"cat": 2, "dog": 1}
+    assert report.skipped == {"not an image file": 1, "hidden file or folder": 1,
+                              "file name is not valid UTF-8": 2,
+                              "folder name is not valid UTF-8": 1}
+    assert "file name is not valid UTF-8 2" in report.summary()
+    assert info_of(ws, "pets")["ingest"]["skipped"] == report.skipped
+
+
+def test_folder_with_only_non_utf8_names_is_empty(ws: Workspace, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write_bytes_path(src, b"cat/caf\xe9.png", png(tmp_path / "a.png").read_bytes())
+    before = tree(ws.home)
+    with pytest.raises(MediaError, match=r"no images found in .*src.*0 image files "
+                                         r"\(file name is not valid UTF-8 1\)"):
+        ingest(ws, src, "src")
+    assert tree(ws.home) == before
+
+
 # ---- tables -------------------------------------------------------------------------------
 def test_csv_mapping_metadata_dtypes_and_string_ids(ws: Workspace, tmp_path: Path) -> None:
     src = tmp_path / "docs.csv"
@@ -245,6 +287,21 @@ def test_metadata_named_like_core_column_is_kept(ws: Workspace, tmp_path: Path) 
     ingest(ws, src, "t", id_col="key")
     df = rows_of(ws, "t")
     assert df["id"].tolist() == ["k1", "k2"] and df["id_source"].tolist() == ["5", "6"]
+
+
+def test_metadata_rename_picks_a_free_name(ws: Workspace, tmp_path: Path) -> None:
+    src = tmp_path / "t.jsonl"
+    src.write_text('{"key": "k1", "id": "5", "id_source": "a", "text": "hi"}\n'
+                   '{"key": "k2", "id": "6", "id_source": "b", "text": "yo"}\n')
+    ingest(ws, src, "t", id_col="key")
+    df = rows_of(ws, "t")
+    assert df["id"].tolist() == ["k1", "k2"]
+    assert df["id_source"].tolist() == ["a", "b"] and df["id_source2"].tolist() == ["5", "6"]
+    src.write_text('{"key": "k1", "id": "5", "id_source": "a", "id_source2": "c", "text": "x"}\n')
+    ingest(ws, src, "t", id_col="key", replace=True)
+    df = rows_of(ws, "t")
+    assert (df["id_source"].tolist(), df["id_source2"].tolist(),
+            df["id_source3"].tolist()) == (["a"], ["c"], ["5"])
 
 
 def test_summary_lists_top_ten_labels(tmp_path: Path) -> None:
