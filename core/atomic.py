@@ -1,6 +1,9 @@
 """Atomic file writes: temp file in the same directory, fsync, rename.
 
 A killed process leaves either the old file or the new one, never half of one.
+Files are created with mode ``0o666`` and folders with ``0o777``, both less the
+process umask (like ``open``/``mkdir``), so exports stay readable by others when the
+umask allows it (``tempfile.mkstemp``/``mkdtemp`` would make them private).
 """
 
 from __future__ import annotations
@@ -8,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -24,6 +27,55 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_TMP_ATTEMPTS = 100
+_FILE_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+def _temp_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+
+
+def _make_temp_file(target: Path) -> Path:
+    """Create an empty, new temp file next to ``target`` with mode 0o666 & ~umask.
+
+    The kernel applies the umask (and any default ACL) itself, so there is no need to
+    read the process-wide umask (``os.umask`` is a set-and-restore, racy across threads).
+    """
+    for _ in range(_TMP_ATTEMPTS):
+        tmp = _temp_name(target)
+        try:
+            fd = os.open(tmp, _FILE_FLAGS, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"no free temporary file name next to {str(target)!r}")
+
+
+def _make_temp_dir(target: Path) -> Path:
+    """Create a new, empty temp folder next to ``target`` with mode 0o777 & ~umask."""
+    for _ in range(_TMP_ATTEMPTS):
+        tmp = _temp_name(target)
+        try:
+            os.mkdir(tmp, 0o777)
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary folder name next to {str(target)!r}")
+
+
+def non_folder_ancestor(path: str | os.PathLike) -> Path | None:
+    """The nearest existing ancestor of ``path`` that is not a folder (e.g. a regular file),
+    i.e. what would make creating ``path``'s parent folders fail; None if there is none."""
+    for parent in Path(path).parents:
+        if parent.is_dir():
+            return None
+        if parent.exists() or parent.is_symlink():
+            return parent
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path next to ``target``; on success fsync it and rename onto ``target``.
@@ -32,9 +84,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _make_temp_file(target)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -84,7 +134,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = _make_temp_dir(target)
     try:
         yield tmp
         old = None
