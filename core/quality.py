@@ -181,14 +181,21 @@ def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: i
                        suggested=tuple(classes[suggested].tolist()), scores=issue, k=k)
 
 
+# Similarities come from float32 kernels: the same pair scored A->B and B->A can
+# differ by a few ulps (~1e-7), so spreads below this (relative to the largest mean
+# distance, at least 1) are rounding, not a difference in uniqueness.
+_UNIQUENESS_TOL = 1e-5
+
+
 def _uniqueness(scores: np.ndarray) -> np.ndarray:
-    """(n,) min-max normalised mean cosine distance over the valid neighbours."""
+    """(n,) min-max normalised mean cosine distance over the valid neighbours;
+    all 0 when the means differ only by float32 rounding."""
     valid = np.isfinite(scores)
     dist = np.where(valid, 1.0 - scores.astype(np.float64), 0.0)
     count = valid.sum(axis=1)
     mean = np.divide(dist.sum(axis=1), count, out=np.ones(len(scores)), where=count > 0)
     lo, hi = mean.min(), mean.max()
-    if hi - lo <= 1e-12:
+    if hi - lo <= _UNIQUENESS_TOL * max(1.0, abs(hi)):
         return np.zeros(len(mean), dtype=np.float32)
     return ((mean - lo) / (hi - lo)).astype(np.float32)
 

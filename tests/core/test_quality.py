@@ -223,6 +223,30 @@ def test_obvious_outlier_ranks_first_and_scores_are_0_to_1() -> None:
         score_outliers(build_index(vecs, ids), k=-1)
 
 
+
+@pytest.mark.parametrize("seed", range(8))
+def test_two_rows_are_equally_unique_despite_float32_rounding(seed: int) -> None:
+    # A->B and B->A similarities can differ by an ulp; that must not make one row "unique".
+    vecs = np.random.default_rng(seed).normal(size=(2, 8)).astype(np.float32)
+    out = score_outliers(build_index(vecs, ["a", "b"]), k=5)
+    assert sorted(out.ids) == ["a", "b"]
+    assert out.scores.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_equilateral_triangle_rows_all_score_0(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rotation, _ = np.linalg.qr(rng.normal(size=(16, 16)))
+    angles = np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3]) + rng.uniform(0, 2 * np.pi)
+    planar = np.zeros((3, 16))
+    planar[:, 0], planar[:, 1] = np.cos(angles), np.sin(angles)  # 120 degrees apart
+    for vecs in (planar @ rotation, np.eye(3, 16) @ rotation):  # 120 and 90 degrees apart
+        vecs = vecs.astype(np.float32)
+        assert len({v.tobytes() for v in vecs}) == 3
+        out = score_outliers(build_index(vecs, ["a", "b", "c"]), k=5)
+        assert out.scores.tolist() == [0.0, 0.0, 0.0]
+        assert out.ids == ("a", "b", "c")  # ties by id
+
 # ---------------------------------------------------------------- columns
 
 
