@@ -193,7 +193,13 @@ def cmd_export(args) -> int:
         path = Path(args.ids_file)
         if not path.is_file():
             raise InputError(f"ids file {path} does not exist")
-        ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        from core.embeddings_io_readers import read_utf8_text
+
+        try:
+            text = read_utf8_text(path)  # a BOM (Notepad) is dropped, not glued to the first id
+        except OSError as err:
+            raise InputError(f"cannot read ids file {str(path)!r}: {err.strerror or err}") from err
+        ids = [line.strip() for line in text.splitlines() if line.strip()]
         recipe = {"method": "ids-file", "file": str(path.resolve())}
     by_id = rows.set_index(rows["id"].astype(str), drop=False)
     missing = [i for i in ids if i not in by_id.index]

@@ -172,13 +172,25 @@ def export_embeddings(ds: Dataset, name: str | None, out: str | Path, *, format:
     Format from ``format`` or ``out``'s extension: ``.parquet`` (columns id, vector as
     list<float32>), ``.npy`` (+ ``<stem>.ids.npy`` of strings), ``.csv`` (id, d0..d{n-1},
     9 significant digits: exact for float32). Each file is written atomically.
-    Raises NotFoundError (no such embedding), InputError (unknown format, ``out`` a folder).
+    Missing folders of ``out`` are created. Raises NotFoundError (no such embedding),
+    InputError (unknown format, ``out`` a folder, a file where ``out`` needs a folder,
+    ``out`` not writable).
     """
     emb = load_embedding(ds, name)
     out = Path(out).expanduser()
     fmt = _format_of(out, format)
     if out.is_dir():
         raise InputError(f"{str(out)!r} is a folder; give a file name ending in .{fmt}")
+    blocker = atomic.non_folder_ancestor(out)
+    if blocker is not None:
+        raise InputError(f"cannot write {str(out)!r}: {str(blocker)!r} is a file, not a folder")
+    try:
+        return _write_exported(emb, ds, out, fmt)
+    except OSError as err:
+        raise InputError(f"cannot write {str(out)!r}: {err.strerror or err}") from err
+
+
+def _write_exported(emb, ds: Dataset, out: Path, fmt: str) -> list[Path]:
     ids, vectors = emb.ids.astype(str), emb.vectors
     step = chunk_rows(vectors.shape[1])
     if fmt == "npy":

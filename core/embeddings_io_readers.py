@@ -8,6 +8,7 @@ naming the first kind found once the whole file is read.
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -210,6 +211,21 @@ def _read_parquet(path: Path, where: str, id_col: str, progress: ProgressFn | No
     return out
 
 
+def read_utf8_text(path: Path, what: str = "ids file") -> str:
+    """The text of ``path`` decoded as UTF-8, a leading byte-order mark (as Notepad
+    writes) dropped. Raises InputError naming the file and the byte offset (in the
+    file) of the first byte that is not UTF-8; OSError as ``read_bytes`` does."""
+    data = path.read_bytes()
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        offset = skip + err.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise InputError(f"{what} {str(path)!r} is not UTF-8 text: byte 0x{data[offset]:02x} at offset "
+                         f"{offset} (line {line}) cannot be decoded; save it as UTF-8") from err
+
+
 def _read_ids_file(path: Path, id_col: str) -> np.ndarray:
     """Ids (n,) object of str from a ``.npy`` of strings, ``.txt`` or ``.csv`` file."""
     suffix = path.suffix.lower()
@@ -223,13 +239,15 @@ def _read_ids_file(path: Path, id_col: str) -> np.ndarray:
                                  f"{arr.dtype} of shape {arr.shape}")
             return (np.char.decode(arr, "utf-8") if arr.dtype.kind == "S" else arr).astype(str).astype(object)
         if suffix == ".txt":
-            lines = path.read_text(encoding="utf-8").split("\n")
+            lines = read_utf8_text(path).split("\n")
             if lines and lines[-1] == "":
                 lines.pop()
             return np.asarray([line.removesuffix("\r") for line in lines], dtype=object)
         if suffix == ".csv":
             df = pd.read_csv(path, dtype=str, keep_default_na=False)
             return df[id_col if id_col in df.columns else df.columns[0]].to_numpy(dtype=object)
+    except InputError:
+        raise  # already names the file and the problem
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(f"cannot read ids from {str(path)!r}: {err}") from err
     raise InputError(f"unknown ids file type {suffix!r} for {str(path)!r}; use .npy, .txt or .csv")

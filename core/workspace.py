@@ -209,7 +209,22 @@ class Workspace:
 
 
 def open_workspace(home: str | os.PathLike | None = None) -> Workspace:
-    """Open (creating if needed) the workspace at ``home`` (see :func:`resolve_home`)."""
+    """Open (creating if needed) the workspace at ``home`` (see :func:`resolve_home`).
+
+    Raises InputError if ``home`` (or one of its parents, or ``home/datasets``) is a
+    file rather than a folder.
+    """
     path = resolve_home(home)
-    (path / "datasets").mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"the workspace home {str(path)!r} is not a folder; give a folder with "
+                         "--home or CATALOG_HOME")
+    blocker = atomic.non_folder_ancestor(path / "datasets")
+    if blocker is not None:
+        raise InputError(f"cannot create the workspace home {str(path)!r}: {str(blocker)!r} is a file, "
+                         "not a folder")
+    try:
+        (path / "datasets").mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        raise InputError(f"cannot use {str(path)!r} as the workspace home: "
+                         f"{str(path / 'datasets')!r} is not a folder") from err
     return Workspace(path)

@@ -188,3 +188,21 @@ def test_killed_embed_resumes_without_recomputing_finished_chunks(home, tmp_path
     first = np.load(ds / "first" / "vectors.npy")
     second = np.load(ds / "second" / "vectors.npy")
     np.testing.assert_allclose(first, second, atol=1e-4)
+
+
+@pytest.mark.parametrize("where", ["home", "parent", "datasets"])
+def test_home_that_is_a_regular_file_exits_2_with_one_line(tmp_path: Path, where: str):
+    regular = tmp_path / "regular"
+    if where == "datasets":
+        regular.mkdir()
+        (regular / "datasets").write_text("x")
+        home, mentions = regular, "is not a folder"
+    else:
+        regular.write_text("x")
+        home = regular if where == "home" else regular / "sub"
+        mentions = "is not a folder" if where == "home" else f"{str(regular)!r} is a file"
+    result = catalog(home, "list")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("catalog: error: "), result.stderr
+    assert str(home) in lines[0] and mentions in lines[0], lines[0]

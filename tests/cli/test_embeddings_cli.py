@@ -195,3 +195,72 @@ def test_import_builds_the_index_kind_asked_for(notes: Path, tmp_path: Path):
                     "--json")
     assert graph.returncode == 0, graph.stderr
     assert json.loads(graph.stdout)["embedding"]["index_kind"] == "hnsw"
+
+
+# ---------------------------------------------------------------- ids files and output paths
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _one_error_line(result) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("catalog: error: "), lines[0]
+    return lines[0]
+
+
+def test_export_ids_file_that_is_not_utf8_names_the_file_and_byte(notes: Path, tmp_path: Path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"n00\n\xff\xfen01\n")  # UTF-16-ish bytes on line 2
+    out = tmp_path / "out.csv"
+    line = _one_error_line(catalog(notes, "export", "notes", "--ids-file", bad, "--format", "csv",
+                                   "--out", out))
+    assert str(bad) in line and "not UTF-8" in line and "offset 4" in line, line
+    assert not out.exists()
+
+
+def test_export_ids_file_with_a_bom_matches_the_first_id(notes: Path, tmp_path: Path):
+    ids_file = tmp_path / "notepad.txt"
+    ids_file.write_bytes(BOM + b"n00\r\nn01\r\n")
+    out = tmp_path / "out.csv"
+    result = catalog(notes, "export", "notes", "--ids-file", ids_file, "--format", "csv", "--out", out,
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == 2
+    assert pd.read_csv(out, dtype=str)["id"].tolist() == ["n00", "n01"]
+
+
+def test_import_ids_txt_with_a_bom_matches_the_first_id(notes: Path, tmp_path: Path):
+    vecs = _vectors(3, seed=5)
+    np.save(tmp_path / "three.npy", vecs)
+    ids_file = tmp_path / "three.ids.txt"
+    ids_file.write_bytes(BOM + "\n".join(IDS[:3]).encode() + b"\n")
+    result = catalog(notes, "import-embeddings", "notes", tmp_path / "three.npy", "--embedding", "three",
+                     "--ids-file", ids_file, "--skip-unknown", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["skipped_unknown"] == 0 and report["embedding"]["rows"] == 3
+    assert _stored(notes, "three")[0].tolist() == IDS[:3]
+
+
+def test_import_ids_txt_that_is_not_utf8_exits_2(notes: Path, tmp_path: Path):
+    np.save(tmp_path / "two.npy", _vectors(2, seed=6))
+    bad = tmp_path / "two.ids.txt"
+    bad.write_bytes(b"n00\nn\xe901\n")  # latin-1 e-acute
+    line = _one_error_line(catalog(notes, "import-embeddings", "notes", tmp_path / "two.npy",
+                                   "--embedding", "two", "--ids-file", bad))
+    assert str(bad) in line and "not UTF-8" in line and "offset 5" in line, line
+
+
+@pytest.mark.parametrize("fmt", ["npy", "csv", "parquet"])
+@pytest.mark.parametrize("depth", ["in", "below"])
+def test_export_embeddings_under_a_regular_file_names_the_output(notes: Path, tmp_path: Path,
+                                                                 fmt: str, depth: str):
+    blocker = tmp_path / "regular"
+    blocker.write_text("not a folder")
+    out = blocker / f"x.{fmt}" if depth == "in" else blocker / "sub" / f"x.{fmt}"
+    line = _one_error_line(catalog(notes, "export-embeddings", "notes", "--embedding", "base",
+                                   "--out", out))
+    assert str(out) in line and f"{str(blocker)!r} is a file" in line, line
+    assert blocker.read_text() == "not a folder"
