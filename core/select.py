@@ -238,7 +238,7 @@ def select_by_cluster(
     """``n`` rows spread over ``k`` KMeans clusters of the L2-normalised ``vectors`` ((N, d)).
 
     KMeans (``n_init=4``, ``random_state=seed``; MiniBatchKMeans above 20,000 rows; ``k``
-    capped at N). Quotas: ``"proportional"`` to cluster size (largest remainder; each
+    capped at the number of distinct rows, so no cluster is empty). Quotas: ``"proportional"`` to cluster size (largest remainder; each
     cluster ≥ 1 when ``n`` >= k) or ``"equal"`` (leftovers of small clusters go to the
     others). Within a cluster ``pick="central"`` takes the rows closest to the centroid
     first, ``"random"`` a seeded draw. Ids come round-robin over clusters (rank 0 of every
@@ -254,9 +254,11 @@ def select_by_cluster(
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"k must be a whole number of clusters >= 1, got {k!r}")
     X = _unit_rows(ids, vectors)
-    k_used = min(int(k), len(ids))
+    from core.clusters_kmeans import distinct_rows
+
+    k_used = distinct_rows(X, min(int(k), len(ids)))  # no empty cluster: k <= distinct rows
     if k_used < k:
-        log.info("k=%d clusters but the scope has %d rows; using k=%d", k, len(ids), k_used)
+        log.info("k=%d clusters but the scope has %d distinct rows; using k=%d", k, k_used, k_used)
     labels, centroids, algorithm = _kmeans(X, k_used, seed)
     sizes = np.bincount(labels, minlength=k_used)
     quotas = _quotas(sizes, n, per_cluster)

@@ -128,6 +128,15 @@ def test_cluster_quotas_proportional_and_equal():
     assert len({owner[i] for i in prop.ids[:5]}) == 5
 
 
+def test_cluster_selection_never_reports_empty_clusters_on_repeated_rows():
+    rng = np.random.default_rng(1)
+    three = rng.standard_normal((3, 8)).astype(np.float32)
+    vectors = np.repeat(three, 10, axis=0)  # 30 rows, only 3 distinct points
+    sel = select_by_cluster([f"r{i}" for i in range(30)], vectors, 6, k=10)
+    assert sel.recipe["k"] == 3 and sorted(sel.recipe["cluster_sizes"]) == [10, 10, 10]
+    assert sel.recipe["per_cluster_counts"] == [2, 2, 2] and len(set(sel.ids)) == 6
+
+
 def test_cluster_central_pick_is_closest_to_the_blob_centre_and_random_is_seeded():
     ids, vectors, owner = blobs([40, 40], spread=0.2)
     central = select_by_cluster(ids, vectors, 2, k=2, pick="central")
