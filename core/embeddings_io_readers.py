@@ -81,6 +81,7 @@ class _Collector:
         self.n = 0
         self.null_ids, self.bad_dims, self.non_numeric = _Problems(), _Problems(), _Problems()
         self.non_finite, self.zero = _Problems(), _Problems()
+        self.missing = _Problems()  # CSV: empty cells, NA tokens or rows shorter than the header
 
     def add(self, ids: np.ndarray, block: np.ndarray | None, lengths: np.ndarray | None = None) -> None:
         """Take ``ids`` (m,) and ``block`` (m, d) numbers; ``lengths`` (m,) flags rows of other lengths."""
@@ -125,6 +126,10 @@ class _Collector:
         if self.non_numeric.count:
             raise EmbeddingError(f"{w} has {plural(self.non_numeric.count, 'non-numeric value')}, e.g. "
                                  f"{'; '.join(self.non_numeric.examples)}")
+        if self.missing.count:
+            raise EmbeddingError(f"{w} has {plural(self.missing.count, 'row')} with missing values (empty "
+                                 f"cells, NA/NaN, or fewer fields than the header): ids "
+                                 f"{', '.join(self.missing.examples)}")
         if self.non_finite.count:
             raise EmbeddingError(f"{w} has {plural(self.non_finite.count, 'vector')} with NaN or Inf (or values "
                                  f"beyond float32 range): ids {', '.join(self.non_finite.examples)}")
@@ -311,6 +316,9 @@ def _read_csv(path: Path, where: str, id_col: str, progress: ProgressFn | None) 
                 out.non_numeric.add([f"column {col!r}, id {chunk[idc].iloc[i]!r}: {values[col].iloc[i]!r}"
                                      for i in bad[:5]], len(bad))
                 values = values.assign(**{col: num})
+            missing = np.flatnonzero(values.isna().to_numpy().any(axis=1))
+            if len(missing):
+                out.missing.add([repr(chunk[idc].iloc[i]) for i in missing[:5]], len(missing))
             out.add(chunk[idc].to_numpy(dtype=object), values.to_numpy(dtype=np.float64))
     except (ValueError, pd.errors.ParserError) as err:
         raise InputError(f"cannot read {where} as CSV: {err}") from err

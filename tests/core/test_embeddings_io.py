@@ -179,6 +179,15 @@ def _with_text(vecs: np.ndarray, row: int, text: str) -> np.ndarray:
     return cells
 
 
+def _short_csv_row(tmp: Path):
+    path = write_csv(tmp / "v.csv", IDS, vectors(N_ROWS))
+    lines = path.read_text().splitlines()
+    lines[4] = lines[4].rsplit(",", 2)[0]  # row r003 loses its last two values
+    lines[8] = lines[8].replace(",", ",,", 1).rsplit(",", 1)[0]  # row r007: an empty cell
+    path.write_text("\n".join(lines) + "\n")
+    return path, {}
+
+
 def _ids_case(ids: list[str], **kwargs):
     return lambda tmp: (write_csv(tmp / "v.csv", ids, vectors(len(ids))), kwargs)
 
@@ -189,6 +198,8 @@ CASES = {
                       EmbeddingError, ["4,097 dims", "4,096"]),
     "nan": (_with_value(np.nan, (2, 7), "npy"), EmbeddingError, ["has 2 vectors with NaN or Inf", "'r002', 'r007'"]),
     "inf in csv": (_with_value(np.inf, (5,), "csv"), EmbeddingError, ["has 1 vector with NaN or Inf", "'r005'"]),
+    "short or empty csv cells": (_short_csv_row, EmbeddingError,
+                                 ["has 2 rows with missing values", "fewer fields than the header", "'r003', 'r007'"]),
     "all zeros": (_zero_rows, EmbeddingError, ["has 3 all-zero vectors", "'r004', 'r011', 'r012'"]),
     "duplicate ids": (_ids_case(IDS[:10] + ["r001", "r002", "r001"]), SchemaError,
                       ["has 2 duplicate ids", "'r001', 'r002'"]),
