@@ -61,7 +61,7 @@ except CatalogError as err:
 st.caption(f"Scope: {safe_text(scope.description)}: {len(scope.ids):,} rows"
            + (f" ({scope.excluded_rows:,} excluded)" if scope.excluded_rows else ""))
 
-signature = (params, scope.key, embedding if method in sw.VECTOR_METHODS else None)
+signature = sw.signature(ws, dataset, embedding, params, scope)
 if st.button("Preview", key="sel:preview_btn", type="primary"):
     try:
         sw.set_preview(dataset, sw.run_selection(ws, dataset, rows, embedding, params, scope),

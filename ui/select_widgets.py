@@ -5,6 +5,11 @@ excluded slices and tags. Selections run through an ``st.cache_data`` wrapper ke
 plain values (dataset, rows stamp + label edits, embedding stamp, method parameters,
 hash of the scope ids); the workspace, the rows table and the scope ids start with
 ``_`` and are not hashed. A rerun with the same inputs never clusters again.
+
+A selection depends on an embedding when its method clusters vectors (cluster, diverse)
+or when it orders by a quality column (``uniqueness``, ``label_issue_score``...), which
+the rows table gets from the active embedding: :func:`selection_embedding` names it, and
+its file stamp is part of the cache key and of the preview :func:`signature`.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from core.store import ids_hash
 from core.workspace import Workspace
 from ui import loaders, state
 from ui.filter_panel import filtered_rows
+from ui.quality_data import QUALITY_COLUMNS, embedding_stamp
 
 SCOPE_ALL = "all"
 SCOPE_FILTER = "filter"
@@ -153,14 +159,35 @@ def rows_key(ws: Workspace, dataset: str) -> str:
 
 
 def _emb_key(ws: Workspace, dataset: str, embedding: str | None) -> str:
+    """File stamp of ``embedding`` (meta.json and index.json), "none" without one."""
     if embedding is None:
         return "none"
-    meta = ws.dataset(dataset).embedding_dir(embedding) / "meta.json"
-    try:
-        stat = meta.stat()
-    except FileNotFoundError:
-        return "absent"
-    return f"{stat.st_mtime_ns}-{stat.st_size}"
+    return embedding_stamp(ws, dataset, embedding)
+
+
+def selection_embedding(ws: Workspace, dataset: str, embedding: str | None,
+                        params: SelectParams) -> str | None:
+    """The embedding the selection of ``params`` depends on, or None: the active
+    ``embedding`` for cluster / diverse, and for ordered by a quality column the rows
+    table gets from it (a user column of the same name is kept by
+    :func:`ui.quality_data.rows_with_quality`, so ordering by it does not depend on it)."""
+    if embedding is None:
+        return None
+    if params.method in VECTOR_METHODS:
+        return embedding
+    if (params.method == "ordered" and params.by in QUALITY_COLUMNS
+            and params.by not in loaders.rows(ws, dataset).columns):
+        return embedding
+    return None
+
+
+def signature(ws: Workspace, dataset: str, embedding: str | None, params: SelectParams,
+              scope: Scope) -> tuple:
+    """What a preview was made with: the parameters, the scope ids hash, and the embedding
+    the selection depends on with its file stamp (a preview made with another embedding,
+    or before the embedding was rewritten, is stale)."""
+    emb = selection_embedding(ws, dataset, embedding, params)
+    return (params, scope.key, emb, _emb_key(ws, dataset, emb))
 
 
 @st.cache_data(show_spinner="Selecting…", max_entries=32)
@@ -195,11 +222,12 @@ def _select(home: str, dataset: str, rows_key: str, embedding: str | None, emb_k
 def run_selection(ws: Workspace, dataset: str, rows: pd.DataFrame, embedding: str | None,
                   params: SelectParams, scope: Scope) -> Selection:
     """Cached selection of ``params`` inside ``scope``, with the full recipe: the core
-    recipe plus dataset, dataset_rows, embedding, scope description and counts, and
+    recipe plus dataset, dataset_rows, embedding (the one the selection depends on, see
+    :func:`selection_embedding`, else None), scope description and counts, and
     ``not_covered`` (scope rows without a vector) for cluster/diverse. Raises
     CatalogError (n larger than the scope, unknown column, no embedding...)."""
     uses_vectors = params.method in VECTOR_METHODS
-    emb = embedding if uses_vectors else None
+    emb = selection_embedding(ws, dataset, embedding, params)
     table_key = rows_key(ws, dataset) if params.method == "ordered" else "-"
     sel, missing = _select(str(ws.home), dataset, table_key, emb, _emb_key(ws, dataset, emb),
                            tuple(sorted(asdict(params).items())), scope.key, ws, rows, scope.ids)

@@ -157,3 +157,47 @@ def test_scope_rows_without_a_vector_are_left_out_and_counted(digits_ws, tmp_pat
     assert r["scope"] == "whole dataset minus slice 'done'" and r["excluded_slices"] == ["done"]
     with pytest.raises(InputError, match="asked for 901 rows but the scope has 900"):
         run_selection(digits_ws, "digits", rows, "partial", SelectParams("cluster", n=901), scope)
+
+
+def test_ordered_by_a_quality_column_follows_the_active_embedding(make_app, app_home, tmp_path):
+    from core.embeddings import load_index
+    from core.quality import quality_columns
+    from core.select import select_ordered
+
+    ws = open_workspace(app_home)
+    ds = ws.dataset("digits")
+    rows = ds.rows()
+    ids = rows["id"].astype(str).tolist()
+    np.save(tmp_path / "rand.npy", np.random.default_rng(7).normal(size=(len(ids), 8)))
+    (tmp_path / "rand.txt").write_text("\n".join(ids), encoding="utf-8")
+    import_embeddings(ds, tmp_path / "rand.npy", "random", ids_file=tmp_path / "rand.txt")
+    labels = dict(zip(ids, rows["label"]))
+
+    def expected(embedding: str) -> list[str]:
+        table = quality_columns(load_index(ds, embedding), labels).set_index("id")
+        table = table.reindex(ids).reset_index()
+        return list(select_ordered(table[["id", "uniqueness"]], 10, "uniqueness", True).ids)
+
+    assert expected(EMB) != expected("random")
+    at = make_app()
+    at.selectbox(key="sidebar:embedding").set_value(EMB).run()
+    at.switch_page(PAGE).run()
+    _preview(at, "ordered", 10, by="uniqueness", desc=True)
+    assert set(_grid_ids(at)) == set(expected(EMB))
+    recipe = json.loads(at.json[0].value)
+    assert recipe["embedding"] == EMB and recipe["by"] == "uniqueness"
+
+    at.selectbox(key="sidebar:embedding").set_value("random").run()
+    assert any("press Preview" in w.value for w in at.warning)  # made with the other embedding
+    at.button(key="sel:preview_btn").click().run()
+    assert not at.exception, at.exception
+    assert not at.warning
+    assert set(_grid_ids(at)) == set(expected("random"))
+    assert json.loads(at.json[0].value)["embedding"] == "random"
+    assert list(at.session_state["sel:preview"]["digits"][0].ids) == expected("random")
+
+    at.selectbox(key="sel:by").set_value("label").run()  # not embedding-dependent
+    at.button(key="sel:preview_btn").click().run()
+    assert json.loads(at.json[0].value)["embedding"] is None
+    at.selectbox(key="sidebar:embedding").set_value(EMB).run()
+    assert not at.warning
