@@ -18,6 +18,7 @@ from core.errors import MediaError
 from core.media import thumbnail_path
 from core.workspace import Dataset
 from ui import state
+from ui.loaders import file_stamp
 
 PAGE_SIZES = (50, 75, 100)
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
@@ -47,7 +48,9 @@ def safe_code(value: object, limit: int | None = None) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
-def _thumb(src: str, thumbs_dir: str) -> str | None:
+def _thumb(src: str, thumbs_dir: str, stamp: str) -> str | None:
+    """Thumbnail of ``src``; ``stamp`` (mtime_ns-size of ``src``) is only a cache key part,
+    so a replaced image (or one fixed after being unreadable) gets a new thumbnail."""
     from pathlib import Path
 
     try:
@@ -57,12 +60,18 @@ def _thumb(src: str, thumbs_dir: str) -> str | None:
 
 
 def card_image(ds: Dataset, image_rel: str) -> str | None:
-    """Path of a cached thumbnail for a row's image, or None if unreadable."""
+    """Path of a cached thumbnail for a row's image, or None if unreadable.
+
+    One ``stat`` of the image per call: its mtime and size key the cached thumbnail."""
     try:
         src = ds.resolve_media(image_rel)
     except MediaError:
         return None
-    return _thumb(str(src), str(ds.thumbs_dir))
+    try:
+        stamp = file_stamp(src)
+    except OSError:  # e.g. a path through a regular file: thumbnail_path reports it
+        stamp = "unreadable"
+    return _thumb(str(src), str(ds.thumbs_dir), stamp)
 
 
 def _toggle(dataset: str, rid: str, key: str) -> None:
