@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 import pandas as pd
@@ -248,12 +249,27 @@ def score_histogram(scores: np.ndarray, threshold: float | None = None) -> go.Fi
     return fig
 
 
+def floor_threshold(score: float, places: int = 3) -> float:
+    """``score`` rounded down to ``places`` decimals, never above it (so a threshold set from
+    the k-th score keeps the k-th row): -0.7466 → -0.747, 0.12345 → 0.123, 0.5 → 0.5.
+
+    Floors the shortest decimal of ``score`` (its ``repr``, which reads back as ``score``, so
+    0.123 stays 0.123) with Decimal and converts back: rounding to the nearest float is
+    monotonic, so the result is ≤ ``score`` (``math.floor(score * 1000) / 1000`` is not:
+    the product may round up to the next integer)."""
+    score = float(score)
+    if not math.isfinite(score):
+        return score
+    step = Decimal(1).scaleb(-places)
+    return float(Decimal(repr(score)).quantize(step, rounding=ROUND_FLOOR))
+
+
 def _threshold_slider(pool: SearchResult, key: str) -> float:
     lo = math.floor(float(pool.scores.min()) * 100) / 100
     hi = max(math.ceil(float(pool.scores.max()) * 100) / 100, lo + 0.01)
     skey = f"{key}:threshold"
     if skey not in st.session_state:
-        st.session_state[skey] = round(float(pool.scores[min(DEFAULT_K, len(pool)) - 1]), 3)
+        st.session_state[skey] = floor_threshold(pool.scores[min(DEFAULT_K, len(pool)) - 1])
     st.session_state[skey] = min(max(float(st.session_state[skey]), lo), hi)
     return float(st.slider("Score threshold", min_value=lo, max_value=hi, step=0.001, format="%.3f",
                            key=skey))
