@@ -4,9 +4,13 @@ import streamlit as st
 
 from ui import loaders, state
 from ui.detail import render_detail
-from ui.filter_panel import filtered_rows, render_filter_panel
+from ui.filter_panel import (
+    catalog_profile,
+    catalog_rows,
+    filtered_rows,
+    render_filter_panel,
+)
 from ui.grid import render_grid
-from ui.quality_data import quality_profile, rows_with_quality
 from ui.selection import render_selection_bar
 
 ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
@@ -17,8 +21,8 @@ if dataset is None:
     st.stop()
 
 embedding = state.active_embedding()
-rows = rows_with_quality(ws, dataset, embedding) if embedding else loaders.rows(ws, dataset)
-flt = render_filter_panel(ws, dataset, profile=quality_profile(ws, dataset, embedding) if embedding else None)
+rows = catalog_rows(ws, dataset, embedding)  # effective labels + quality columns
+flt = render_filter_panel(ws, dataset, profile=catalog_profile(ws, dataset, embedding))
 view = filtered_rows(ws, dataset, rows, flt)
 st.markdown(f"**{len(view):,} of {len(rows):,} rows**")
 

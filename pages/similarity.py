@@ -6,7 +6,7 @@ from core.errors import CatalogError
 from core.search import DEFAULT_NEGATIVE_WEIGHT, METHODS
 from ui import loaders, state
 from ui import search_widgets as sw
-from ui.filter_panel import render_filter_panel
+from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
 
 METHOD_NAMES = {
     "rocchio": "Rocchio: normalize(mean(anchors) − w · mean(negatives))",
@@ -25,9 +25,10 @@ if embedding is None:
     st.info(f"This dataset has no embedding yet: run `catalog embed {dataset}`.")
     st.stop()
 
-rows = loaders.rows(ws, dataset)
+rows = catalog_rows(ws, dataset, embedding)  # the Catalog's table: its filter applies as is
 spec = sw.encoder_spec(ws, dataset, embedding)
-flt = render_filter_panel(ws, dataset, key="sim:flt", expanded=False)
+flt = render_filter_panel(ws, dataset, key="sim:flt", expanded=False,
+                          profile=catalog_profile(ws, dataset, embedding))
 
 with st.expander("Add anchors", expanded=not (state.anchors(dataset) or state.negatives(dataset))):
     st.caption("Pick rows on the Catalog page and press “Use as anchors”, press “Use as anchor” "

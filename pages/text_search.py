@@ -5,7 +5,7 @@ import streamlit as st
 from core.errors import CatalogError
 from ui import loaders, state
 from ui import search_widgets as sw
-from ui.filter_panel import render_filter_panel
+from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
 
 ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
 st.title("Text search")
@@ -17,11 +17,12 @@ if embedding is None:
     st.info(f"This dataset has no embedding yet: run `catalog embed {dataset}`.")
     st.stop()
 
-rows = loaders.rows(ws, dataset)
+rows = catalog_rows(ws, dataset, embedding)  # the Catalog's table: its filter applies as is
 plan = sw.text_plan(ws, dataset, embedding, rows)
 if plan.fallback:
     st.info(plan.note)
-flt = render_filter_panel(ws, dataset, key="txt:flt", expanded=False)
+flt = render_filter_panel(ws, dataset, key="txt:flt", expanded=False,
+                          profile=catalog_profile(ws, dataset, embedding))
 
 left, right = st.columns([5, 1], vertical_alignment="bottom")
 query = left.text_input("Describe what you are looking for", key="txt:query",

@@ -1,20 +1,30 @@
 """Metadata filter panel: builds a :class:`core.filters.RowFilter` from widgets.
 
 The filter is kept per dataset in session state, so the search and selection pages
-rank and sample inside what the Catalog page filtered.
+rank and sample inside what the Catalog page filtered. Every page that shows the panel
+offers the same columns as the Catalog (:func:`catalog_profile`: edited labels, and the
+quality columns when the dataset has an embedding), and a condition the panel cannot
+show (e.g. on a column offered only elsewhere) is kept, listed under the panel, never
+silently dropped when the filter is saved back.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
-from core.filters import ColumnProfile, RowFilter, apply_filter
+from core.errors import NotFoundError
+from core.filters import ColumnProfile, RowFilter, filter_mask
 from core.workspace import Workspace
 from ui import loaders, state
+from ui.grid import safe_text
+from ui.quality_data import QUALITY_COLUMNS, quality_profile, rows_with_quality
 
 MAX_CATEGORY_WIDGETS = 8
 MAX_RANGE_WIDGETS = 6
+TITLE = "Filters"
 
 
 def _init(key: str, value) -> None:
@@ -22,26 +32,117 @@ def _init(key: str, value) -> None:
         st.session_state[key] = value
 
 
+# ---- the table and the columns the Catalog filters ----------------------------------------
+def catalog_rows(ws: Workspace, dataset: str, embedding: str | None) -> pd.DataFrame:
+    """The table the Catalog filters: effective rows (label edits applied) plus the quality
+    columns of ``embedding`` (none without one). Cached and shared, the kNN pass included
+    (one per embedding file stamp, the one the Catalog and Label review use): never mutate."""
+    return rows_with_quality(ws, dataset, embedding) if embedding else loaders.rows(ws, dataset)
+
+
+def catalog_profile(ws: Workspace, dataset: str, embedding: str | None) -> ColumnProfile:
+    """The columns the filter panel offers, on every page: :func:`catalog_rows` profiled
+    (edited labels included; quality columns first with an embedding). Cached."""
+    if embedding:
+        return quality_profile(ws, dataset, embedding)
+    return loaders.effective_profile(ws, dataset)
+
+
+# ---- helpers ------------------------------------------------------------------------------
+def _missing_slice_warning(name: str) -> None:
+    st.warning(f"The filter's slice '{safe_text(name)}' no longer exists (deleted or renamed): "
+               "its condition was removed from the filter.")
+
+
+def _forget_slice(dataset: str, name: str) -> None:
+    """Drop slice ``name`` from the saved filter of ``dataset`` (if it is the filter's slice)."""
+    saved = state.row_filter(dataset)
+    if saved.slice_name == name:
+        state.set_row_filter(dataset, replace(saved, slice_name=None))
+
+
+def rename_slice_in_filter(dataset: str, old: str, new: str | None) -> None:
+    """Keep the saved filter of ``dataset`` in step with a slice renamed (``new``) or
+    deleted (``new`` None) through the UI."""
+    saved = state.row_filter(dataset)
+    if saved.slice_name == old:
+        state.set_row_filter(dataset, replace(saved, slice_name=new))
+
+
+def _hidden_conditions(current: RowFilter, labels: set[str], tags: set[str],
+                       categories: dict[str, tuple], ranges: dict[str, tuple]) -> RowFilter:
+    """The parts of ``current`` no widget of the panel can show: labels, tags and category
+    values that are not options, ranges on columns without a slider, modality, flagged."""
+    hidden_cats = []
+    for col, values in current.categories:
+        extra = tuple(v for v in values if v not in categories.get(col, ()))
+        if extra:
+            hidden_cats.append((col, extra))
+    return RowFilter(
+        labels=tuple(v for v in current.labels if v not in labels),
+        categories=tuple(hidden_cats),
+        ranges=tuple(r for r in current.ranges if r[0] not in ranges),
+        tags=tuple(t for t in current.tags if t not in tags),
+        modality=current.modality,
+        flagged_only=current.flagged_only,
+    )
+
+
+def _merge(visible: RowFilter, hidden: RowFilter) -> RowFilter:
+    """``visible`` (from the widgets) with the ``hidden`` conditions added back."""
+    cats = {col: tuple(values) for col, values in visible.categories}
+    for col, values in hidden.categories:
+        have = cats.get(col, ())
+        cats[col] = have + tuple(v for v in values if v not in have)
+    return replace(
+        visible,
+        labels=visible.labels + tuple(v for v in hidden.labels if v not in visible.labels),
+        categories=tuple(cats.items()),
+        ranges=visible.ranges + hidden.ranges,
+        tags=visible.tags + tuple(t for t in hidden.tags if t not in visible.tags),
+        modality=hidden.modality,
+        flagged_only=hidden.flagged_only,
+    )
+
+
+def _clamp(value, lo: float, hi: float) -> tuple[float, float]:
+    a, b = (float(v) for v in value)
+    return min(max(a, lo), hi), min(max(b, lo), hi)
+
+
+# ---- the panel ----------------------------------------------------------------------------
 def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expanded: bool = True,
                         profile: ColumnProfile | None = None) -> RowFilter:
     """Draw the filter widgets and return (and remember) the resulting filter.
 
-    ``profile``: the columns to offer (default: ``loaders.column_profile`` of the raw rows).
+    ``profile``: the columns to offer (default: :func:`catalog_profile` of the active
+    embedding, what the Catalog offers). Conditions of the saved filter that no widget can
+    show are kept and listed (with a button to drop them); a slice that no longer exists is
+    dropped with a warning.
     """
-    profile = profile if profile is not None else loaders.column_profile(ws, dataset)
+    if profile is None:
+        profile = catalog_profile(ws, dataset, state.active_embedding())
     current = state.row_filter(dataset)
     store = ws.store
     p = f"{key}:{dataset}"
-    with st.expander(f"Filters: {current.describe()}", expanded=expanded):
+    tag_names = list(store.tags(dataset))
+    slice_names = [s.name for s in store.list_slices(dataset)]
+    if current.slice_name and current.slice_name not in slice_names:
+        _missing_slice_warning(current.slice_name)
+        current = replace(current, slice_name=None)
+    shown_cats = dict(list(profile.categorical.items())[:MAX_CATEGORY_WIDGETS])
+    shown_ranges = {col: (lo, hi) for col, (lo, hi) in list(profile.numeric.items())[:MAX_RANGE_WIDGETS]
+                    if lo != hi}
+    hidden = _hidden_conditions(current, set(profile.labels), set(tag_names), shown_cats, shown_ranges)
+
+    with st.expander(TITLE, expanded=expanded):
         c1, c2, c3 = st.columns(3)
         _init(f"{p}:labels", [v for v in current.labels if v in profile.labels])
         labels = c1.multiselect("Label", profile.labels, key=f"{p}:labels")
         _init(f"{p}:text", current.text_contains)
         text = c2.text_input("Text or id contains", key=f"{p}:text")
-        tag_names = list(store.tags(dataset))
         _init(f"{p}:tags", [t for t in current.tags if t in tag_names])
         tags = c3.multiselect("Tagged", tag_names, key=f"{p}:tags")
-        slice_names = [s.name for s in store.list_slices(dataset)]
         options = ["(any)"] + slice_names
         _init(f"{p}:slice", current.slice_name if current.slice_name in slice_names else "(any)")
         if st.session_state[f"{p}:slice"] not in options:
@@ -49,33 +150,91 @@ def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expand
         slice_name = c1.selectbox("In slice", options, key=f"{p}:slice")
         categories, ranges = [], []
         previous_cats = dict(current.categories)
-        for col, values in list(profile.categorical.items())[:MAX_CATEGORY_WIDGETS]:
+        for col, values in shown_cats.items():
             _init(f"{p}:cat:{col}", [v for v in previous_cats.get(col, ()) if v in values])
             chosen = c2.multiselect(col, values, key=f"{p}:cat:{col}")
             if chosen:
                 categories.append((col, tuple(chosen)))
         previous_ranges = {c: (lo, hi) for c, lo, hi in current.ranges}
-        for col, (lo, hi) in list(profile.numeric.items())[:MAX_RANGE_WIDGETS]:
-            if lo == hi:
-                continue
-            _init(f"{p}:rng:{col}", previous_ranges.get(col, (lo, hi)))
-            chosen = c3.slider(col, min_value=lo, max_value=hi, key=f"{p}:rng:{col}")
+        for col, (lo, hi) in shown_ranges.items():
+            rkey = f"{p}:rng:{col}"
+            _init(rkey, previous_ranges.get(col, (lo, hi)))
+            st.session_state[rkey] = _clamp(st.session_state[rkey], lo, hi)
+            chosen = c3.slider(col, min_value=lo, max_value=hi, key=rkey)
             if tuple(chosen) != (lo, hi):
                 ranges.append((col, float(chosen[0]), float(chosen[1])))
-    flt = RowFilter(
+    visible = RowFilter(
         labels=tuple(labels), categories=tuple(categories), ranges=tuple(ranges),
         text_contains=text.strip(), tags=tuple(tags),
         slice_name=None if slice_name == "(any)" else slice_name,
     )
+    flt = _merge(visible, hidden)
+    st.caption(f"Filter: {safe_text(flt.describe())}")
+    if hidden.active:
+        note, drop = st.columns([5, 1], vertical_alignment="center")
+        note.info(f"Also applied, not editable on this page: {safe_text(hidden.describe())}.")
+        drop.button("Drop these", key=f"{p}:drop_hidden", on_click=state.set_row_filter,
+                    args=(dataset, visible), help="Remove the conditions listed here from the filter.")
     state.set_row_filter(dataset, flt)
     return flt
 
 
+# ---- applying the filter ------------------------------------------------------------------
+def _column_conditions(flt: RowFilter) -> list[str]:
+    return [c for c, _ in flt.categories] + [c for c, _, _ in flt.ranges]
+
+
+def _with_quality_columns(ws: Workspace, dataset: str, rows: pd.DataFrame,
+                          flt: RowFilter) -> pd.DataFrame:
+    """``rows`` plus the quality columns ``flt`` filters on and ``rows`` lacks, taken from
+    the cached :func:`rows_with_quality` of the active embedding (``rows`` if none needed)."""
+    needed = [c for c in dict.fromkeys(_column_conditions(flt))
+              if c in QUALITY_COLUMNS and c not in rows.columns]
+    embedding = state.active_embedding()
+    if not needed or not embedding:
+        return rows
+    quality = rows_with_quality(ws, dataset, embedding)
+    needed = [c for c in needed if c in quality.columns]
+    if not needed:
+        return rows
+    table = rows.copy(deep=False)
+    if len(quality) == len(rows) and quality["id"].equals(rows["id"]):
+        for col in needed:
+            table[col] = quality[col].to_numpy()
+    else:
+        unique = quality.drop_duplicates("id")
+        extra = (unique[needed].set_axis(unique["id"].astype(str).to_numpy())
+                 .reindex(rows["id"].astype(str).to_numpy()))
+        for col in needed:
+            table[col] = extra[col].to_numpy()
+    return table
+
+
 def filtered_rows(ws: Workspace, dataset: str, rows: pd.DataFrame, flt: RowFilter) -> pd.DataFrame:
-    """``rows`` narrowed by ``flt`` (tags and slices looked up in the store only if used)."""
-    flt = flt.applicable_to(rows.columns)  # e.g. quality columns only the Catalog carries
+    """``rows`` narrowed by ``flt`` (tags and slices looked up in the store only if used).
+
+    Conditions on quality columns ``rows`` does not carry use the cached quality scores of
+    the active embedding (what the Catalog filtered on); a condition that still cannot be
+    applied is ignored with a warning. A slice that no longer exists is dropped, from the
+    saved filter too, with a warning naming it (never a traceback).
+    """
+    slice_ids = None
+    if flt.slice_name:
+        try:
+            slice_ids = ws.store.get_slice(dataset, flt.slice_name).ids
+        except NotFoundError:
+            _missing_slice_warning(flt.slice_name)
+            _forget_slice(dataset, flt.slice_name)
+            flt = replace(flt, slice_name=None)
     if not flt.active:
         return rows
-    tags_by_row = ws.store.tags_by_row(dataset) if flt.tags else None
-    slice_ids = ws.store.get_slice(dataset, flt.slice_name).ids if flt.slice_name else None
-    return apply_filter(rows, flt, tags_by_row=tags_by_row, slice_ids=slice_ids)
+    table = _with_quality_columns(ws, dataset, rows, flt)
+    usable = flt.applicable_to(table.columns)
+    if usable != flt:
+        skipped = RowFilter(categories=tuple(c for c in flt.categories if c not in usable.categories),
+                            ranges=tuple(r for r in flt.ranges if r not in usable.ranges))
+        st.warning(f"Not applied on this page (no such column here): {safe_text(skipped.describe())}.")
+    if not usable.active:
+        return rows
+    tags_by_row = ws.store.tags_by_row(dataset) if usable.tags else None
+    return rows.loc[filter_mask(table, usable, tags_by_row=tags_by_row, slice_ids=slice_ids)]

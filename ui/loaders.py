@@ -7,6 +7,8 @@ changed file is reloaded without clearing anybody else's cache.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import runpy
 from pathlib import Path
@@ -100,6 +102,24 @@ def column_profile(ws: Workspace, dataset: str) -> ColumnProfile:
     """Labels, categorical and numeric columns offered by the filter panel (cached)."""
     ds = ws.dataset(dataset)
     return _profile(str(ws.home), dataset, file_stamp(ds.rows_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _effective_profile(home: str, dataset: str, stamp: str, edits: str, _ws: Workspace) -> ColumnProfile:
+    return profile_columns(rows(_ws, dataset))
+
+
+def effective_profile(ws: Workspace, dataset: str) -> ColumnProfile:
+    """:func:`column_profile` of the effective rows (edited labels included, labels no
+    row carries any more left out): what the filter panel offers without quality columns.
+    Cached by the rows file stamp and a hash of the label edits."""
+    overrides = ws.store.label_overrides(dataset)
+    if not overrides:
+        return column_profile(ws, dataset)
+    edits = json.dumps(sorted(overrides.items()), default=str)
+    digest = hashlib.sha256(edits.encode()).hexdigest()[:16]
+    return _effective_profile(str(ws.home), dataset, file_stamp(ws.dataset(dataset).rows_path),
+                              digest, ws)
 
 
 def _embedding_stamp(ds: Dataset, name: str) -> str:

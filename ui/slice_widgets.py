@@ -21,6 +21,7 @@ from core.errors import CatalogError, NotFoundError, format_list
 from core.export import EXPORT_FORMATS, effective_rows, export_rows, recipe_path_for
 from core.store import Slice, ids_hash
 from core.workspace import Workspace
+from ui.filter_panel import rename_slice_in_filter
 from ui.grid import safe_text
 from ui.select_widgets import rows_key
 
@@ -123,6 +124,7 @@ def rename(ws: Workspace, dataset: str, old: str) -> None:
         return
     st.session_state[PICK_KEY] = new.name
     st.session_state[NEW_NAME_KEY] = ""
+    rename_slice_in_filter(dataset, old, new.name)
     _say("success", f"Renamed slice '{safe_text(old)}' to '{safe_text(new.name)}'.")
 
 
@@ -139,6 +141,7 @@ def delete(ws: Workspace, dataset: str, name: str) -> None:
         _say("error", str(err))
         return
     deleted(dataset).append(name)
+    rename_slice_in_filter(dataset, name, None)
     _say("success", f"Deleted slice '{safe_text(name)}'.")
 
 

@@ -206,7 +206,8 @@ def test_label_review_accept_changes_the_label_in_the_catalog(page_ctx):
     box.fill(rid)
     box.press("Enter")
     expect(page.get_by_text("1 of 1,797 rows")).to_be_visible()
-    card = page.locator('[data-testid="stCaptionContainer"]', has_text=rid.split("/")[-1]).first
+    card = (page.locator('[data-testid="stCaptionContainer"]', has_text=rid.split("/")[-1])
+            .filter(has_not_text="Filter:").first)  # the card, not the filter panel's summary
     expect(card).to_contain_text(new_label)
 
 
