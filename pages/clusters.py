@@ -82,29 +82,7 @@ event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", 
 
 recipe = {"embedding": embedding, "projection": proj.params, "k": k, "seed": seed,
           "filter": flt.to_json(), "dataset": dataset}
-try:
-    lasso_ids, lasso_sig = cw.map_selection(event, trace_ids)
-except CatalogError as err:
-    st.error(str(err))
-    lasso_ids, lasso_sig = [], None
-if cw.changed(dataset, "map", lasso_sig) and lasso_ids:
-    cw.pick(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": color_by})
-    st.session_state["clu:pick"] = None
-
-st.subheader("Clusters")
-table = cw.summary_table(clu, points)
-chosen = st.dataframe(table, on_select="rerun", selection_mode="single-row", key="clu:summary",
-                      hide_index=True)
-from_table = cw.table_choice(chosen, table)
-if cw.changed(dataset, "summary", from_table) and from_table is not None:
-    cw.pick(dataset, cw.cluster_ids(points, from_table), {"method": "cluster", "cluster": from_table, **recipe})
-    st.session_state["clu:pick"] = None
-if st.session_state.get("clu:pick") not in [None, *range(clu.k)]:
-    st.session_state["clu:pick"] = None
-from_box = st.selectbox("Select cluster", [None, *range(clu.k)], key="clu:pick",
-                        format_func=lambda c: cw.cluster_label(clu, c))
-if cw.changed(dataset, "pick", from_box) and from_box is not None:
-    cw.pick(dataset, cw.cluster_ids(points, from_box), {"method": "cluster", "cluster": from_box, **recipe})
+cw.render_picks(dataset, clu, points, event, trace_ids, recipe, color_by)
 
 picked_ids, picked_recipe = cw.picked(dataset)
 st.subheader(f"Picked rows ({len(picked_ids):,})")

@@ -1,8 +1,10 @@
 """The Cluster map page's summary table and picks: a lasso/box/click on the map, a row of
 the summary table or the "Select cluster" box replaces the session selection
-(``ui.state``) with the picked rows. Each widget's value is acted on once, when it
-changes (its last value is kept under ``clu:_seen``), so checkboxes un-ticked in the
-grid stay un-ticked on later reruns. Also the relabel + undo action and a one-run flash.
+(``ui.state``) with the picked rows (:func:`render_picks`). Each widget's value is acted
+on once, when it changes (its last value is kept under ``clu:_seen``), so checkboxes
+un-ticked in the grid stay un-ticked on later reruns. The table and the box are keyed per
+clustering (:func:`pick_keys`): a cluster chosen on one dataset is not carried over to
+another. Also the relabel + undo action and a one-run flash.
 """
 
 from __future__ import annotations
@@ -66,6 +68,47 @@ def table_choice(event: Any, table: pd.DataFrame) -> int | None:
 
 
 # ---- picks: selection replaced once per widget change -----------------------------------
+def pick_keys(dataset: str, embedding: str, k: int, seed: int) -> tuple[str, str]:
+    """Widget keys of the summary table and the "Select cluster" box of one clustering
+    (dataset, embedding, k, seed): a cluster number means nothing in another clustering,
+    and a key shared across datasets carried the choice made on one dataset over to the
+    next, where it read as a new pick and replaced that dataset's selection."""
+    context = json.dumps([dataset, embedding, int(k), int(seed)])
+    return f"clu:summary:{context}", f"clu:pick:{context}"
+
+
+def render_picks(dataset: str, clu: Clustering, points: pd.DataFrame, event: Any,
+                 trace_ids: Sequence[Sequence[str]], recipe: dict, colour_by: str) -> None:
+    """Pick the rows of a new map selection (``event`` of the chart drawn with
+    ``trace_ids``), then draw the "Clusters" summary table and the "Select cluster" box
+    and pick the cluster newly chosen in either. ``recipe`` (with ``dataset``,
+    ``embedding``, ``k`` and ``seed``) is stored with the picked rows."""
+    summary_key, box_key = pick_keys(dataset, recipe["embedding"], recipe["k"], recipe["seed"])
+    try:
+        lasso_ids, lasso_sig = map_selection(event, trace_ids)
+    except CatalogError as err:
+        st.error(str(err))
+        lasso_ids, lasso_sig = [], None
+    if changed(dataset, "map", lasso_sig) and lasso_ids:
+        pick(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": colour_by})
+        st.session_state[box_key] = None  # the box no longer names the picked rows
+
+    st.subheader("Clusters")
+    table = summary_table(clu, points)
+    chosen = st.dataframe(table, on_select="rerun", selection_mode="single-row", key=summary_key,
+                          hide_index=True)
+    from_table = table_choice(chosen, table)
+    if changed(dataset, summary_key, from_table) and from_table is not None:
+        pick(dataset, cluster_ids(points, from_table), {"method": "cluster", "cluster": from_table, **recipe})
+        st.session_state[box_key] = None
+    if st.session_state.get(box_key) not in [None, *range(clu.k)]:
+        st.session_state[box_key] = None
+    from_box = st.selectbox("Select cluster", [None, *range(clu.k)], key=box_key,
+                            format_func=lambda c: cluster_label(clu, c))
+    if changed(dataset, box_key, from_box) and from_box is not None:
+        pick(dataset, cluster_ids(points, from_box), {"method": "cluster", "cluster": from_box, **recipe})
+
+
 def changed(dataset: str, widget: str, value: Any) -> bool:
     """True once per new ``value`` of ``widget`` (compared as JSON); remembers it."""
     seen = st.session_state.setdefault(_SEEN, {}).setdefault(dataset, {})

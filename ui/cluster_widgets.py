@@ -1,6 +1,7 @@
-"""Streamlit glue of the Cluster map page: cached projections, clusterings and quality
-scores; the map figure (:mod:`ui.cluster_map`) and the summary table, pick and relabel
-actions (:mod:`ui.cluster_picks`) are re-exported here, so the page uses one module.
+"""Streamlit glue of the Cluster map page: cached projections and clusterings, quality
+scores (the shared quality table of :mod:`ui.quality_data`); the map figure
+(:mod:`ui.cluster_map`) and the summary table, pick and relabel actions
+(:mod:`ui.cluster_picks`) are re-exported here, so the page uses one module.
 
 Caching: ``st.cache_data`` wrappers keyed by (home, dataset, embedding, embedding file
 stamp, parameters, label-edit hash); ``_ws`` is not hashed. A first projection runs
@@ -27,6 +28,7 @@ from core.clusters import (
 )
 from core.workspace import Workspace
 from ui import loaders
+from ui import quality_data as qd
 from ui.cluster_map import (
     COLOR_CLUSTER,
     COLOR_ISSUE,
@@ -52,7 +54,9 @@ from ui.cluster_picks import (
     flash,
     map_selection,
     pick,
+    pick_keys,
     picked,
+    render_picks,
     render_relabel,
     rows_of,
     summary_table,
@@ -65,8 +69,8 @@ __all__ = [
     "build_map", "changed", "cluster_ids", "cluster_label", "clustering", "color_options",
     "color_values", "compute_projection", "emb_stamp", "estimate_text", "first_run_estimate",
     "flash", "hover_texts", "labels_key", "map_figure", "map_points", "map_selection", "pick",
-    "picked", "plain", "projection", "projection_on_disk", "quality", "render_relabel", "rows_of",
-    "summary_table", "table_choice",
+    "pick_keys", "picked", "plain", "projection", "projection_on_disk", "quality", "render_picks",
+    "render_relabel", "rows_of", "summary_table", "table_choice",
 ]
 
 METHOD_NAMES = {"umap": "UMAP (cached after the first run)", "pca": "PCA (instant)"}
@@ -173,17 +177,9 @@ def clustering(ws: Workspace, dataset: str, embedding: str, k: int, seed: int) -
                        int(k), int(seed), labels_key(ws, dataset), ws)
 
 
-@st.cache_data(show_spinner="Scoring label issues and uniqueness…", max_entries=8)
-def _quality(home: str, dataset: str, embedding: str, stamp: str, labels: str,
-             _ws: Workspace) -> pd.DataFrame:
-    from core.quality import quality_columns
-
-    rows = loaders.rows(_ws, dataset)
-    by_id = dict(zip(rows["id"].astype(str), rows["label"])) if "label" in rows else {}
-    return quality_columns(loaders.vector_index(_ws, dataset, embedding), by_id).set_index("id")
-
-
 def quality(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
-    """Per id (index): label_issue_score, suggested_label, uniqueness (cached)."""
-    return _quality(str(ws.home), dataset, embedding, emb_stamp(ws, dataset, embedding),
-                    labels_key(ws, dataset), ws)
+    """Per id (index): label_issue_score, suggested_label, uniqueness. The Catalog's
+    cached quality table (:func:`ui.quality_data.quality_table`), scored on the shared kNN
+    pass: colouring adds no neighbour search, and a relabel rescores the labels on the
+    cached neighbours. Raises InputError (< 2 rows)."""
+    return qd.quality_table(ws, dataset, embedding).set_index("id")

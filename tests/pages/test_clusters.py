@@ -1,12 +1,12 @@
 """Cluster map page: the map and summary for the digits demo, picks (lasso across traces
-after filtering, summary-table row, "Select cluster" box) landing in the grid, slices
-with their recipe, relabel + undo, colourings, coverage counts, caching and the UMAP
-confirmation.
+after filtering, summary-table row, "Select cluster" box) landing in the grid, picks kept
+per dataset, slices with their recipe, relabel + undo, colourings (quality scores from
+the shared kNN pass), coverage counts, caching and the UMAP confirmation.
 
 AppTest (Streamlit 1.67) has no API for plotly selections or dataframe row selections:
-the summary table's selection is set through ``at.session_state["clu:summary"]`` (its
-writes are allowed), and the map's selection event is sent the way the browser sends
-it, as a widget state for the chart's element id (``at._tree.get_widget_states()`` +
+the summary table's selection is set through ``at.session_state[<its key>]`` (its
+writes are allowed; the key, one per clustering, is read from the element id), and the
+map's selection event is sent the way the browser sends it, as a widget state for the chart's element id (``at._tree.get_widget_states()`` +
 ``at._run(states)``: private AppTest API, pinned Streamlit).
 """
 
@@ -84,6 +84,22 @@ def lasso(at, points: list[tuple[int, int]]) -> None:
     assert not at.exception, at.exception
 
 
+def box(at):
+    """The "Select cluster" box (keyed per clustering: ``cw.pick_keys``)."""
+    (found,) = [s for s in at.selectbox if s.label == "Select cluster"]
+    return found
+
+
+def choose_row(at, row: int) -> None:
+    """Select row ``row`` of the summary table (the first dataframe), as the browser does."""
+    from streamlit.runtime.state.common import user_key_from_element_id
+
+    key = user_key_from_element_id(at.dataframe[0].proto.id)
+    at.session_state[key] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert not at.exception, at.exception
+
+
 def grid_ids(at) -> list[str]:
     return [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("clu:grid:sel:")]
 
@@ -153,22 +169,46 @@ def test_map_and_summary_render_for_digits_and_are_not_recomputed(make_app, trut
 
 def test_choosing_a_cluster_selects_its_rows(make_app, truth):
     at = open_map(make_app)
-    at.selectbox(key="clu:pick").select(2).run()
+    box(at).select(2).run()
     want = truth["clu"].ids_in(2)
     assert selection(at) == want and picked_count(at) == len(want)
     assert len(grid_ids(at)) == min(50, len(want)) and set(grid_ids(at)) <= set(want)
 
-    at.session_state["clu:summary"] = {"selection": {"rows": [5], "columns": []}}
-    at.run()
+    choose_row(at, 5)
     want = truth["clu"].ids_in(5)
     assert selection(at) == want and picked_count(at) == len(want)
-    assert at.selectbox(key="clu:pick").value is None  # the box no longer claims cluster 2
+    assert box(at).value is None  # the box no longer claims cluster 2
 
     first = grid_ids(at)[0]  # un-ticking a card sticks: the table pick is not applied again
     at.checkbox(key=next(c.key for c in at.checkbox if c.key.endswith(":" + first))).uncheck().run()
     at.run()
     assert first not in selection(at) and len(selection(at)) == len(want) - 1
     assert picked_count(at) == len(want)
+
+
+def test_a_cluster_chosen_on_one_dataset_is_not_picked_on_another(make_app, truth):
+    docs = open_workspace(truth["ws"].home).dataset("api-docs").rows()["id"].astype(str).tolist()
+    kept = [docs[3], docs[7]]  # api-docs rows selected earlier (e.g. ticked in the Catalog)
+    at = open_map(make_app, selection={"api-docs": dict.fromkeys(kept, True)})
+    box(at).select(1).run()
+    choose_row(at, 4)
+    want = truth["clu"].ids_in(4)
+    assert selection(at) == want and picked_count(at) == len(want)
+
+    at.selectbox(key="sidebar:dataset").select("api-docs").run()
+    assert not at.exception, at.exception
+    assert list(at.session_state["selection"]["api-docs"]) == kept  # not api-docs' cluster 1 or 4
+    assert picked_count(at) == 0 and box(at).value is None
+    assert at.session_state["clu:_picked"].get("api-docs") is None
+
+    box(at).select(1).run()  # a pick of its own still works
+    docs_1 = list(at.session_state["selection"]["api-docs"])
+    assert docs_1 and set(docs_1) <= set(docs) and not set(docs_1) & set(want)
+
+    at.selectbox(key="sidebar:dataset").select("digits").run()  # back: nothing picked again
+    assert not at.exception, at.exception
+    assert selection(at) == want and picked_count(at) == len(want)
+    assert list(at.session_state["selection"]["api-docs"]) == docs_1
 
 
 def test_lasso_across_traces_after_filtering_picks_the_plotted_rows(make_app, truth):
@@ -216,7 +256,7 @@ def test_lasso_across_traces_after_filtering_picks_the_plotted_rows(make_app, tr
 
 def test_relabel_picked_rows_then_undo(make_app, truth):
     at = open_map(make_app)
-    at.selectbox(key="clu:pick").select(3).run()
+    box(at).select(3).run()
     members = truth["clu"].ids_in(3)
     at.text_input(key="clu:new_label").input("seven").run()
     at.button(key="clu:relabel").click().run()
@@ -262,6 +302,36 @@ def test_colourings_tag_quality_and_numeric_column(make_app, truth, app_home):
     sizes = truth["rows"].set_index("id")["file_size"]
     np.testing.assert_array_equal(array(trace["marker"]["color"]),
                                   sizes[list(ids_of(trace))].astype(float))
+
+
+def test_quality_colouring_and_relabel_reuse_the_catalog_neighbours(make_app, truth, monkeypatch):
+    import core.quality_knn as knn
+
+    passes = Spy(knn._neighbours)
+    monkeypatch.setattr(knn, "_neighbours", passes)
+    at = make_app("pages/catalog.py")  # the Catalog's quality columns: the one kNN pass
+    assert not at.exception, at.exception
+    assert len(passes.calls) == 1
+    at.session_state["clu:method"] = "pca"
+    at.switch_page(PAGE).run()
+    at.selectbox(key="clu:color").select(cw.COLOR_UNIQUE).run()
+    at.selectbox(key="clu:color").select(cw.COLOR_ISSUE).run()
+    assert not at.exception, at.exception
+    assert len(passes.calls) == 1
+
+    box(at).select(3).run()
+    members = truth["clu"].ids_in(3)
+    at.text_input(key="clu:new_label").input("seven").run()
+    at.button(key="clu:relabel").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value.startswith(f"{len(members):,} of") for s in at.success)
+    (trace,) = traces(at)
+    colours = array(trace["marker"]["color"])
+    assert len(passes.calls) == 1  # rescored on the cached neighbours
+
+    labels = dict(zip(truth["rows"]["id"], truth["rows"]["label"])) | dict.fromkeys(members, "seven")
+    scores = quality_columns(load_index(truth["ws"].dataset("digits"), EMB), labels).set_index("id")
+    np.testing.assert_allclose(colours, scores.loc[list(ids_of(trace)), "label_issue_score"], atol=1e-6)
 
 
 def test_rows_without_a_vector_are_counted(make_app, app_home, tmp_path):
