@@ -24,7 +24,7 @@ _EXPORTS: dict[str, str] = {
     "ingest": "core.ingest", "ingest_folder": "core.ingest", "ingest_table": "core.ingest",
     "IngestReport": "core.ingest",
     "load_encoder": "core.encoders", "Encoder": "core.encoders",
-    "compute_embeddings": "core.embeddings", "load_embedding": "core.embeddings",
+    "compute_embeddings": "core.embeddings_compute", "load_embedding": "core.embeddings",
     "load_index": "core.embeddings", "list_embeddings": "core.embeddings",
     "delete_embedding": "core.embeddings",
     "import_embeddings": "core.embeddings_io", "export_embeddings": "core.embeddings_io",

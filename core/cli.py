@@ -78,7 +78,7 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from core.embeddings import compute_embeddings
+    from core.embeddings_compute import compute_embeddings
 
     ds = _ws(args).dataset(args.name)
     progress, close = _progress_bar("embedding")

@@ -56,7 +56,7 @@ def write_digits_folder(folder: Path, *, size: int = DIGIT_IMAGE_SIZE, limit: in
 
 def build_demo(ws, name: str, *, replace: bool = False, progress: ProgressFn | None = None) -> DemoReport:
     """Create demo dataset ``name`` (one of :data:`DEMOS`) in workspace ``ws`` and embed it."""
-    from core.embeddings import compute_embeddings
+    from core.embeddings_compute import compute_embeddings
     from core.ingest import ingest_folder, ingest_table
 
     if name not in DEMOS:

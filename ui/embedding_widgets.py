@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.embeddings import EmbeddingInfo, compute_embeddings, delete_embedding, rebuild_index
+from core.embeddings import EmbeddingInfo, delete_embedding, rebuild_index
+from core.embeddings_compute import compute_embeddings
 from core.embeddings_io import (
     IMPORT_FORMATS,
     ImportReport,

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from core import embeddings as E
+from core.embeddings_compute import compute_embeddings
 from core.errors import AlreadyExistsError, EmbeddingError, NotFoundError
 from core.ingest import ingest_table
 
@@ -22,7 +23,7 @@ def notes(ws, tmp_path):
 
 
 def test_compute_saves_normalised_vectors_index_and_default(notes):
-    report = E.compute_embeddings(notes, chunk_rows=16)
+    report = compute_embeddings(notes, chunk_rows=16)
     (info,) = report.embeddings
     assert (info.name, info.dims, info.rows, info.encoder) == ("minilm", 384, 40, "text:minilm")
     assert report.encoded_rows == 40 and report.resumed_rows == 0
@@ -36,10 +37,10 @@ def test_compute_saves_normalised_vectors_index_and_default(notes):
 
 
 def test_existing_embedding_needs_replace(notes):
-    E.compute_embeddings(notes)
+    compute_embeddings(notes)
     with pytest.raises(AlreadyExistsError, match="--replace"):
-        E.compute_embeddings(notes)
-    E.compute_embeddings(notes, replace=True)
+        compute_embeddings(notes)
+    compute_embeddings(notes, replace=True)
 
 
 def test_a_failing_run_leaves_no_embedding_and_resumes(notes, monkeypatch):
@@ -59,9 +60,9 @@ def test_a_failing_run_leaves_no_embedding_and_resumes(notes, monkeypatch):
 
     monkeypatch.setattr(encoders, "load_encoder", lambda spec: Flaky())
     with pytest.raises(KeyboardInterrupt):
-        E.compute_embeddings(notes, "text:minilm", chunk_rows=10)
+        compute_embeddings(notes, "text:minilm", chunk_rows=10)
     assert notes.embedding_names() == []
-    report = E.compute_embeddings(notes, "text:minilm", chunk_rows=10)
+    report = compute_embeddings(notes, "text:minilm", chunk_rows=10)
     assert report.resumed_rows == 20 and report.encoded_rows == 20
 
 
@@ -73,7 +74,7 @@ def test_write_embedding_validates_shape(notes):
 
 
 def test_delete_and_rebuild_missing_index(notes):
-    E.compute_embeddings(notes)
+    compute_embeddings(notes)
     (notes.embedding_dir("minilm") / "index.faiss").unlink()
     assert len(E.load_index(notes)) == 40  # rebuilt from the vectors
     E.delete_embedding(notes, "minilm")
@@ -121,11 +122,11 @@ def test_a_resumed_run_retries_images_that_were_unreadable_before(pets, monkeypa
     flaky = MeanColour(fail_on_call=2)
     monkeypatch.setattr(encoders, "load_encoder", lambda spec: flaky)
     with pytest.raises(KeyboardInterrupt):
-        E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+        compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     hidden.rename(root / "cat" / "0.png")  # back before the re-run
     again = MeanColour()
     monkeypatch.setattr(encoders, "load_encoder", lambda spec: again)
-    report = E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    report = compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     assert report.skipped == {} and report.embeddings[0].rows == 6
     assert "cat/0.png" in set(E.load_embedding(ds, "mean-colour").ids)
     assert report.resumed_rows == 1 and again.images == 5  # only the finished rows were reused
@@ -138,9 +139,9 @@ def test_still_unreadable_images_are_counted_as_skipped_on_resume(pets, monkeypa
     (root / "cat" / "0.png").write_bytes(b"not a png")  # in the chunk the first run finishes
     monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour(fail_on_call=2))
     with pytest.raises(KeyboardInterrupt):
-        E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+        compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour())
-    report = E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    report = compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     assert report.skipped == {"unreadable image": 1} and report.embeddings[0].rows == 5
 
 
@@ -153,8 +154,8 @@ def test_no_readable_image_is_a_media_error_and_leaves_nothing_to_resume(pets, m
     root.rename(moved)
     monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour())
     with pytest.raises(MediaError, match="none of the 6 image rows"):
-        E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+        compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     assert ds.embedding_names() == [] and not list(ds.embeddings_dir.glob(".*"))
     moved.rename(root)
-    report = E.compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
+    report = compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     assert report.embeddings[0].rows == 6 and report.skipped == {}

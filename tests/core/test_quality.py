@@ -154,7 +154,8 @@ def test_twin_vectors_from_digits_are_all_found_at_0_99(digits_ws) -> None:
 
 
 def test_same_image_saved_twice_is_a_duplicate_and_conflict(digits_folder: Path, tmp_path: Path, ws) -> None:
-    from core.embeddings import compute_embeddings, load_index
+    from core.embeddings import load_index
+    from core.embeddings_compute import compute_embeddings
     from core.ingest import ingest_folder
 
     folder = tmp_path / "small"

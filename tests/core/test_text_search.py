@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.embeddings import compute_embeddings, load_embedding, load_index, write_embedding
+from core.embeddings import load_embedding, load_index, write_embedding
+from core.embeddings_compute import compute_embeddings
 from core.encoders import load_encoder
 from core.errors import InputError
 from core.ingest import ingest_folder
