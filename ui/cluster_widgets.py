@@ -12,7 +12,6 @@ it in ``ds.projections_dir``, where the cached wrapper then reads it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pandas as pd
@@ -83,10 +82,7 @@ def emb_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
     return loaders.embedding_stamp(ws, dataset, embedding)
 
 
-def labels_key(ws: Workspace, dataset: str) -> str:
-    """Rows file stamp plus a hash of the label edits (summaries depend on labels)."""
-    edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
-    return f"{loaders.file_stamp(ws.dataset(dataset).rows_path)}-{hashlib.sha256(edits.encode()).hexdigest()[:16]}"
+labels_key = loaders.labels_key  # summaries depend on labels
 
 
 # ---- projections ---------------------------------------------------------------------

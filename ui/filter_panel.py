@@ -54,13 +54,6 @@ def _missing_slice_warning(name: str) -> None:
                "its condition was removed from the filter.")
 
 
-def _forget_slice(dataset: str, name: str) -> None:
-    """Drop slice ``name`` from the saved filter of ``dataset`` (if it is the filter's slice)."""
-    saved = state.row_filter(dataset)
-    if saved.slice_name == name:
-        state.set_row_filter(dataset, replace(saved, slice_name=None))
-
-
 def rename_slice_in_filter(dataset: str, old: str, new: str | None) -> None:
     """Keep the saved filter of ``dataset`` in step with a slice renamed (``new``) or
     deleted (``new`` None) through the UI."""
@@ -224,7 +217,7 @@ def filtered_rows(ws: Workspace, dataset: str, rows: pd.DataFrame, flt: RowFilte
             slice_ids = ws.store.get_slice(dataset, flt.slice_name).ids
         except NotFoundError:
             _missing_slice_warning(flt.slice_name)
-            _forget_slice(dataset, flt.slice_name)
+            rename_slice_in_filter(dataset, flt.slice_name, None)
             flt = replace(flt, slice_name=None)
     if not flt.active:
         return rows

@@ -104,22 +104,26 @@ def column_profile(ws: Workspace, dataset: str) -> ColumnProfile:
     return _profile(str(ws.home), dataset, file_stamp(ds.rows_path))
 
 
+def labels_key(ws: Workspace, dataset: str) -> str:
+    """Rows file stamp plus a hash of the live label edits: changes whenever the effective
+    labels (:func:`rows`) do. The cache key part of everything that depends on labels."""
+    edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
+    digest = hashlib.sha256(edits.encode()).hexdigest()[:16]
+    return f"{file_stamp(ws.dataset(dataset).rows_path)}-{digest}"
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def _effective_profile(home: str, dataset: str, stamp: str, edits: str, _ws: Workspace) -> ColumnProfile:
+def _effective_profile(home: str, dataset: str, labels: str, _ws: Workspace) -> ColumnProfile:
     return profile_columns(rows(_ws, dataset))
 
 
 def effective_profile(ws: Workspace, dataset: str) -> ColumnProfile:
     """:func:`column_profile` of the effective rows (edited labels included, labels no
     row carries any more left out): what the filter panel offers without quality columns.
-    Cached by the rows file stamp and a hash of the label edits."""
-    overrides = ws.store.label_overrides(dataset)
-    if not overrides:
+    Cached by :func:`labels_key`."""
+    if not ws.store.label_overrides(dataset):
         return column_profile(ws, dataset)
-    edits = json.dumps(sorted(overrides.items()), default=str)
-    digest = hashlib.sha256(edits.encode()).hexdigest()[:16]
-    return _effective_profile(str(ws.home), dataset, file_stamp(ws.dataset(dataset).rows_path),
-                              digest, ws)
+    return _effective_profile(str(ws.home), dataset, labels_key(ws, dataset), ws)
 
 
 def _embedding_stamp(ds: Dataset, name: str) -> str:
@@ -130,7 +134,8 @@ def _embedding_stamp(ds: Dataset, name: str) -> str:
 
 
 def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
-    """File stamp of an embedding's meta.json (changes whenever its vectors are rewritten)."""
+    """File stamps of an embedding's meta.json and index.json (change whenever its vectors
+    or its index are rewritten): the cache key part of everything built on an embedding."""
     return _embedding_stamp(ws.dataset(dataset), embedding)
 
 

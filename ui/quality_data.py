@@ -11,8 +11,6 @@ index again, and a plain rerun computes nothing. :func:`rows_with_quality` and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import replace
 
@@ -33,7 +31,6 @@ from core.quality import (
     quality_columns,
 )
 from core.workspace import Workspace
-from ui.loaders import file_stamp
 from ui import loaders
 
 log = logging.getLogger(__name__)
@@ -43,17 +40,8 @@ SCORE_COLUMNS = ("label_issue_score", "uniqueness")  # both in [0, 1]
 
 
 # ---- cache keys ---------------------------------------------------------------------
-def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
-    """File stamp of the embedding's meta.json and index.json (change when rewritten)."""
-    folder = ws.dataset(dataset).embedding_dir(embedding)
-    return f"{file_stamp(folder / 'meta.json')}/{file_stamp(folder / 'index.json')}"
-
-
-def labels_key(ws: Workspace, dataset: str) -> str:
-    """Rows file stamp plus a hash of the live label edits (the label-edits version)."""
-    edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
-    digest = hashlib.sha256(edits.encode()).hexdigest()[:16]
-    return f"{file_stamp(ws.dataset(dataset).rows_path)}-{digest}"
+embedding_stamp = loaders.embedding_stamp  # meta.json + index.json stamps
+labels_key = loaders.labels_key  # rows stamp + hash of the label edits
 
 
 def _labels(ws: Workspace, dataset: str) -> dict[str, str | None]:

@@ -14,8 +14,6 @@ its file stamp is part of the cache key and of the preview :func:`signature`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -37,7 +35,7 @@ from core.store import ids_hash
 from core.workspace import Workspace
 from ui import loaders, state
 from ui.filter_panel import filtered_rows
-from ui.quality_data import QUALITY_COLUMNS, embedding_stamp
+from ui.quality_data import QUALITY_COLUMNS
 
 SCOPE_ALL = "all"
 SCOPE_FILTER = "filter"
@@ -150,19 +148,14 @@ def resolve_scope(ws: Workspace, dataset: str, rows: pd.DataFrame, choice: str,
 
 
 # ---- cached selection ------------------------------------------------------------------
-def rows_key(ws: Workspace, dataset: str) -> str:
-    """Stamp of the rows file plus a hash of the label edits (ordered-by-label changes)."""
-    path = ws.dataset(dataset).rows_path
-    stat = path.stat()
-    edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
-    return f"{stat.st_mtime_ns}-{stat.st_size}-{hashlib.sha256(edits.encode()).hexdigest()[:16]}"
+rows_key = loaders.labels_key  # rows stamp + label edits (ordered-by-label changes)
 
 
 def _emb_key(ws: Workspace, dataset: str, embedding: str | None) -> str:
     """File stamp of ``embedding`` (meta.json and index.json), "none" without one."""
     if embedding is None:
         return "none"
-    return embedding_stamp(ws, dataset, embedding)
+    return loaders.embedding_stamp(ws, dataset, embedding)
 
 
 def selection_embedding(ws: Workspace, dataset: str, embedding: str | None,
@@ -176,7 +169,7 @@ def selection_embedding(ws: Workspace, dataset: str, embedding: str | None,
     if params.method in VECTOR_METHODS:
         return embedding
     if (params.method == "ordered" and params.by in QUALITY_COLUMNS
-            and params.by not in loaders.rows(ws, dataset).columns):
+            and params.by not in loaders.source_rows(ws, dataset).columns):
         return embedding
     return None
 
