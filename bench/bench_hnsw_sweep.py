@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_search import K, clustered, recall_at_k, spectrum_matched  # noqa: E402
-import core.index as index_mod  # noqa: E402
-from core.huge_pages import advise_huge_pages  # noqa: E402
-from core.index import HNSW_DEFAULTS, VectorIndex, build_index  # noqa: E402
-from core.index_build import graph_of  # noqa: E402
+import core.index.vector_index as index_mod  # noqa: E402
+from core.index.huge_pages import advise_huge_pages  # noqa: E402
+from core.index import HNSW_DEFAULTS, VectorIndex, build_index
+from core.index.faiss_build import graph_of  # noqa: E402
 
 
 def sweep_point(index: VectorIndex, q: np.ndarray, truth: np.ndarray, ef: int) -> tuple[float, float, float]:

@@ -103,8 +103,8 @@ def child(home: Path, source: Path, index_kind: str) -> dict:
 
     ``index_kind`` is passed to ``import_embeddings`` (its default is "exact").
     """
-    import core.embeddings_io as eio  # imports count towards the baseline, not the import
-    from core import embeddings
+    import core.embeddings.io as eio  # imports count towards the baseline, not the import
+    from core.embeddings import files as embeddings
     from core.workspace import open_workspace
 
     ds = open_workspace(home).dataset("bench")

@@ -64,7 +64,7 @@ def digits_embedding(workdir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """(ids (n,), vectors (n, d) float32, labels (n,) int) of the embedded digits demo."""
     from core.demo import write_digits_folder
     from core.embeddings import load_embedding
-    from core.embeddings_compute import compute_embeddings
+    from core.embeddings import compute_embeddings
     from core.ingest import ingest_folder
     from core.workspace import open_workspace
 

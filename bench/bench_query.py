@@ -31,10 +31,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 logging.getLogger("streamlit").setLevel(logging.ERROR)
 
-from core.embeddings import load_index, write_embedding  # noqa: E402
-from core.encoders import load_encoder  # noqa: E402
-from core.ingest import ingest_table  # noqa: E402
-from core.search import SearchResult, find_similar, search_text  # noqa: E402
+from core.embeddings import load_index, write_embedding
+from core.encoders import load_encoder
+from core.ingest import ingest_table
+from core.search import SearchResult, find_similar, search_text
 from core.workspace import open_workspace  # noqa: E402
 from ui.search_widgets import DEFAULT_K, DEFAULT_POOL, ranked_rows, score_histogram  # noqa: E402
 

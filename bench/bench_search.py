@@ -29,10 +29,15 @@ import sklearn
 from sklearn.neighbors import NearestNeighbors
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.index import EXACT_MAX_ROWS, HNSW_DEFAULTS, VectorIndex, build_index  # noqa: E402
-from core.index import _one_thread  # noqa: E402
-from core.huge_pages import advise_huge_pages  # noqa: E402
-from core.index_build import graph_of  # noqa: E402
+from core.index import (
+    EXACT_MAX_ROWS,
+    HNSW_DEFAULTS,
+    VectorIndex,
+    build_index,
+)
+from core.index.vector_index import _one_thread  # noqa: E402
+from core.index.huge_pages import advise_huge_pages  # noqa: E402
+from core.index.faiss_build import graph_of  # noqa: E402
 
 K = 10
 SKLEARN_SINGLE_MAX_ROWS = 500_000  # above this, sklearn's single-query loop uses fewer queries

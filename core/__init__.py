@@ -5,7 +5,15 @@ The public API is listed in ``__all__``; names are imported lazily on first use 
 
 Typical use::
 
-    from core import open_workspace, ingest, compute_embeddings, load_index, find_similar
+    from core import open_workspace
+
+    from core.ingest import pipeline as ingest
+
+    from core import compute_embeddings
+
+    from core import load_index
+
+    from core import find_similar
     ws = open_workspace("catalog-data")
     ingest(ws, "photos/", "photos")
     compute_embeddings(ws.dataset("photos"))
@@ -24,10 +32,10 @@ _EXPORTS: dict[str, str] = {
     "ingest": "core.ingest", "ingest_folder": "core.ingest", "ingest_table": "core.ingest",
     "IngestReport": "core.ingest",
     "load_encoder": "core.encoders", "Encoder": "core.encoders",
-    "compute_embeddings": "core.embeddings_compute", "load_embedding": "core.embeddings",
+    "compute_embeddings": "core.embeddings", "load_embedding": "core.embeddings",
     "load_index": "core.embeddings", "list_embeddings": "core.embeddings",
     "delete_embedding": "core.embeddings",
-    "import_embeddings": "core.embeddings_io", "export_embeddings": "core.embeddings_io",
+    "import_embeddings": "core.embeddings", "export_embeddings": "core.embeddings",
     # index and search
     "VectorIndex": "core.index", "build_index": "core.index",
     "find_similar": "core.search", "search_text": "core.search", "search_image": "core.search",

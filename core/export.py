@@ -21,14 +21,12 @@ import numpy as np
 import pandas as pd
 
 from core import atomic
+from core._shared import CORE_COLUMNS, ids_hash, now_iso
 from core.errors import InputError, SchemaError, format_list
-from core.store import ids_hash, now_iso
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("csv", "jsonl", "ndjson")
-# The rows table's own columns (core.ingest.CORE_COLUMNS); the rest is user metadata.
-CORE_COLUMNS = ("id", "modality", "text", "image", "label", "ingest_issue")
 # Not written to csv/jsonl: ingest derives ``modality`` from the image column (a column
 # named "modality" would come back as metadata "modality_source") and sets ``ingest_issue``.
 _DERIVED = ("modality", "ingest_issue")
@@ -54,36 +52,6 @@ def recipe_path_for(out: str | Path) -> Path:
     return out.with_name(out.name + ".recipe.json")
 
 
-def apply_label_edits(rows: pd.DataFrame, overrides: dict[str, str | None]) -> pd.DataFrame:
-    """A copy of ``rows`` whose ``label`` is ``overrides[id]`` where present (None clears it).
-
-    ``overrides`` is what :meth:`core.store.Store.label_overrides` returns. Raises
-    SchemaError if ``rows`` has no ``id`` column.
-    """
-    if "id" not in rows.columns:
-        raise SchemaError(f"the rows table has no 'id' column; columns: "
-                          f"{format_list([str(c) for c in rows.columns], 30)}")
-    out = rows.copy()
-    if "label" not in out.columns:
-        out["label"] = None
-    if not overrides:
-        return out
-    old = out["label"]
-    labels = old.astype(object).where(old.notna(), None)
-    ids = out["id"].astype(str)
-    edited = ids.isin(overrides.keys()).to_numpy()
-    labels[edited] = [overrides[i] for i in ids[edited]]
-    out["label"] = labels.astype(old.dtype) if isinstance(old.dtype, pd.StringDtype) else labels
-    return out
-
-
-def effective_rows(ws, dataset: str) -> pd.DataFrame:
-    """``ws.dataset(dataset).rows()`` with the store's label edits applied.
-
-    Raises NotFoundError if the dataset does not exist.
-    """
-    rows = ws.dataset(dataset).rows()
-    return apply_label_edits(rows, ws.store.label_overrides(dataset))
 
 
 def _plain(value: Any) -> Any:
@@ -243,5 +211,4 @@ def export_rows(
     return ExportReport(path=path, recipe_path=sidecar, rows=len(ids), format=format)
 
 
-__all__ = ["EXPORT_FORMATS", "ExportReport", "export_rows", "apply_label_edits",
-           "effective_rows", "recipe_path_for"]
+__all__ = ["EXPORT_FORMATS", "ExportReport", "export_rows", "recipe_path_for"]

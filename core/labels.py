@@ -1,4 +1,4 @@
-"""Label edits as a capability: relabel rows and undo, never touching rows.parquet.
+"""Label edits: relabel rows and undo; the rows with their edited labels. ``rows.parquet`` is never touched.
 
 The effective label of a row is its latest non-reverted edit (see
 :meth:`core.store.Store.label_overrides`), else the ingested label.
@@ -8,9 +8,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.errors import InputError, NotFoundError, format_list
-from core.export import effective_rows
+import pandas as pd
+
+from core.errors import InputError, NotFoundError, SchemaError, format_list
 from core.workspace import Workspace
+
+
+def apply_label_edits(rows: pd.DataFrame, overrides: dict[str, str | None]) -> pd.DataFrame:
+    """A copy of ``rows`` whose ``label`` is ``overrides[id]`` where present (None clears it).
+
+    ``overrides`` is what :meth:`core.store.Store.label_overrides` returns. Raises
+    SchemaError if ``rows`` has no ``id`` column.
+    """
+    if "id" not in rows.columns:
+        raise SchemaError(f"the rows table has no 'id' column; columns: "
+                          f"{format_list([str(c) for c in rows.columns], 30)}")
+    out = rows.copy()
+    if "label" not in out.columns:
+        out["label"] = None
+    if not overrides:
+        return out
+    old = out["label"]
+    labels = old.astype(object).where(old.notna(), None)
+    ids = out["id"].astype(str)
+    edited = ids.isin(overrides.keys()).to_numpy()
+    labels[edited] = [overrides[i] for i in ids[edited]]
+    out["label"] = labels.astype(old.dtype) if isinstance(old.dtype, pd.StringDtype) else labels
+    return out
+
+
+def effective_rows(ws, dataset: str) -> pd.DataFrame:
+    """``ws.dataset(dataset).rows()`` with the store's label edits applied.
+
+    Raises NotFoundError if the dataset does not exist.
+    """
+    rows = ws.dataset(dataset).rows()
+    return apply_label_edits(rows, ws.store.label_overrides(dataset))
 
 
 def relabel_rows(

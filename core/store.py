@@ -9,15 +9,14 @@ label is the latest non-reverted edit.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
+from core._shared import ids_hash, now_iso
 from core.errors import AlreadyExistsError, InputError, NotFoundError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -47,16 +46,6 @@ CREATE TABLE IF NOT EXISTS saved_searches (
     created TEXT NOT NULL, PRIMARY KEY (dataset, name)
 );
 """
-
-
-def now_iso() -> str:
-    """Current UTC time as ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def ids_hash(ids: Sequence[str]) -> str:
-    """Content hash of an ordered id list (sha256 hex of the ids joined by newlines)."""
-    return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def digits_home(tmp_path_factory, digits_folder: Path) -> Path:
     Developers may set ``CATALOG_TEST_CACHE`` to a directory to reuse the embedded digits
     between runs (CI leaves it unset and builds from scratch).
     """
-    from core.embeddings_compute import compute_embeddings
+    from core.embeddings import compute_embeddings
     from core.ingest import ingest_folder
     from core.workspace import open_workspace
 

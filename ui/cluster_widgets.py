@@ -94,7 +94,7 @@ def _vectors_hash(home: str, dataset: str, embedding: str, stamp: str, _ws: Work
 
 def projection_on_disk(ws: Workspace, dataset: str, embedding: str, method: str, seed: int) -> bool:
     """True if ``project`` would read this map from ``ds.projections_dir`` (a record with
-    the same method, seed, row count and vectors hash; see core.clusters_projection's docstring)."""
+    the same method, seed, row count and vectors hash; see core.clusters.projection's docstring)."""
     cache = ws.dataset(dataset).projections_dir
     if not cache.is_dir():
         return False

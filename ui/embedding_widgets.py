@@ -20,13 +20,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.embeddings import EmbeddingInfo, delete_embedding, rebuild_index
-from core.embeddings_compute import compute_embeddings
-from core.embeddings_io import (
+from core.embeddings import (
     IMPORT_FORMATS,
+    EmbeddingInfo,
     ImportReport,
+    compute_embeddings,
+    delete_embedding,
     export_embeddings,
     import_embeddings,
+    rebuild_index,
 )
 from core.encoders import DEFAULT_ENCODERS
 from core.errors import CatalogError, InputError

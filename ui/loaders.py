@@ -20,8 +20,8 @@ from core.embeddings import EmbeddingInfo, list_embeddings
 from core.embeddings import load_embedding as _load_embedding
 from core.embeddings import load_index as _load_index
 from core.encoders import load_encoder
-from core.export import apply_label_edits
 from core.filters import ColumnProfile, profile_columns
+from core.labels import apply_label_edits
 from core.workspace import Dataset, Workspace, open_workspace, resolve_home
 
 

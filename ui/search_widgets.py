@@ -22,12 +22,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core._shared import ids_hash
 from core.errors import CatalogError
 from core.media import open_image_bytes
-from core.search import SearchResult, find_similar, search_text
-from core.store import ids_hash
-from core.text_fallback import FALLBACK_EMBEDDING, TextSearchPlan, ensure_row_text_embedding
-from core.text_fallback import fallback_is_current, plan_text_search
+from core.search import (
+    FALLBACK_EMBEDDING,
+    SearchResult,
+    TextSearchPlan,
+    ensure_row_text_embedding,
+    fallback_is_current,
+    find_similar,
+    plan_text_search,
+    search_text,
+)
 from core.workspace import Dataset, Workspace
 from ui import loaders, state
 from ui.filter_panel import filtered_rows

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import streamlit as st
 
+from core._shared import ids_hash
 from core.errors import InputError
 from core.select import (
     SELECT_METHODS,
@@ -31,7 +32,6 @@ from core.select import (
     select_ordered,
     select_random,
 )
-from core.store import ids_hash
 from core.workspace import Workspace
 from ui import loaders, state
 from ui.filter_panel import filtered_rows

@@ -17,9 +17,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core._shared import ids_hash
 from core.errors import CatalogError, NotFoundError, format_list
-from core.export import EXPORT_FORMATS, effective_rows, export_rows, recipe_path_for
-from core.store import Slice, ids_hash
+from core.export import EXPORT_FORMATS, export_rows, recipe_path_for
+from core.labels import effective_rows
+from core.store import Slice
 from core.workspace import Workspace
 from ui.filter_panel import rename_slice_in_filter
 from ui.grid import safe_text

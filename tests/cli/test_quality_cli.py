@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from core.embeddings import load_index
-from core.export import effective_rows
-from core.labels import relabel_rows
+from core.labels import effective_rows, relabel_rows
 from core.quality import find_label_issues, find_near_duplicates
 from tests.cli.test_cli import catalog
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.store import ids_hash
+from core._shared import ids_hash
 from core.workspace import open_workspace
 from tests.cli.test_cli import assert_bad_input, catalog
 

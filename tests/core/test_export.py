@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from core._shared import ids_hash
 from core.errors import InputError, SchemaError
-from core.export import (EXPORT_FORMATS, ExportReport, apply_label_edits, effective_rows,
-                         export_rows)
+from core.export import EXPORT_FORMATS, ExportReport, export_rows
 from core.ingest import ingest_table
-from core.store import ids_hash
+from core.labels import apply_label_edits, effective_rows
 from core.workspace import Workspace
 
 TEXT_TABLE = pd.DataFrame({

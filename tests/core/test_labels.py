@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from core.errors import InputError, NotFoundError
-from core.export import effective_rows, export_rows
+from core.export import export_rows
 from core.ingest import ingest_table
-from core.labels import relabel_rows, undo_relabel
+from core.labels import effective_rows, relabel_rows, undo_relabel
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ import multiprocessing as mp
 
 import pytest
 
+from core._shared import ids_hash
 from core.errors import AlreadyExistsError, InputError, NotFoundError
-from core.store import Store, ids_hash
+from core.store import Store
 
 
 def _tag_many(path: str, prefix: str, barrier) -> None:

@@ -17,7 +17,7 @@ N_DIGITS = 30
 def small_digits_home(tmp_path_factory) -> Path:
     """30 digit PNGs ingested and embedded with the bundled image encoder (built once)."""
     from core.demo import write_digits_folder
-    from core.embeddings_compute import compute_embeddings
+    from core.embeddings import compute_embeddings
     from core.ingest import ingest_folder
     from core.workspace import open_workspace
 

@@ -21,8 +21,7 @@ import pytest
 
 import ui.cluster_widgets as cw
 from core.clusters import cluster, project
-from core.embeddings import load_embedding, load_index
-from core.embeddings_io import import_embeddings
+from core.embeddings import import_embeddings, load_embedding, load_index
 from core.filters import RowFilter
 from core.quality import quality_columns
 from core.workspace import open_workspace
@@ -305,7 +304,7 @@ def test_colourings_tag_quality_and_numeric_column(make_app, truth, app_home):
 
 
 def test_quality_colouring_and_relabel_reuse_the_catalog_neighbours(make_app, truth, monkeypatch):
-    import core.quality_knn as knn
+    import core.quality.knn as knn
 
     passes = Spy(knn._neighbours)
     monkeypatch.setattr(knn, "_neighbours", passes)

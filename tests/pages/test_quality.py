@@ -5,7 +5,7 @@ and Smart select; the kNN pass is not repeated when a label changes."""
 from __future__ import annotations
 
 from core.embeddings import load_index
-from core.export import effective_rows
+from core.labels import effective_rows
 from core.quality import (
     find_label_issues,
     find_near_duplicates,

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from core.store import ids_hash
+from core._shared import ids_hash
 from core.workspace import open_workspace
 
 PAGE = "pages/slices.py"

@@ -8,12 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from core.embeddings import load_embedding
-from core.embeddings_io import import_embeddings
+from core._shared import ids_hash
+from core.embeddings import import_embeddings, load_embedding
 from core.errors import InputError
 from core.filters import RowFilter
 from core.select import scope_vectors, select_by_cluster
-from core.store import ids_hash
 from core.workspace import open_workspace
 from tests.pages.test_slices import downloaded, downloads  # noqa: F401  (fixture)
 from ui.select_widgets import SelectParams, resolve_scope, run_selection

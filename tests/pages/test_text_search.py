@@ -4,7 +4,7 @@ import numpy as np
 
 from core.embeddings import load_embedding
 from core.encoders import load_encoder
-from core.text_fallback import FALLBACK_EMBEDDING
+from core.search import FALLBACK_EMBEDDING
 from core.workspace import open_workspace
 
 PAGE = "pages/text_search.py"

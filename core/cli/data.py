@@ -1,0 +1,220 @@
+"""Commands that bring data in and out: ingest, embed, list, import-embeddings, index,
+export-embeddings, demo, serve.
+
+Each command is a thin wrapper over one ``core`` function; :func:`register` adds
+the group's subcommands to the parser.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from core.cli.output import emit, open_ws, progress_bar
+
+APP_PATH = Path(__file__).resolve().parent.parent.parent / "app.py"
+
+
+def cmd_ingest(args) -> int:
+    from core.ingest import ingest
+
+    progress, close = progress_bar("checking images")
+    try:
+        report = ingest(
+            open_ws(args), args.source, args.name, format=args.format, id_col=args.id_col,
+            text_col=args.text_col, image_col=args.image_col, label_col=args.label_col,
+            image_root=args.image_root, replace=args.replace, skip_invalid=args.skip_invalid,
+            progress=progress,
+        )
+    finally:
+        close()
+    emit(args, report.to_json(), report.summary())
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from core.embeddings import compute_embeddings
+
+    ds = open_ws(args).dataset(args.name)
+    progress, close = progress_bar("embedding")
+    try:
+        report = compute_embeddings(
+            ds, args.encoder, args.embedding, batch_size=args.batch_size,
+            chunk_rows=args.chunk_rows, replace=args.replace, progress=progress,
+        )
+    finally:
+        close()
+    lines = [f"{e.name}: {e.rows} rows × {e.dims} dims ({e.encoder}, index {e.index_kind})"
+             for e in report.embeddings]
+    lines.append(f"encoded {report.encoded_rows} rows, resumed {report.resumed_rows} from an earlier run")
+    for reason, count in report.skipped.items():
+        lines.append(f"skipped {count} rows: {reason}")
+    payload = {"embeddings": [e.to_json() for e in report.embeddings],
+               "encoded_rows": report.encoded_rows, "resumed_rows": report.resumed_rows,
+               "skipped": report.skipped}
+    emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_list(args) -> int:
+    from core.embeddings import list_embeddings
+
+    ws = open_ws(args)
+    names = [args.name] if args.name else ws.dataset_names()
+    out = []
+    for name in names:
+        ds = ws.dataset(name)
+        out.append({"name": name, "rows": ds.row_count(),
+                    "embeddings": [e.to_json() for e in list_embeddings(ds)]})
+    lines = [f"{ws.home}"] if not out else []
+    for d in out:
+        lines.append(f"{d['name']}: {d['rows']} rows")
+        for e in d["embeddings"]:
+            lines.append(f"  {e['name']}: {e['dims']} dims, {e['encoder']} ({e['source']}), "
+                         f"{e['rows']} rows, index {e['index_kind']}")
+    if not out:
+        lines.append("no datasets yet: run `catalog demo digits` or `catalog ingest SOURCE --name NAME`")
+    emit(args, {"datasets": out}, "\n".join(lines))
+    return 0
+
+
+def cmd_import_embeddings(args) -> int:
+    from core.embeddings import import_embeddings
+
+    ds = open_ws(args).dataset(args.name)
+    # a bar only on a terminal: a refused file then leaves one line on a captured stderr
+    progress, close = progress_bar("importing") if sys.stderr.isatty() else (None, lambda: None)
+    try:
+        report = import_embeddings(ds, args.file, args.embedding, format=args.format,
+                                   ids_file=args.ids_file, id_col=args.id_col, replace=args.replace,
+                                   skip_unknown=args.skip_unknown, index_kind=args.index,
+                                   progress=progress)
+    finally:
+        close()
+    emit(args, {"embedding": report.info.to_json(), "skipped_unknown": report.skipped_unknown,
+                 "uncovered": report.uncovered}, report.summary())
+    return 0
+
+
+def cmd_index(args) -> int:
+    from core.embeddings import rebuild_index
+
+    ds = open_ws(args).dataset(args.name)
+    params = {k: v for k, v in (("M", args.m), ("ef_construction", args.ef_construction),
+                                ("ef_search", args.ef_search)) if v is not None}
+    progress, close = progress_bar("indexing")
+    try:
+        info = rebuild_index(ds, args.embedding, args.kind, progress=progress, **params)
+    finally:
+        close()
+    emit(args, {"embedding": info.to_json()},
+          f"{info.name}: {info.index_kind} index over {info.rows:,} rows")
+    return 0
+
+
+def cmd_export_embeddings(args) -> int:
+    from core.embeddings import export_embeddings
+
+    ds = open_ws(args).dataset(args.name)
+    paths = export_embeddings(ds, args.embedding, args.out, format=args.format)
+    emit(args, {"files": [str(p) for p in paths]}, "\n".join(f"wrote {p}" for p in paths))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from core.demo import DEMOS, build_demo
+
+    ws = open_ws(args)
+    for name in args.names or DEMOS:
+        progress, close = progress_bar(f"demo {name}")
+        try:
+            report = build_demo(ws, name, replace=args.replace, progress=progress)
+        finally:
+            close()
+        print(f"demo {report.name}: {report.rows} rows, embeddings {', '.join(report.embeddings)}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    env = dict(os.environ)
+    if args.home:
+        env["CATALOG_HOME"] = str(Path(args.home).resolve())
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.port", str(args.port)]
+    return subprocess.call(cmd, env=env)
+
+
+
+def register(sub) -> None:
+    """Add ingest, embed, list, import-embeddings, index, export-embeddings, demo, serve to the subparsers ``sub``."""
+    p = sub.add_parser("ingest", help="read a folder or table into a dataset")
+    p.add_argument("source")
+    p.add_argument("--name", required=True)
+    p.add_argument("--format", choices=None, help="folder, csv, parquet or jsonl (default: detect)")
+    p.add_argument("--id-col")
+    p.add_argument("--text-col")
+    p.add_argument("--image-col")
+    p.add_argument("--label-col")
+    p.add_argument("--image-root")
+    p.add_argument("--replace", action="store_true", help="overwrite an existing dataset")
+    p.add_argument("--skip-invalid", action="store_true", help="skip rows with empty text")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("embed", help="compute embeddings")
+    p.add_argument("name")
+    p.add_argument("--encoder", help="text:minilm, image:efficientnet-lite0, clip:NAME, st:NAME")
+    p.add_argument("--embedding", help="embedding name (default: the encoder's name)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--chunk-rows", type=int, default=256, help="rows saved per resumable chunk")
+    p.add_argument("--replace", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("list", help="datasets and their embeddings")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("import-embeddings", help="import your own vectors")
+    p.add_argument("name")
+    p.add_argument("file")
+    p.add_argument("--embedding", required=True)
+    p.add_argument("--format", help="parquet, npy or csv (default: from the extension)")
+    p.add_argument("--ids-file", help="ids for an .npy file (.npy, .txt or .csv)")
+    p.add_argument("--id-col", default="id")
+    p.add_argument("--replace", action="store_true")
+    p.add_argument("--skip-unknown", action="store_true", help="drop ids not in the dataset")
+    p.add_argument("--index", default="exact", help="index to build: exact (default: searchable "
+                   "at once), hnsw (a graph: minutes at 1M rows) or auto (by row count)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_import_embeddings)
+
+    p = sub.add_parser("index", help="rebuild an embedding's index (exact or HNSW)")
+    p.add_argument("name")
+    p.add_argument("--embedding")
+    p.add_argument("--kind", default="auto", help="auto (by row count), exact or hnsw")
+    p.add_argument("--m", type=int, help="HNSW links per node")
+    p.add_argument("--ef-construction", type=int, help="HNSW build beam width")
+    p.add_argument("--ef-search", type=int, help="HNSW query beam width")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("export-embeddings", help="export vectors")
+    p.add_argument("name")
+    p.add_argument("--embedding")
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", help="parquet, npy or csv (default: from the extension)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export_embeddings)
+
+    p = sub.add_parser("demo", help="build the built-in demo datasets (offline)")
+    p.add_argument("names", nargs="*", help="digits, api-docs (default: both)")
+    p.add_argument("--replace", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="open the Catalog app in the browser")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_serve)

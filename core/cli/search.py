@@ -1,0 +1,76 @@
+"""``catalog search``: similarity from anchor ids, text queries, image queries.
+
+Each command is a thin wrapper over one ``core`` function; :func:`register` adds
+the group's subcommands to the parser.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from core.cli.output import emit, open_ws, progress_bar
+from core.errors import CatalogError
+
+
+def cmd_search(args) -> int:
+    from core.embeddings import load_embedding, load_index
+    from core.encoders import load_encoder
+    from core.search import find_similar, search_image, search_text
+
+    ds = open_ws(args).dataset(args.name)
+    emb_name = ds.require_embedding(args.embedding)
+    index = load_index(ds, emb_name)
+    k = args.k
+    if args.id:
+        result = find_similar(index, args.id, args.negative or (), method=args.method,
+                              negative_weight=args.negative_weight, k=k,
+                              threshold=args.threshold, embedding=emb_name)
+    elif args.text is not None:
+        from core.search import ensure_row_text_embedding, plan_text_search
+
+        plan = plan_text_search(ds.name, emb_name, load_embedding(ds, emb_name).encoder,
+                                ds.rows()["modality"].unique())
+        if plan.fallback:  # the embedding cannot read text: search each row's descriptive text
+            print(f"catalog: {plan.note}", file=sys.stderr)
+            progress, close = progress_bar("indexing row text")
+            try:
+                ensure_row_text_embedding(ds, progress=progress)
+            finally:
+                close()
+            index = load_index(ds, plan.embedding)
+        result = search_text(index, load_encoder(plan.encoder), args.text, k=k,
+                             threshold=args.threshold, embedding=plan.embedding)
+        if result.recipe.get("truncated"):
+            print("catalog: note: the query is longer than the encoder's token limit; only its "
+                  "beginning was used", file=sys.stderr)
+    else:
+        spec = load_embedding(ds, emb_name).encoder
+        if spec is None:
+            raise CatalogError(f"embedding {emb_name!r} was imported: it has no encoder to encode "
+                               "a query image; search it with --id")
+        from core.media import open_image
+
+        result = search_image(index, load_encoder(spec), open_image(args.image), k=k,
+                              threshold=args.threshold, embedding=emb_name)
+    text = "\n".join(f"{s:.4f}  {i}" for i, s in zip(result.ids, result.scores)) or "no results"
+    emit(args, result.to_json(), text)
+    return 0
+
+
+
+def register(sub) -> None:
+    """Add search to the subparsers ``sub``."""
+    p = sub.add_parser("search", help="similarity, text or image search")
+    p.add_argument("name")
+    q = p.add_mutually_exclusive_group(required=True)
+    q.add_argument("--id", nargs="+", help="anchor row id(s)")
+    q.add_argument("--text", help="natural-language query")
+    q.add_argument("--image", help="query image file")
+    p.add_argument("--negative", nargs="+", help="negative anchor id(s) (with --id)")
+    p.add_argument("--method", default="rocchio", help="rocchio, max, mean or min (with --id)")
+    p.add_argument("--negative-weight", type=float, default=0.5)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--embedding")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)

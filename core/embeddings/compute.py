@@ -1,0 +1,192 @@
+"""Compute a dataset's embeddings with an encoder: batched, chunked, resumable.
+
+A computation in progress lives in ``embeddings/.<name>.partial/``: one ``.npy`` file
+per finished chunk (vectors, then its ``ok`` mask, each written atomically). A killed
+run leaves finished chunks behind and the next run with the same encoder and rows
+continues from them, retrying image rows that could not be read before. The result is
+saved with :func:`core.embeddings.write_embedding` (swapped in atomically).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core import atomic
+from core._shared import ProgressFn, ids_hash
+from core.embeddings.files import EmbeddingInfo, write_embedding
+from core.errors import AlreadyExistsError, EmbeddingError, MediaError
+from core.workspace import Dataset, check_name
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_ROWS = 256
+
+
+@dataclass(frozen=True)
+class ComputeReport:
+    """What one ``compute_embeddings`` call did."""
+
+    embeddings: tuple[EmbeddingInfo, ...]
+    encoded_rows: int  # rows encoded by this call
+    resumed_rows: int  # rows taken from chunks finished by an earlier, interrupted run
+    skipped: dict  # reason -> count (rows not embedded)
+
+
+def rows_for_encoder(rows: pd.DataFrame, modalities: frozenset[str]) -> pd.DataFrame:
+    """Rows an encoder with ``modalities`` can embed (flagged rows excluded)."""
+    ok = rows["modality"].isin(modalities)
+    if "ingest_issue" in rows.columns:
+        ok &= rows["ingest_issue"].isna()
+    return rows.loc[ok]
+
+
+def compute_embeddings(
+    ds: Dataset,
+    encoder_spec: str | None = None,
+    name: str | None = None,
+    *,
+    batch_size: int = 32,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    replace: bool = False,
+    progress: ProgressFn | None = None,
+) -> ComputeReport:
+    """Encode the dataset's rows and save them as embedding(s).
+
+    ``encoder_spec`` None → one embedding per modality present, with the default
+    encoder of each (``text:minilm``, ``image:efficientnet-lite0``). ``name`` defaults
+    to the encoder's short name. Work is saved per chunk of ``chunk_rows`` rows; an
+    interrupted run is resumed: finished chunks are reused, and their image rows that could
+    not be read then are tried again; ``skipped`` counts the rows left out of the final
+    embedding. Raises EncoderError, AlreadyExistsError, EmbeddingError, MediaError (no image
+    row readable: nothing is saved and no partial work is kept).
+    """
+    from core.encoders import DEFAULT_ENCODERS, load_encoder
+
+    rows = ds.rows()
+    if encoder_spec is None:
+        present = [m for m in ("image", "text") if (rows["modality"] == m).any()]
+        specs = [DEFAULT_ENCODERS[m] for m in present]
+        if name is not None and len(specs) > 1:
+            raise EmbeddingError(
+                f"dataset {ds.name!r} has image and text rows: they get one embedding each; "
+                "omit --embedding or pass --encoder"
+            )
+    else:
+        specs = [encoder_spec]
+    encoders = [load_encoder(spec) for spec in specs]  # fail fast on a bad spec
+    infos, encoded, resumed, skipped = [], 0, 0, {}
+    for encoder in encoders:
+        emb_name = check_name(name or encoder.name, "embedding")
+        if emb_name in ds.embedding_names() and not replace:
+            raise AlreadyExistsError(
+                f"embedding {emb_name!r} already exists in {ds.name!r}; pass --replace to recompute it"
+            )
+        todo = rows_for_encoder(rows, encoder.modalities)
+        if todo.empty:
+            raise EmbeddingError(
+                f"encoder {encoder.spec!r} embeds {', '.join(sorted(encoder.modalities))} rows; "
+                f"dataset {ds.name!r} has none"
+            )
+        info, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress)
+        infos.append(info)
+        encoded += n_new
+        resumed += n_old
+        for reason, count in skip.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    return ComputeReport(tuple(infos), encoded, resumed, skipped)
+
+
+def _encode_rows(ds, encoder, chunk, rows, vecs, ok, batch_size, open_image) -> None:
+    """Encode the rows at positions ``rows`` of ``chunk`` into ``vecs`` (len(chunk), d) in
+    place; ``ok[i]`` is set False for an image row whose file cannot be read (logged), True
+    for every row encoded."""
+    is_image = (chunk["modality"] == "image").to_numpy()
+    text_rows = rows[~is_image[rows]]
+    if len(text_rows):
+        texts = chunk["text"].iloc[text_rows].fillna("").astype(str).tolist()
+        vecs[text_rows] = encoder.encode_texts(texts, batch_size=batch_size)
+        ok[text_rows] = True
+    images, where = [], []
+    for i in rows[is_image[rows]]:
+        try:
+            images.append(open_image(ds.resolve_media(chunk["image"].iloc[i])))
+            where.append(i)
+        except MediaError as err:
+            log.warning("skipping row %s: %s", chunk["id"].iloc[i], err)
+            ok[i] = False
+    if images:
+        vecs[np.asarray(where)] = encoder.encode_images(images, batch_size=batch_size)
+        ok[np.asarray(where)] = True
+
+
+def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
+    from core.media import open_image
+
+    partial = ds.embeddings_dir / f".{emb_name}.partial"
+    job = {
+        "encoder": encoder.spec, "chunk_rows": int(chunk_rows),
+        "ids_hash": ids_hash(list(todo["id"].astype(str))),
+    }
+    job_path = partial / "job.json"
+    if partial.exists() and (not job_path.exists() or atomic.read_json(job_path) != job):
+        log.info("discarding partial work for %s: rows or encoder changed", emb_name)
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    if not job_path.exists():
+        atomic.write_json(job_path, job)
+
+    total = len(todo)
+    starts = list(range(0, total, chunk_rows))
+    n_new = n_old = 0
+    done = 0
+    for chunk_no, start in enumerate(starts):
+        chunk = todo.iloc[start : start + chunk_rows]
+        vec_path = partial / f"chunk_{chunk_no:06d}.npy"
+        ok_path = partial / f"chunk_{chunk_no:06d}.ok.npy"
+        if vec_path.exists() and ok_path.exists():  # finished by an earlier run
+            ok = np.load(ok_path, allow_pickle=False)
+            retry = np.flatnonzero(~ok)  # images that were unreadable then: try them again
+            n_old += len(chunk) - len(retry)
+            if len(retry):
+                vecs = np.load(vec_path, allow_pickle=False)
+                _encode_rows(ds, encoder, chunk, retry, vecs, ok, batch_size, open_image)
+        else:
+            retry = np.arange(len(chunk))
+            vecs = np.zeros((len(chunk), encoder.dims), dtype=np.float32)
+            ok = np.ones(len(chunk), dtype=bool)
+            _encode_rows(ds, encoder, chunk, retry, vecs, ok, batch_size, open_image)
+        if len(retry):
+            atomic.write_npy(vec_path, vecs)
+            atomic.write_npy(ok_path, ok)  # written last: marks the chunk (or its retries) finished
+        n_new += len(retry)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+
+    parts, oks = [], []
+    for chunk_no in range(len(starts)):
+        parts.append(np.load(partial / f"chunk_{chunk_no:06d}.npy", allow_pickle=False))
+        oks.append(np.load(partial / f"chunk_{chunk_no:06d}.ok.npy", allow_pickle=False))
+    vectors = np.concatenate(parts)
+    keep = np.concatenate(oks)
+    if not keep.any():  # nothing could be read: no embedding, and no partial work to resume
+        shutil.rmtree(partial)
+        raise MediaError(f"none of the {total} image rows of dataset {ds.name!r} could be read for "
+                         f"embedding {emb_name!r}, e.g. {todo['image'].iloc[0]!r}; check that the "
+                         f"images under {ds.media_root} are there and readable")
+    skipped = {"unreadable image": int((~keep).sum())} if not keep.all() else {}
+    ids = todo["id"].astype(str).to_numpy()[keep]
+    modalities = sorted(set(todo["modality"]) & set(encoder.modalities))
+    info = write_embedding(
+        ds, emb_name, list(ids), vectors[keep],
+        {"encoder": encoder.spec, "source": "computed", "modalities": modalities},
+        replace=True,
+    )
+    shutil.rmtree(partial)
+    log.info("embedding %s: %d rows encoded, %d resumed", emb_name, n_new, n_old)
+    return info, n_new, n_old, skipped

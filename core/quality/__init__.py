@@ -1,0 +1,33 @@
+"""Data quality from neighbours: label issues, near-duplicates, outliers.
+
+- :mod:`core.quality.knn`: one batched kNN pass over an index (:func:`nearest_neighbours`)
+  that every score below can share.
+- :mod:`core.quality.label_issues`: :func:`find_label_issues`, :func:`score_outliers`,
+  :func:`quality_columns` (both scores per row from one pass).
+- :mod:`core.quality.duplicates`: :func:`find_near_duplicates` (pairs and groups).
+"""
+
+from __future__ import annotations
+
+from core.quality.duplicates import (
+    DEFAULT_DUPLICATE_THRESHOLD,
+    DuplicateGroup,
+    Duplicates,
+    find_near_duplicates,
+)
+from core.quality.knn import DUPLICATE_CANDIDATES, Neighbours, nearest_neighbours
+from core.quality.label_issues import (
+    DEFAULT_K,
+    LabelIssues,
+    QUALITY_COLUMNS,
+    OutlierScores,
+    find_label_issues,
+    quality_columns,
+    score_outliers,
+)
+
+__all__ = [
+    "DEFAULT_DUPLICATE_THRESHOLD", "DEFAULT_K", "DUPLICATE_CANDIDATES", "DuplicateGroup",
+    "Duplicates", "LabelIssues", "Neighbours", "OutlierScores", "QUALITY_COLUMNS", "find_label_issues",
+    "find_near_duplicates", "nearest_neighbours", "quality_columns", "score_outliers",
+]

@@ -1,0 +1,128 @@
+"""The shared kNN pass of :mod:`core.quality.label_issues`: neighbours of every row, computed once
+(:func:`nearest_neighbours`) and reused by label issues, duplicates and outliers."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from core.errors import IndexStateError, InputError, format_list
+
+if TYPE_CHECKING:
+    from core.index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_CANDIDATES = 16  # kNN candidates per row before falling back to range search
+BATCH_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The ``k`` nearest neighbours of every indexed row, self excluded.
+
+    ``ids`` (n,) the index's ids when computed; ``scores`` (n, k) float32 cosine, best
+    first, -inf padding; ``positions`` (n, k) int64 into ``ids``, -1 padding.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    positions: np.ndarray
+    k: int
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"k must be a whole number ≥ 1, got {k!r}")
+    return int(k)
+
+
+def index_ids(index: VectorIndex, need: int = 2) -> np.ndarray:
+    ids = np.asarray(index.ids).astype(str)
+    if len(ids) < need:
+        raise InputError(f"the embedding has {len(ids)} row(s); quality checks need at least {need}")
+    return ids
+
+
+def aligned_labels(ids: np.ndarray, labels: Mapping[str, str | None] | None) -> list[str | None]:
+    """Label per id (None for missing, None, NaN or blank)."""
+    if labels is None:
+        return [None] * len(ids)
+    series = labels if isinstance(labels, pd.Series) else pd.Series(dict(labels), dtype=object)
+    series = series.copy()
+    series.index = series.index.astype(str)
+    if series.index.has_duplicates:
+        dup = series.index[series.index.duplicated()].unique()
+        raise InputError(f"labels has duplicate ids: {format_list(dup)}")
+    values = series.reindex(ids).tolist()
+    blank = [v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or not str(v).strip()
+             for v in values]
+    return [None if b else str(v) for v, b in zip(values, blank)]
+
+
+def _neighbours(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, k: int,
+                batch: int = BATCH_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest neighbours of ``rows`` (positions into ``ids``), self excluded.
+
+    Returns scores (m, k) float32 (-inf padding) and positions (m, k) int64 (-1 padding).
+    Self is excluded by position, so an exact twin stays a neighbour; if self is not
+    among the k + 1 hits (many identical vectors), the last hit is dropped instead.
+    """
+    m, fetch = len(rows), min(k + 1, len(ids))
+    out_s, out_p = np.full((m, k), -np.inf, dtype=np.float32), np.full((m, k), -1, dtype=np.int64)
+    for start in range(0, m, batch):
+        chunk = rows[start:start + batch]
+        queries = np.asarray(index.vectors_for(list(ids[chunk])), dtype=np.float32)
+        scores, pos = index.search_positions(queries, fetch)
+        scores, pos = np.asarray(scores, dtype=np.float32), np.asarray(pos, dtype=np.int64)
+        drop = pos == chunk[:, None]
+        drop[~drop.any(axis=1), -1] = True
+        shape = (len(chunk), fetch - 1)
+        out_s[start:start + len(chunk), :fetch - 1] = scores[~drop].reshape(shape)
+        out_p[start:start + len(chunk), :fetch - 1] = pos[~drop].reshape(shape)
+    return out_s, out_p
+
+
+def nearest_neighbours(index: VectorIndex, k: int = DUPLICATE_CANDIDATES) -> Neighbours:
+    """One bulk kNN pass over every row (self excluded by position, exact twins kept),
+    to share between :func:`find_label_issues`, :func:`find_near_duplicates`,
+    :func:`score_outliers` and :func:`quality_columns`. ``k`` default 16.
+
+    Raises InputError if ``k`` < 1 or the index has < 2 rows.
+    """
+    k = check_k(k)
+    ids = index_ids(index)
+    scores, pos = _neighbours(index, ids, np.arange(len(ids)), k)
+    return Neighbours(ids=ids, scores=scores, positions=pos, k=k)
+
+
+def neighbour_graph(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, k: int,
+           neighbours: Neighbours | None) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbours of ``rows`` (at least ``k`` wide): from ``neighbours`` if wide enough, else a fresh pass."""
+    if neighbours is not None:
+        if len(neighbours.ids) != len(ids) or not np.array_equal(neighbours.ids, ids):
+            raise IndexStateError(
+                f"the neighbours were computed for {len(neighbours.ids)} rows that differ from the "
+                f"index's {len(ids)}; recompute them with nearest_neighbours(index)"
+            )
+        if neighbours.k >= min(k, len(ids) - 1):
+            return neighbours.scores[rows], neighbours.positions[rows]
+        log.info("shared neighbours have k=%d < %d needed; searching again", neighbours.k, k)
+    return _neighbours(index, ids, rows, k)
+
+
+def ranked(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Order: score descending, ties by id ascending."""
+    return np.lexsort((ids, -scores.astype(np.float64)))
+
+
+# ---------------------------------------------------------------- public API

@@ -1,0 +1,108 @@
+"""The rows a user sees and filters: effective rows (label edits applied) plus, with an
+embedding, the quality columns; and the rows of that table that pass a :class:`RowFilter`.
+
+The Catalog filter panel and the CLI's ``--where`` both go through :func:`matching_rows`,
+so a filter means the same thing in the app and on the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+
+from core.errors import CatalogError, NotFoundError, format_list
+from core.filters import RowFilter, filter_columns, filter_mask
+from core.labels import effective_rows
+from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def quality_table(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
+    """``id``, ``label_issue_score``, ``suggested_label``, ``uniqueness`` for every row of
+    ``embedding`` (one kNN pass over its index, k = 10, edited labels). Raises
+    CatalogError (no such embedding; fewer than 2 rows)."""
+    from core.embeddings import load_index
+    from core.quality import quality_columns
+
+    rows = effective_rows(ws, dataset)
+    labels = dict(zip(rows["id"].astype(str), rows["label"]))
+    return quality_columns(load_index(ws.dataset(dataset), embedding), labels)
+
+
+def join_quality(rows: pd.DataFrame, quality: pd.DataFrame | None, dataset: str = "") -> pd.DataFrame:
+    """``rows`` (row order kept, not mutated) plus the quality columns of ``quality`` joined on
+    id (NaN / None for rows without a vector). A user column of the same name is kept and
+    the quality column skipped; ``quality`` None adds all-NaN columns."""
+    from core.quality import QUALITY_COLUMNS
+
+    out = rows.copy(deep=False)
+    if quality is None:
+        quality = pd.DataFrame(columns=["id", *QUALITY_COLUMNS], dtype=float)
+    extra = quality.set_index("id").reindex(rows["id"].astype(str).to_numpy())
+    for col in QUALITY_COLUMNS:
+        if col in rows.columns:
+            log.warning("%s already has a column %r; the quality column is not added", dataset, col)
+            continue
+        out[col] = extra[col].to_numpy()
+    return out
+
+
+def catalog_table(ws: Workspace, dataset: str, embedding: str | None = None) -> pd.DataFrame:
+    """The table the Catalog shows and filters: effective rows plus, with ``embedding``, its
+    quality columns (all NaN if it cannot be scored, e.g. one row). Raises NotFoundError
+    for an unknown dataset or embedding."""
+    rows = effective_rows(ws, dataset)
+    if embedding is None:
+        return rows
+    ws.dataset(dataset).require_embedding(embedding)
+    try:
+        quality = quality_table(ws, dataset, embedding)
+    except NotFoundError:
+        raise
+    except CatalogError as err:
+        log.warning("no quality columns for %s/%s: %s", dataset, embedding, err)
+        quality = None
+    return join_quality(rows, quality, dataset)
+
+
+def check_filter_names(ws: Workspace, dataset: str, flt: RowFilter) -> None:
+    """Raise NotFoundError if ``flt`` names a slice or tag ``dataset`` does not have."""
+    if flt.slice_name:
+        ws.store.get_slice(dataset, flt.slice_name)
+    if flt.tags:
+        known = ws.store.tags(dataset)
+        unknown = [t for t in flt.tags if t not in known]
+        if unknown:
+            raise NotFoundError(f"unknown tag(s) {format_list(unknown)} in {dataset!r}; tags: "
+                                f"{format_list(sorted(known), 10) or 'none yet'}")
+
+
+def needs_quality(flt: RowFilter, columns: Sequence[str]) -> bool:
+    """Whether ``flt`` filters on a quality column that a table with ``columns`` lacks."""
+    from core.quality import QUALITY_COLUMNS
+
+    return any(c in QUALITY_COLUMNS and c not in columns for c in filter_columns(flt))
+
+
+def matching_rows(ws: Workspace, dataset: str, flt: RowFilter, *, table: pd.DataFrame | None = None,
+                  embedding: str | None = None) -> pd.DataFrame:
+    """The rows of ``table`` (default: :func:`catalog_table` of ``embedding``, with the
+    quality columns only if ``flt`` needs them) that pass ``flt``, in table order. Tags and
+    slices are looked up in the store only if used. Raises NotFoundError (unknown slice)
+    and SchemaError (a column the table does not have, listing those it has)."""
+    if table is None:
+        table = effective_rows(ws, dataset)
+        if embedding is not None and needs_quality(flt, table.columns):
+            table = catalog_table(ws, dataset, embedding)
+    if not flt.active:
+        return table
+    slice_ids = ws.store.get_slice(dataset, flt.slice_name).ids if flt.slice_name else None
+    tags_by_row = ws.store.tags_by_row(dataset) if flt.tags else None
+    return table.loc[filter_mask(table, flt, tags_by_row=tags_by_row, slice_ids=slice_ids)]
+
+
+__all__ = ["catalog_table", "check_filter_names", "join_quality", "matching_rows",
+           "needs_quality", "quality_table"]
