@@ -5,15 +5,7 @@ The public API is listed in ``__all__``; names are imported lazily on first use 
 
 Typical use::
 
-    from core import open_workspace
-
-    from core.ingest import pipeline as ingest
-
-    from core import compute_embeddings
-
-    from core import load_index
-
-    from core import find_similar
+    from core import open_workspace, ingest, compute_embeddings, load_index, find_similar
     ws = open_workspace("catalog-data")
     ingest(ws, "photos/", "photos")
     compute_embeddings(ws.dataset("photos"))

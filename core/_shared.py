@@ -4,7 +4,8 @@
 - :data:`CORE_COLUMNS`: the rows table's own columns; every other column is user metadata.
 - :func:`ids_hash`, :func:`now_iso`: content hash of an id list; the current UTC time.
 - :func:`check_positive_int`: a whole number >= a minimum (not a bool), or InputError.
-- :func:`read_utf8_text`: a UTF-8 text file with a BOM dropped, or InputError naming it.
+- :func:`read_utf8_text`, :func:`read_ids_file`: a UTF-8 text file (BOM dropped), an ids
+  file (one id a line), or InputError naming the file.
 """
 
 from __future__ import annotations
@@ -93,4 +94,17 @@ def read_utf8_text(path: Path, what: str = "file") -> str:
     return data.decode("utf-8-sig")
 
 
-__all__ = ["CORE_COLUMNS", "ProgressFn", "check_positive_int", "ids_hash", "now_iso", "read_utf8_text", "unit_rows", "utf8_error"]
+def read_ids_file(path: str | Path) -> list[str]:
+    """Row ids of a UTF-8 text file, one a line, in file order (blank lines and surrounding
+    spaces dropped, a BOM dropped). Raises InputError (missing, unreadable or not UTF-8)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"ids file {str(path)!r} does not exist")
+    try:
+        text = read_utf8_text(path, "ids file")
+    except OSError as err:
+        raise InputError(f"cannot read ids file {str(path)!r}: {err.strerror or err}") from err
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+__all__ = ["CORE_COLUMNS", "ProgressFn", "check_positive_int", "ids_hash", "now_iso", "read_ids_file", "read_utf8_text", "unit_rows", "utf8_error"]

@@ -1,4 +1,4 @@
-"""SQLite store of user curation state: tags, slices, label edits, saved searches.
+"""SQLite store of user curation state: tags, slices, label edits, reviews.
 
 One file per workspace (``<home>/catalog.sqlite``) in WAL mode with a busy timeout,
 so the app and several CLI processes can write at the same time without losing
@@ -41,10 +41,8 @@ CREATE TABLE IF NOT EXISTS reviews (
     dataset TEXT NOT NULL, row_id TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
     created TEXT NOT NULL, PRIMARY KEY (dataset, kind, row_id)
 );
-CREATE TABLE IF NOT EXISTS saved_searches (
-    dataset TEXT NOT NULL, name TEXT NOT NULL, recipe TEXT NOT NULL, scores TEXT NOT NULL,
-    created TEXT NOT NULL, PRIMARY KEY (dataset, name)
-);
+-- saved searches were never read; workspaces made before their removal drop the table
+DROP TABLE IF EXISTS saved_searches;
 """
 
 
@@ -318,6 +316,29 @@ class Store:
         )
         return [LabelEdit(*r) for r in rows]
 
+    def label_edit(self, dataset: str, edit_id: int) -> LabelEdit:
+        """One edit of ``dataset`` by id (reverted or not); NotFoundError naming it and the
+        latest live edit if ``dataset`` has no such edit."""
+        rows = self._query(
+            "SELECT edit_id, dataset, row_id, old_label, new_label, source, created, reverted "
+            "FROM label_edits WHERE dataset=? AND edit_id=?",
+            (dataset, int(edit_id)),
+        )
+        if not rows:
+            last = self.last_live_edit(dataset)
+            hint = f"the latest live edit is {last.edit_id}" if last else "it has no live label edits"
+            raise NotFoundError(f"no label edit {edit_id} in {dataset!r}; {hint}")
+        return LabelEdit(*rows[0])
+
+    def last_live_edit(self, dataset: str) -> LabelEdit | None:
+        """The newest edit of ``dataset`` not yet reverted, or None."""
+        rows = self._query(
+            "SELECT edit_id, dataset, row_id, old_label, new_label, source, created, reverted "
+            "FROM label_edits WHERE dataset=? AND reverted IS NULL ORDER BY edit_id DESC LIMIT 1",
+            (dataset,),
+        )
+        return LabelEdit(*rows[0]) if rows else None
+
     # ---- review marks (e.g. "label looks right, stop showing it") -----------
     def mark_reviewed(self, dataset: str, row_ids: Iterable[str], kind: str, status: str) -> None:
         """Record a review decision (``status`` e.g. 'correct', 'skipped') for rows."""
@@ -343,35 +364,10 @@ class Store:
         )
         return dict(rows)
 
-    # ---- saved searches ----------------------------------------------------
-    def save_search(self, dataset: str, name: str, recipe: dict, scores: dict[str, float]) -> None:
-        """Save a search's recipe and its id → score map (usable for ordered selection)."""
-        name = _check_label_text(name, "search")
-        with self._tx() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO saved_searches (dataset, name, recipe, scores, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (dataset, name, json.dumps(recipe, default=str), json.dumps(scores), now_iso()),
-            )
-
-    def saved_search_scores(self, dataset: str, name: str) -> dict[str, float]:
-        """Id → score of a saved search; NotFoundError if absent."""
-        row = self._query(
-            "SELECT scores FROM saved_searches WHERE dataset=? AND name=?", (dataset, name)
-        )
-        if not row:
-            raise NotFoundError(f"no saved search {name!r} in {dataset!r}")
-        return json.loads(row[0][0])
-
-    def saved_searches(self, dataset: str) -> list[str]:
-        return [r[0] for r in self._query(
-            "SELECT name FROM saved_searches WHERE dataset=? ORDER BY name", (dataset,)
-        )]
-
     def forget_dataset(self, dataset: str) -> None:
         """Remove every record of ``dataset`` (used when a dataset is replaced or deleted)."""
         with self._tx() as con:
-            for table in ("tags", "slices", "label_edits", "reviews", "saved_searches"):
+            for table in ("tags", "slices", "label_edits", "reviews"):
                 con.execute(f"DELETE FROM {table} WHERE dataset=?", (dataset,))
 
 
@@ -389,4 +385,4 @@ def _check_label_text(value: str, what: str) -> str:
     return text
 
 
-__all__ = ["Store", "Slice", "LabelEdit", "ids_hash", "now_iso"]
+__all__ = ["Store", "Slice", "LabelEdit"]

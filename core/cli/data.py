@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 
 from core.cli.output import emit, open_ws, progress_bar
+from core.errors import InputError, NotFoundError
 
+# app.py of a checkout: the Streamlit app (app.py, pages/, ui/) is not part of the wheel
 APP_PATH = Path(__file__).resolve().parent.parent.parent / "app.py"
+APP_PARTS = ("pages", "ui")
 
 
 def cmd_ingest(args) -> int:
@@ -138,13 +141,31 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def app_path(given: str | None) -> Path:
+    """The app's ``app.py``: ``given`` (``--app``), else the checkout's next to the package.
+
+    Raises InputError if ``given`` is not an ``app.py`` with ``pages/`` and ``ui/`` beside
+    it; NotFoundError (one line saying how to run the app) if ``given`` is None and the
+    package was installed without the app (from a wheel).
+    """
+    path = Path(given).expanduser().resolve() if given else APP_PATH
+    missing = [part for part in APP_PARTS if not (path.parent / part).is_dir()]
+    if path.is_file() and not missing:
+        return path
+    if given:
+        what = "does not exist" if not path.is_file() else f"has no {' or '.join(f'{m}/' for m in missing)} beside it"
+        raise InputError(f"--app {given!r} {what}; give the app.py of a Catalog checkout")
+    raise NotFoundError("the Catalog app (app.py, pages/, ui/) is not installed with this package; "
+                        "from a checkout run `streamlit run app.py` or `catalog serve --app PATH/app.py`")
+
+
 def cmd_serve(args) -> int:
+    app = app_path(args.app)
     env = dict(os.environ)
     if args.home:
         env["CATALOG_HOME"] = str(Path(args.home).resolve())
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.port", str(args.port)]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
     return subprocess.call(cmd, env=env)
-
 
 
 def register(sub) -> None:
@@ -217,4 +238,6 @@ def register(sub) -> None:
 
     p = sub.add_parser("serve", help="open the Catalog app in the browser")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--app", help="the app.py of a Catalog checkout (default: the one next to "
+                   "this package, absent when installed from a wheel)")
     p.set_defaults(func=cmd_serve)

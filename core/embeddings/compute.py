@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core import atomic
-from core._shared import ProgressFn, ids_hash
+from core._shared import ProgressFn, check_positive_int, ids_hash
 from core.embeddings.files import EmbeddingInfo, write_embedding
 from core.errors import AlreadyExistsError, EmbeddingError, MediaError
 from core.workspace import Dataset, check_name
@@ -62,11 +62,14 @@ def compute_embeddings(
     to the encoder's short name. Work is saved per chunk of ``chunk_rows`` rows; an
     interrupted run is resumed: finished chunks are reused, and their image rows that could
     not be read then are tried again; ``skipped`` counts the rows left out of the final
-    embedding. Raises EncoderError, AlreadyExistsError, EmbeddingError, MediaError (no image
+    embedding. Raises InputError (``batch_size`` or ``chunk_rows`` not a whole number >= 1,
+    before any work), EncoderError, AlreadyExistsError, EmbeddingError, MediaError (no image
     row readable: nothing is saved and no partial work is kept).
     """
     from core.encoders import DEFAULT_ENCODERS, load_encoder
 
+    batch_size = check_positive_int(batch_size, "batch_size")
+    chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
     rows = ds.rows()
     if encoder_spec is None:
         present = [m for m in ("image", "text") if (rows["modality"] == m).any()]

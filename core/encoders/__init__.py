@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from core.encoders.loading import Encoder, load_encoder
 from core.encoders.specs import (
+    CUSTOM_KINDS,
     DEFAULT_ENCODERS,
     ENCODER_SPECS,
+    KIND_READS,
     describe_encoder,
+    encoder_kind,
+    is_custom_spec,
     normalise_spec,
+    reads_images,
+    reads_text,
     short_name,
 )
 
-__all__ = ["DEFAULT_ENCODERS", "ENCODER_SPECS", "Encoder", "describe_encoder", "load_encoder",
-           "normalise_spec", "short_name"]
+__all__ = ["CUSTOM_KINDS", "DEFAULT_ENCODERS", "ENCODER_SPECS", "Encoder", "KIND_READS",
+           "describe_encoder", "encoder_kind", "is_custom_spec", "load_encoder", "normalise_spec",
+           "reads_images", "reads_text", "short_name"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core._shared import ProgressFn
+from core._shared import ProgressFn, check_positive_int
 from core.errors import EncoderError, InputError
 from core.media import to_rgb
 
@@ -34,11 +34,6 @@ def _l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-
-
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 class _BaseEncoder:
@@ -64,7 +59,7 @@ class _BaseEncoder:
             )
 
     def _run(self, items: list[Any], batch_size: int, progress: ProgressFn | None, fn: Callable) -> np.ndarray:
-        _check_batch_size(batch_size)
+        batch_size = check_positive_int(batch_size, "batch_size")
         total = len(items)
         if total == 0:
             return np.zeros((0, self.dims), dtype=np.float32)

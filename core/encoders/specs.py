@@ -1,5 +1,6 @@
 """Encoder specs: the registry of what :func:`core.encoders.load_encoder` accepts, and
-parsing / describing a spec without loading anything (no torch import)."""
+parsing / describing a spec without loading anything (no torch import): its kind and
+what that kind reads (:func:`encoder_kind`, :func:`reads_text`, :func:`reads_images`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,36 @@ ENCODER_SPECS: dict[str, str] = {
 DEFAULT_ENCODERS: dict[str, str] = {"text": "text:minilm", "image": "image:efficientnet-lite0"}
 
 _FIXED_SPECS = {"text": "minilm", "image": "efficientnet-lite0"}
-_PATH_KINDS = ("clip", "st")
+# What each encoder kind reads; clip: and st: take a model name or path (CUSTOM_KINDS).
+KIND_READS: dict[str, frozenset[str]] = {
+    "text": frozenset({"text"}), "image": frozenset({"image"}),
+    "clip": frozenset({"image", "text"}), "st": frozenset({"text"}),
+}
+CUSTOM_KINDS = ("clip", "st")
+
+
+def encoder_kind(spec: str | None) -> str | None:
+    """The kind of ``spec`` (``"text"``, ``"image"``, ``"clip"``, ``"st"``), lower-cased;
+    None for None (imported vectors) or a spec of no known kind. Nothing is loaded."""
+    if not isinstance(spec, str):
+        return None
+    kind = spec.partition(":")[0].strip().lower()
+    return kind if kind in KIND_READS and ":" in spec else None
+
+
+def reads_text(spec: str | None) -> bool:
+    """True if encoder ``spec`` (None = imported vectors) can encode a text query."""
+    return "text" in KIND_READS.get(encoder_kind(spec) or "", ())
+
+
+def reads_images(spec: str | None) -> bool:
+    """True if encoder ``spec`` (None = imported vectors) can encode an image."""
+    return "image" in KIND_READS.get(encoder_kind(spec) or "", ())
+
+
+def is_custom_spec(spec: str | None) -> bool:
+    """True for a ``clip:NAME_OR_PATH`` or ``st:NAME_OR_PATH`` spec with a non-empty name."""
+    return encoder_kind(spec) in CUSTOM_KINDS and bool(str(spec).partition(":")[2].strip())
 
 
 def _valid_specs_text() -> str:
@@ -36,7 +66,7 @@ def normalise_spec(spec: str) -> str:
     kind, arg = kind.strip().lower(), arg.strip()
     if kind in _FIXED_SPECS and arg.lower() == _FIXED_SPECS[kind]:
         return f"{kind}:{_FIXED_SPECS[kind]}"
-    if kind in _PATH_KINDS and arg:
+    if kind in CUSTOM_KINDS and arg:
         local = Path(arg).expanduser()
         return f"{kind}:{local.resolve()}" if local.exists() else f"{kind}:{arg}"
     raise EncoderError(f"unknown encoder spec {spec!r}; choose one of {_valid_specs_text()}")

@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from core._shared import ProgressFn
-from core.errors import EmbeddingError, InputError, SchemaError, format_list
+from core.errors import EmbeddingError, SchemaError, format_list
 
 ADD_CHUNK = 32768   # rows normalised (copied) at a time while building (48 MB at 384-d)
 HNSW_STEP = 16384   # rows per HNSW add call: progress steps on long graph builds
@@ -212,12 +212,6 @@ class RangeHits:
 
     ids: np.ndarray
     scores: np.ndarray
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a positive integer, got {k!r}")
-    return int(k)
 
 
 def _one_thread(fn, *args: Any, **kwargs: Any) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from core._shared import check_positive_int
 from core.errors import (
     EmbeddingError,
     IndexStateError,
@@ -36,7 +37,6 @@ from core.index.faiss_build import (
     Hits,
     ProgressFn,
     RangeHits,
-    _check_k,
     _one_thread,
     add_chunks,
     as_matrix,
@@ -52,35 +52,12 @@ from core.index.faiss_build import (
 )
 from core.index.files import FORMAT_VERSION, read_index_files, write_index_files
 from core.index.huge_pages import advise_huge_pages
+from core.index.kinds import check_params, resolve_kind
 
 log = logging.getLogger(__name__)
 
-KINDS = ("auto", "exact", "hnsw")
-# Auto-choice threshold, from bench/bench_search.py (docs/benchmarks.md, "Search
-# (VectorIndex)"; 2 cores, 384-d): one exact query scans every row and costs ~5 ms of
-# CPU at 50k rows (~8 ms at 100k, ~0.1 ms per 1k rows), and bulk kNN (search_positions
-# with q = n, used by quality/select) grows as n^2 (100k: 2.6x slower than HNSW incl.
-# its build). Above this HNSW answers in ~0.5 ms CPU at recall@10 >= 0.99.
-EXACT_MAX_ROWS = 50_000
-# HNSW over SQ8 codes, k_factor * k candidates re-ranked exactly, graph memory in huge
-# pages (core.index.huge_pages). At 1M x 384 on hard isotropic clustered data (bench/
-# bench_hnsw_sweep.py, docs/benchmarks.md): ef_search 160 -> recall@10 0.954 at 0.77 ms,
-# 192 -> 0.972 at 0.88 ms per query; ef_construction 64 had left recall at 0.84.
-HNSW_DEFAULTS: dict[str, int] = {"M": 32, "ef_construction": 200, "ef_search": 192, "k_factor": 2}
 _QUERY_BATCH = 4096     # queries per faiss call in the bulk methods
 _GATHER_MAX_ROWS = 8192  # `within` subsets up to this size are copied out and scanned
-
-
-def _check_params(kind: str, params: dict[str, Any]) -> dict[str, int]:
-    """HNSW params merged over :data:`HNSW_DEFAULTS` ({} for exact); InputError on bad ones."""
-    unknown = sorted(set(params) - set(HNSW_DEFAULTS))
-    if unknown:
-        raise InputError(f"unknown index parameter(s) {format_list(unknown)}; "
-                         f"choose from {', '.join(HNSW_DEFAULTS)}")
-    for name, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"index parameter {name}={value!r} must be a positive integer")
-    return {} if kind == "exact" else {**HNSW_DEFAULTS, **{k: int(v) for k, v in params.items()}}
 
 
 class VectorIndex:
@@ -221,7 +198,7 @@ class VectorIndex:
         an id filter above that); ``exclude``: ids never returned (unknown ones ignored).
         Raises EmbeddingError (bad queries), InputError (k < 1), NotFoundError (``within``).
         """
-        q, k = self._queries(queries), _check_k(k)
+        q, k = self._queries(queries), check_positive_int(k, "k")
         excluded = self._slots(exclude, strict=False) if exclude is not None else np.empty(0, np.int64)
         if within is not None:
             subset = np.setdiff1d(np.unique(self._slots(within)), excluded)
@@ -259,7 +236,7 @@ class VectorIndex:
         """Bulk kNN over all live rows: (scores (q, k) float32, positions (q, k) int64 into
         :attr:`ids`, -1 padding). Batched; uses HNSW for the hnsw kind.
         """
-        q, k = self._queries(queries), _check_k(k)
+        q, k = self._queries(queries), check_positive_int(k, "k")
         sel = self._alive_selector()
         scores, slots = self._knn(q, k, self._index, sel and sel[0])
         pos = self._positions()
@@ -376,13 +353,14 @@ class VectorIndex:
         index, slot_ids, meta = read_index_files(directory)
         kind = meta["kind"]
         try:
-            params = _check_params(kind, meta.get("params") or {})
+            params = check_params(kind, meta.get("params") or {})
         except InputError as err:
             raise IndexStateError(f"index.json in {directory} has bad params: {err}") from err
         if kind == "hnsw":
             graph_of(index).hnsw.efSearch = params["ef_search"]
             index.k_factor = float(params["k_factor"])
         return cls(index, slot_ids, kind, params)
+
 
 def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
                 progress: ProgressFn | None = None, **params: int) -> VectorIndex:
@@ -400,17 +378,10 @@ def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
     id_arr = check_ids(ids, vectors)
     x = as_matrix(vectors, None)
     resolved = resolve_kind(kind, len(x))
-    checked = _check_params(resolved, params)
+    checked = check_params(resolved, params)
     norms = checked_norms(x, id_arr)  # every row is checked before anything is built
     log.info("building %s index over %d rows of %d dims %s", resolved, len(x), x.shape[1], checked)
     index = new_faiss(resolved, x.shape[1], checked)
     train_if_needed(index, x, norms)
     add_chunks(index, unit_chunks(x, norms), len(x), progress)
     return VectorIndex(index, id_arr, resolved, checked)
-
-
-def resolve_kind(kind: str, rows: int) -> str:
-    """The index kind ``build_index`` makes for ``kind`` over ``rows`` rows ("exact" | "hnsw")."""
-    if kind not in KINDS:
-        raise InputError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
-    return kind if kind != "auto" else ("exact" if rows <= EXACT_MAX_ROWS else "hnsw")

@@ -18,8 +18,8 @@ from core.quality.duplicates import (
 from core.quality.knn import DUPLICATE_CANDIDATES, Neighbours, nearest_neighbours
 from core.quality.label_issues import (
     DEFAULT_K,
-    LabelIssues,
     QUALITY_COLUMNS,
+    LabelIssues,
     OutlierScores,
     find_label_issues,
     quality_columns,

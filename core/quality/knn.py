@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core._shared import check_positive_int
 from core.errors import IndexStateError, InputError, format_list
 
 if TYPE_CHECKING:
@@ -38,12 +39,6 @@ class Neighbours:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a whole number ≥ 1, got {k!r}")
-    return int(k)
 
 
 def index_ids(index: VectorIndex, need: int = 2) -> np.ndarray:
@@ -99,7 +94,7 @@ def nearest_neighbours(index: VectorIndex, k: int = DUPLICATE_CANDIDATES) -> Nei
 
     Raises InputError if ``k`` < 1 or the index has < 2 rows.
     """
-    k = check_k(k)
+    k = check_positive_int(k, "k")
     ids = index_ids(index)
     scores, pos = _neighbours(index, ids, np.arange(len(ids)), k)
     return Neighbours(ids=ids, scores=scores, positions=pos, k=k)

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core._shared import check_positive_int
 from core.errors import InputError, format_list
 from core.quality.knn import (
     Neighbours,
     aligned_labels,
-    check_k,
     index_ids,
     neighbour_graph,
     ranked,
@@ -153,7 +153,7 @@ def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: i
     Raises InputError if ``k`` < 1, the index has < 2 rows, or < 2 distinct labels;
     IndexStateError if ``neighbours`` belong to other rows.
     """
-    k = check_k(k)
+    k = check_positive_int(k, "k")
     ids = index_ids(index)
     codes, classes = _encode_labels(aligned_labels(ids, labels))
     rows = np.flatnonzero(codes >= 0)
@@ -202,7 +202,7 @@ def score_outliers(index: VectorIndex, k: int = DEFAULT_K, *,
     Raises InputError if ``k`` < 1 or the index has < 2 rows; IndexStateError if
     ``neighbours`` belong to other rows.
     """
-    k = check_k(k)
+    k = check_positive_int(k, "k")
     ids = index_ids(index)
     width = min(k, len(ids) - 1)
     scores, _ = neighbour_graph(index, ids, np.arange(len(ids)), width, neighbours)
@@ -223,7 +223,7 @@ def quality_columns(index: VectorIndex, labels: Mapping[str, str | None], k: int
     Raises InputError if ``k`` < 1 or the index has < 2 rows; IndexStateError if
     ``neighbours`` belong to other rows.
     """
-    k = check_k(k)
+    k = check_positive_int(k, "k")
     ids = index_ids(index)
     n, (codes, classes) = len(ids), _encode_labels(aligned_labels(ids, labels))
     labelled = np.flatnonzero(codes >= 0)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core._shared import check_positive_int
 from core.errors import InputError, NotFoundError, format_list
 from core.index import VectorIndex
 
@@ -81,8 +82,8 @@ def search_vector(
     """
     if k is None and threshold is None:
         raise InputError("give k, a threshold, or both")
-    if k is not None and k <= 0:
-        raise InputError(f"k must be positive, got {k}")
+    if k is not None:
+        k = check_positive_int(k, "k")
     query = _normalise(query)
     excluded = set(exclude or ())
     if threshold is not None:

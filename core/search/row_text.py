@@ -26,6 +26,7 @@ import pandas as pd
 from core import atomic
 from core._shared import ProgressFn
 from core.embeddings import EmbeddingInfo, describe_embedding, write_embedding
+from core.encoders import reads_text
 from core.errors import InputError
 from core.filters import STRUCTURAL_COLUMNS
 from core.workspace import Dataset
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 FALLBACK_EMBEDDING = "row-text-minilm"
 FALLBACK_ENCODER = "text:minilm"
 CLIP_SUGGESTION = "clip:clip-ViT-B-32"
-TEXT_KINDS = ("text", "st", "clip")  # encoder kinds with a text tower
 MAX_DESCRIPTION_CHARS = 1000
 MAX_METADATA_VALUE_CHARS = 200
 _SEPARATORS = re.compile(r"[_\-.]+")
@@ -59,11 +59,6 @@ class TextSearchPlan:
     encoder: str
     fallback: bool
     note: str = ""
-
-
-def reads_text(spec: str | None) -> bool:
-    """True if encoder ``spec`` (None = imported vectors) can encode a text query."""
-    return spec is not None and spec.split(":", 1)[0].strip().lower() in TEXT_KINDS
 
 
 def plan_text_search(dataset: str, embedding: str, encoder_spec: str | None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core._shared import unit_rows
+from core._shared import check_positive_int, unit_rows
 from core.clusters import distinct_rows, fit_kmeans
 from core.errors import InputError, SchemaError, format_list
 
@@ -77,20 +77,15 @@ def scope_vectors(
 
 # ---- validation -----------------------------------------------------------------
 def _check_n(n: int, scope_rows: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise InputError(f"n must be a whole number of rows, got {n!r}")
-    n = int(n)
-    if n <= 0:
-        raise InputError(f"n must be at least 1, got {n}")
+    """``n`` as an int in 1..``scope_rows``; InputError naming ``n`` (and the scope size)."""
+    n = check_positive_int(n, "n")
     if n > scope_rows:
         raise InputError(f"asked for {n} rows but the scope has {scope_rows}")
     return n
 
 
 def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative whole number, got {seed!r}")
-    return int(seed)
+    return check_positive_int(seed, "seed", minimum=0)
 
 
 def _check_ids(ids: Sequence[str]) -> list[str]:
@@ -220,8 +215,7 @@ def select_by_cluster(
     pick = _check_choice(pick, PICK_CHOICES, "pick")
     n = _check_n(n, len(ids))
     seed = _check_seed(seed)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a whole number of clusters >= 1, got {k!r}")
+    k = check_positive_int(k, "k")
     X = unit_rows(vectors, ids)
     k_used = distinct_rows(X, min(int(k), len(ids)))  # no empty cluster: k <= distinct rows
     if k_used < k:

@@ -77,3 +77,23 @@ def test_bad_tag_names_are_rejected(tmp_path):
         store.tag_rows("d", ["a"], "   ")
     with pytest.raises(InputError, match="control"):
         store.tag_rows("d", ["a"], "bad\x00tag")
+
+
+def test_a_workspace_from_before_keeps_its_tags_and_loses_the_unused_saved_searches(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "catalog.sqlite"
+    Store(path).tag_rows("d", ["a"], "keep")
+    con = sqlite3.connect(path)  # what older versions created and wrote
+    con.execute("CREATE TABLE saved_searches (dataset TEXT NOT NULL, name TEXT NOT NULL, "
+                "recipe TEXT NOT NULL, scores TEXT NOT NULL, created TEXT NOT NULL)")
+    con.execute("INSERT INTO saved_searches VALUES ('d', 's', '{}', '{}', 'then')")
+    con.commit()
+    con.close()
+    reopened = Store(path)
+    assert reopened.tags("d") == {"keep": 1}
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "saved_searches" not in tables and {"tags", "slices", "label_edits", "reviews"} <= tables
+    assert not hasattr(reopened, "save_search")
+    reopened.forget_dataset("d")
+    assert reopened.tags("d") == {}

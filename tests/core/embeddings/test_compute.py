@@ -6,7 +6,7 @@ import pytest
 
 from core.embeddings import compute_embeddings
 from core.embeddings import files as E
-from core.errors import AlreadyExistsError, EmbeddingError, NotFoundError
+from core.errors import AlreadyExistsError, EmbeddingError, InputError, NotFoundError
 from core.ingest import ingest_table
 
 
@@ -34,6 +34,15 @@ def test_compute_saves_normalised_vectors_index_and_default(notes):
     index = E.load_index(notes)
     assert len(index) == 40
     assert not any(p.name.startswith(".") for p in notes.embeddings_dir.iterdir())
+
+
+@pytest.mark.parametrize(("option", "bad"), [("batch_size", 0), ("chunk_rows", 0), ("chunk_rows", 2.5)])
+def test_a_bad_batch_or_chunk_size_is_refused_before_any_work(notes, option, bad):
+    before = sorted(p.relative_to(notes.path) for p in notes.path.rglob("*"))
+    with pytest.raises(InputError, match=f"^{option} must be a whole number >= 1, got {bad!r}$"):
+        compute_embeddings(notes, **{option: bad})
+    assert sorted(p.relative_to(notes.path) for p in notes.path.rglob("*")) == before
+    assert notes.embedding_names() == []
 
 
 def test_existing_embedding_needs_replace(notes):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import core.index.faiss_build as index_build
+import core.index.kinds as kinds_mod
 import core.index.vector_index as index_mod
 from core.errors import (
     EmbeddingError,
@@ -161,10 +162,10 @@ def test_hnsw_recall_at_10_on_100k_clustered() -> None:
 def test_auto_kind_follows_threshold(monkeypatch, data) -> None:
     x, ids, _ = data
     assert build_index(x, list(ids)).kind == "exact"
-    monkeypatch.setattr(index_mod, "EXACT_MAX_ROWS", 100)
+    monkeypatch.setattr(kinds_mod, "EXACT_MAX_ROWS", 100)
     big = build_index(x, list(ids), M=8)
     assert big.kind == "hnsw" and big.params["M"] == 8
-    assert big.params["ef_search"] == index_mod.HNSW_DEFAULTS["ef_search"]
+    assert big.params["ef_search"] == kinds_mod.HNSW_DEFAULTS["ef_search"]
 
 
 @pytest.mark.parametrize("kind", ["exact", "hnsw"])
@@ -270,6 +271,9 @@ def test_bad_inputs_raise_typed_errors(data) -> None:
         build_index(small, names, kind="ivf")
     with pytest.raises(InputError, match="efSearch"):
         build_index(small, names, kind="hnsw", efSearch=10)
+    for bad_m in (0, True, 2.5):
+        with pytest.raises(InputError, match=f"index parameter M must be a whole number >= 1, got {bad_m!r}"):
+            build_index(small, names, kind="hnsw", M=bad_m)
     bad = small.copy()
     bad[4, 0] = np.nan
     with pytest.raises(EmbeddingError, match="'r4'"):
@@ -294,7 +298,7 @@ def test_bad_inputs_raise_typed_errors(data) -> None:
         index.search(np.ones(16, np.float32), 3)
     with pytest.raises(EmbeddingError, match="NaN"):
         index.search(np.full(32, np.nan, np.float32), 3)
-    with pytest.raises(InputError, match="k must be"):
+    with pytest.raises(InputError, match="k must be a whole number >= 1, got 0"):
         index.search(small[0], 0)
     with pytest.raises(NotFoundError, match="2 id\\(s\\) not in the index: 'nope', 'gone'"):
         index.remove(["r0", "nope", "gone"])

@@ -72,7 +72,7 @@ def test_asking_for_more_rows_than_the_scope_names_both_numbers():
     with pytest.raises(InputError, match="asked for 500 rows but the scope has 120"):
         select_random([str(i) for i in range(120)], 500)
     for bad in (0, -3):
-        with pytest.raises(InputError, match=f"n must be at least 1, got {bad}"):
+        with pytest.raises(InputError, match=f"n must be a whole number >= 1, got {bad}"):
             select_random(["a", "b"], bad)
     with pytest.raises(InputError, match="asked for 5 rows but the scope has 4"):
         select_diverse(list("abcd"), np.eye(4, dtype=np.float32), 5)
