@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import loaders, state
+from ui import state
 from ui.detail import render_detail
 from ui.filter_panel import (
     catalog_profile,
@@ -11,16 +11,10 @@ from ui.filter_panel import (
     render_filter_panel,
 )
 from ui.grid import render_grid
-from ui.selection import render_selection_bar
+from ui.page import start_page
+from ui.selection_bar import render_selection_bar
 
-ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
-st.title("Catalog")
-dataset = state.active_dataset()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
-
-embedding = state.active_embedding()
+ws, dataset, embedding = start_page("Catalog")
 rows = catalog_rows(ws, dataset, embedding)  # effective labels + quality columns
 flt = render_filter_panel(ws, dataset, profile=catalog_profile(ws, dataset, embedding))
 view = filtered_rows(ws, dataset, rows, flt)

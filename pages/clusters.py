@@ -10,20 +10,13 @@ from ui import cluster_widgets as cw
 from ui import loaders, state
 from ui.filter_panel import filtered_rows
 from ui.grid import render_grid, safe_text
-from ui.selection import render_selection_bar
+from ui.messages import show_error
+from ui.page import start_page
+from ui.selection_bar import render_selection_bar
 
-ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
-st.title("Cluster map")
-dataset, embedding = state.active_dataset(), state.active_embedding()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
-if embedding is None:
-    st.info(f"The map needs an embedding: run `catalog embed {dataset}`.")
-    st.stop()
-cw.flash()
+ws, dataset, embedding = start_page("Cluster map", needs_embedding=True)
 
-rows = loaders.rows(ws, dataset)
+rows = loaders.effective_rows(ws, dataset)
 flt = state.row_filter(dataset)
 view = filtered_rows(ws, dataset, rows, flt)
 emb = loaders.embedding(ws, dataset, embedding)
@@ -43,13 +36,13 @@ if not cw.projection_on_disk(ws, dataset, embedding, method, seed):
     try:
         cw.compute_projection(ws, dataset, embedding, method, seed, estimate)
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
         st.stop()
 try:
     proj = cw.projection(ws, dataset, embedding, method, seed)
     clu = cw.clustering(ws, dataset, embedding, k, seed)
 except CatalogError as err:
-    st.error(str(err))
+    show_error(err)
     st.stop()
 
 points = cw.map_points(view, proj, clu)
@@ -73,9 +66,9 @@ try:
     values = cw.color_values(
         points, color_by, tag=tag,
         tagged=ws.store.rows_with_tag(dataset, tag) if color_by == cw.COLOR_TAG else (),
-        scores=cw.quality(ws, dataset, embedding) if color_by in cw.QUALITY_COLUMNS else None)
+        scores=cw.quality_by_id(ws, dataset, embedding) if color_by in cw.SCORE_COLORINGS else None)
 except CatalogError as err:
-    st.error(str(err))
+    show_error(err)
     st.stop()
 fig, trace_ids = cw.map_figure(points, values, color_by)
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", "points"), key="clu:map")

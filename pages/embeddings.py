@@ -6,17 +6,11 @@ import functools
 import streamlit as st
 
 from ui import embedding_widgets as ew
-from ui import loaders, state
+from ui import loaders
 from ui.grid import safe_text
+from ui.page import start_page
 
-ws = loaders.get_workspace()  # first: on a deep link it reruns the page inside app.py
-st.title("Embeddings")
-dataset, active = state.active_dataset(), state.active_embedding()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
-
-ew.show_flash()
+ws, dataset, active = start_page("Embeddings")
 infos = loaders.embeddings(ws, dataset)
 default = ws.dataset(dataset).default_embedding()
 if infos:
@@ -24,7 +18,7 @@ if infos:
                "by every page; the default is the one a new session and the CLI start with.")
     st.dataframe(ew.embedding_table(infos, default, active), hide_index=True, key="emb:table")
 else:
-    st.info(f"{dataset} has no embeddings yet: compute one or import your own vectors below.")
+    st.info(f"{safe_text(dataset)} has no embeddings yet: compute one or import your own vectors below.")
 
 if infos:
     st.subheader("Manage")

@@ -11,19 +11,11 @@ from ui import quality_data as qd
 from ui import quality_widgets as qw
 from ui.detail import render_detail
 from ui.grid import render_grid, safe_text
+from ui.messages import show_error
+from ui.page import start_page
 
-ws = loaders.get_workspace()  # first: on a deep link it reruns the page inside the app shell
-st.title("Label review")
-dataset, embedding = state.active_dataset(), state.active_embedding()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
-if embedding is None:
-    st.info(f"Label review needs an embedding: run `catalog embed {dataset}`.")
-    st.stop()
-
-rows = loaders.rows(ws, dataset)
-qw.flash()
+ws, dataset, embedding = start_page("Label review", needs_embedding=True)
+rows = loaders.effective_rows(ws, dataset)
 qw.render_undo(ws)
 if state.detail_row():
     render_detail(ws, dataset, rows, state.detail_row())
@@ -39,7 +31,7 @@ with issues_tab:
     try:
         issues = qd.label_issues(ws, dataset, embedding, k)
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
     else:
         queue = qw.issue_queue(ws, dataset, issues, min_score, show_skipped)
         start = qw.batch_start(dataset, len(queue))
@@ -66,7 +58,7 @@ with dups_tab:
     try:
         dups = qd.duplicates(ws, dataset, embedding, threshold)
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
     else:
         groups = qw.open_groups(ws, dataset, dups.groups, tag.strip()) if hide_done else list(dups.groups)
         conflicts = sum(g.conflict for g in dups.groups)
@@ -83,7 +75,7 @@ with outliers_tab:
     try:
         view, scores = qd.outlier_view(ws, dataset, embedding)
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
     else:
         st.markdown(f"**{len(view):,} rows, most unique first** · uniqueness = mean cosine "
                     f"distance to the {DEFAULT_K} nearest neighbours, scaled 0-1 "

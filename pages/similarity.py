@@ -4,9 +4,11 @@ import streamlit as st
 
 from core.errors import CatalogError
 from core.search import DEFAULT_NEGATIVE_WEIGHT, METHODS
-from ui import loaders, state
 from ui import search_widgets as sw
+from ui import state
 from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
+from ui.messages import show_error
+from ui.page import start_page
 
 METHOD_NAMES = {
     "rocchio": "Rocchio: normalize(mean(anchors) − w · mean(negatives))",
@@ -15,16 +17,7 @@ METHOD_NAMES = {
     "min": "Min: similar to every anchor",
 }
 
-ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
-st.title("Similarity search")
-dataset, embedding = state.active_dataset(), state.active_embedding()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
-if embedding is None:
-    st.info(f"This dataset has no embedding yet: run `catalog embed {dataset}`.")
-    st.stop()
-
+ws, dataset, embedding = start_page("Similarity search", needs_embedding=True)
 rows = catalog_rows(ws, dataset, embedding)  # the Catalog's table: its filter applies as is
 spec = sw.encoder_spec(ws, dataset, embedding)
 flt = render_filter_panel(ws, dataset, key="sim:flt", expanded=False,
@@ -40,7 +33,7 @@ with st.expander("Add anchors", expanded=not (state.anchors(dataset) or state.ne
         if button:
             unknown = sw.add_typed_ids(rows, dataset, typed, negative=negative)
             if unknown:
-                st.error(f"{len(unknown)} id(s) are not rows of {dataset}: {', '.join(unknown[:5])}")
+                show_error(f"{len(unknown)} id(s) are not rows of {dataset}: {', '.join(unknown[:5])}")
     files = None
     if sw.encodes_images(spec):
         files = st.file_uploader("Or upload images as anchors", type=sw.UPLOAD_TYPES,
@@ -50,7 +43,7 @@ with st.expander("Add anchors", expanded=not (state.anchors(dataset) or state.ne
 
 uploads, errors = sw.upload_anchors(files, spec) if files else ([], [])
 for message in errors:
-    st.error(message)
+    show_error(message)
 anchors, negatives = state.anchors(dataset), state.negatives(dataset)
 sw.render_anchor_strip(ws, dataset, rows, uploads, key="sim")
 
@@ -72,7 +65,7 @@ query = dict(anchors=anchors, negatives=negatives, uploads=uploads, method=metho
 try:
     pool = sw.similar(ws, dataset, embedding, k=pool_size, **query)
 except CatalogError as err:
-    st.error(str(err))
+    show_error(err)
     st.stop()
 
 recipe_extra = {"filter": flt.to_json(), "pool": pool_size,

@@ -8,18 +8,13 @@ import streamlit as st
 from core.errors import CatalogError
 from core.export import EXPORT_FORMATS
 from core.filters import RowFilter
-from ui import loaders, state
 from ui import slice_widgets as slw
+from ui import state
 from ui.grid import safe_text
+from ui.messages import show_error
+from ui.page import start_page
 
-ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
-st.title("Slices")
-dataset = state.active_dataset()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
-
-slw.show_message()
+ws, dataset, _ = start_page("Slices")
 undo = slw.deleted(dataset)
 if undo:
     st.button(f"Undo delete of '{safe_text(undo[-1])}'", key="slices:undo", on_click=slw.undo_delete,
@@ -38,7 +33,7 @@ name = st.selectbox("Slice", names, key=slw.PICK_KEY)
 try:
     sl = ws.store.get_slice(dataset, name)
 except CatalogError as err:
-    st.error(str(err))
+    show_error(err)
     st.stop()
 st.markdown(f"**{len(sl.ids):,} rows** · method {safe_text(sl.method)} · created {sl.created}")
 with st.expander("Recipe"):
@@ -59,7 +54,7 @@ fmt = st.selectbox("Format", EXPORT_FORMATS, key="slices:format",
 try:
     download = slw.cached_export(ws, dataset, sl, fmt)
 except CatalogError as err:
-    st.error(str(err))
+    show_error(err)
     st.stop()
 d1, d2 = st.columns(2)
 d1.download_button(f"Download {download.file_name}", download.data, file_name=download.file_name,

@@ -3,20 +3,13 @@
 import streamlit as st
 
 from core.errors import CatalogError
-from ui import loaders, state
+from ui import loaders
 from ui import search_widgets as sw
 from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
+from ui.messages import show_error
+from ui.page import start_page
 
-ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
-st.title("Text search")
-dataset, embedding = state.active_dataset(), state.active_embedding()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
-if embedding is None:
-    st.info(f"This dataset has no embedding yet: run `catalog embed {dataset}`.")
-    st.stop()
-
+ws, dataset, embedding = start_page("Text search", needs_embedding=True)
 rows = catalog_rows(ws, dataset, embedding)  # the Catalog's table: its filter applies as is
 plan = sw.text_plan(ws, dataset, embedding, rows)
 if plan.fallback:
@@ -40,7 +33,7 @@ try:
     within = sw.within_ids(ws, dataset, plan.embedding, rows)
     pool = sw.text_search(ws, plan, query, within=within, k=pool_size)
 except CatalogError as err:
-    st.error(str(err))
+    show_error(err)
     st.stop()
 
 if within is not None:

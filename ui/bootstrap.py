@@ -16,6 +16,7 @@ import streamlit as st
 from core.demo import DEMOS, build_demo
 from core.errors import CatalogError
 from core.workspace import Workspace
+from ui.messages import show_error
 
 log = logging.getLogger(__name__)
 NO_DEMO_ENV = "CATALOG_NO_DEMO"
@@ -79,7 +80,7 @@ def ensure_demo(ws: Workspace) -> None:
 def _progress_fragment(home: str) -> None:
     job = _demo_job(home)
     if job.error:
-        st.error(f"Building the demo datasets failed: {job.error}")
+        show_error(f"Building the demo datasets failed: {job.error}")
         return
     if job.finished:
         st.rerun()

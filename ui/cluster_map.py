@@ -19,7 +19,7 @@ from core.errors import InputError
 COLOR_CLUSTER, COLOR_LABEL, COLOR_TAG = "cluster", "label", "tag"
 COLOR_ISSUE, COLOR_UNIQUE = "label issue score", "uniqueness"
 COLUMN_PREFIX = "column: "
-QUALITY_COLUMNS = {COLOR_ISSUE: "label_issue_score", COLOR_UNIQUE: "uniqueness"}
+SCORE_COLORINGS = {COLOR_ISSUE: "label_issue_score", COLOR_UNIQUE: "uniqueness"}  # colouring → column
 MAX_GROUPS = 20  # categorical colourings: the largest 19 values, then "(other)"
 SNIPPET = 80
 _BUILTIN = ("id", "modality", "text", "image", "label")
@@ -82,8 +82,8 @@ def color_values(points: pd.DataFrame, color_by: str, *, tagged: Sequence[str] =
         return points["label"].astype(object).where(points["label"].notna(), "(no label)")
     if color_by == COLOR_TAG:
         return points["id"].isin(set(tagged)).map({True: f"tagged {plain(tag)}", False: "not tagged"})
-    if color_by in QUALITY_COLUMNS:
-        col = scores[QUALITY_COLUMNS[color_by]] if scores is not None else pd.Series(dtype=float)
+    if color_by in SCORE_COLORINGS:
+        col = scores[SCORE_COLORINGS[color_by]] if scores is not None else pd.Series(dtype=float)
         return points["id"].map(col).astype(float)
     column = color_by.removeprefix(COLUMN_PREFIX)
     if not color_by.startswith(COLUMN_PREFIX) or column not in points:

@@ -4,7 +4,7 @@ the summary table or the "Select cluster" box replaces the session selection
 on once, when it changes (its last value is kept under ``clu:_seen``), so checkboxes
 un-ticked in the grid stay un-ticked on later reruns. The table and the box are keyed per
 clustering (:func:`pick_keys`): a cluster chosen on one dataset is not carried over to
-another. Also the relabel + undo action and a one-run flash.
+another. Also the relabel + undo action (its result is flashed: :func:`ui.messages.flash`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from core.labels import relabel_rows, undo_relabel
 from core.workspace import Workspace
 from ui import state
 from ui.cluster_map import plain
-from ui.grid import safe_text
+from ui.messages import flash, show_error
 
-_PICKED, _SEEN, _EDITS, _FLASH = "clu:_picked", "clu:_seen", "clu:_edits", "clu:_flash"
+_PICKED, _SEEN, _EDITS = "clu:_picked", "clu:_seen", "clu:_edits"
 
 
 # ---- summary table ---------------------------------------------------------------------
@@ -87,7 +87,7 @@ def render_picks(dataset: str, clu: Clustering, points: pd.DataFrame, event: Any
     try:
         lasso_ids, lasso_sig = map_selection(event, trace_ids)
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
         lasso_ids, lasso_sig = [], None
     if changed(dataset, "map", lasso_sig) and lasso_ids:
         pick(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": colour_by})
@@ -155,10 +155,10 @@ def render_relabel(ws: Workspace, dataset: str) -> None:
         try:
             edits = relabel_rows(ws, dataset, chosen, new_label)
         except CatalogError as err:
-            st.error(str(err))
+            show_error(err)
         else:
             st.session_state[_EDITS] = {"dataset": dataset, "ids": edits}
-            flash(f"{len(edits):,} of {len(chosen):,} rows relabelled '{safe_text(new_label.strip(), 40)}'"
+            flash(f"{len(edits):,} of {len(chosen):,} rows relabelled '{plain(new_label.strip(), 40)}'"
                   f" ({len(chosen) - len(edits):,} already had it).")
             st.rerun()  # the map, table and grid above were drawn with the old labels
     last = st.session_state.get(_EDITS)
@@ -168,11 +168,3 @@ def render_relabel(ws: Workspace, dataset: str) -> None:
         st.session_state.pop(_EDITS)
         flash(f"Undone: {reverted:,} label edits reverted.")
         st.rerun()
-
-
-def flash(message: str | None = None) -> None:
-    """Keep ``message`` (markdown) for the next run; without it, show and drop the kept one."""
-    if message is not None:
-        st.session_state[_FLASH] = message
-    elif (kept := st.session_state.pop(_FLASH, None)) is not None:
-        st.success(kept)

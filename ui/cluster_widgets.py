@@ -36,7 +36,7 @@ from ui.cluster_map import (
     COLOR_UNIQUE,
     COLUMN_PREFIX,
     MAX_GROUPS,
-    QUALITY_COLUMNS,
+    SCORE_COLORINGS,
     SNIPPET,
     build_map,
     color_options,
@@ -50,7 +50,6 @@ from ui.cluster_picks import (
     changed,
     cluster_ids,
     cluster_label,
-    flash,
     map_selection,
     pick,
     pick_keys,
@@ -64,25 +63,16 @@ from ui.cluster_picks import (
 
 __all__ = [
     "COLOR_CLUSTER", "COLOR_ISSUE", "COLOR_LABEL", "COLOR_TAG", "COLOR_UNIQUE", "COLUMN_PREFIX",
-    "CONFIRM_ABOVE_SECONDS", "MAX_GROUPS", "METHOD_NAMES", "QUALITY_COLUMNS", "SNIPPET",
+    "CONFIRM_ABOVE_SECONDS", "MAX_GROUPS", "METHOD_NAMES", "SCORE_COLORINGS", "SNIPPET",
     "build_map", "changed", "cluster_ids", "cluster_label", "clustering", "color_options",
-    "color_values", "compute_projection", "emb_stamp", "estimate_text", "first_run_estimate",
-    "flash", "hover_texts", "labels_key", "map_figure", "map_points", "map_selection", "pick",
-    "pick_keys", "picked", "plain", "projection", "projection_on_disk", "quality", "render_picks",
-    "render_relabel", "rows_of", "summary_table", "table_choice",
+    "color_values", "compute_projection", "estimate_text", "first_run_estimate",
+    "hover_texts", "map_figure", "map_points", "map_selection", "pick",
+    "pick_keys", "picked", "plain", "projection", "projection_on_disk", "quality_by_id",
+    "render_picks", "render_relabel", "rows_of", "summary_table", "table_choice",
 ]
 
 METHOD_NAMES = {"umap": "UMAP (cached after the first run)", "pca": "PCA (instant)"}
 CONFIRM_ABOVE_SECONDS = 30.0  # ask before a projection estimated to take longer
-
-
-# ---- cache keys ----------------------------------------------------------------------
-def emb_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
-    """File stamp of the embedding's meta.json (changes when vectors are rewritten)."""
-    return loaders.embedding_stamp(ws, dataset, embedding)
-
-
-labels_key = loaders.labels_key  # summaries depend on labels
 
 
 # ---- projections ---------------------------------------------------------------------
@@ -98,7 +88,7 @@ def projection_on_disk(ws: Workspace, dataset: str, embedding: str, method: str,
     cache = ws.dataset(dataset).projections_dir
     if not cache.is_dir():
         return False
-    stamp = emb_stamp(ws, dataset, embedding)
+    stamp = loaders.embedding_stamp(ws, dataset, embedding)
     n = len(loaders.embedding(ws, dataset, embedding).ids)
     vhash = _vectors_hash(str(ws.home), dataset, embedding, stamp, ws)
     for path in cache.glob("proj-*.json"):
@@ -151,7 +141,7 @@ def _projection(home: str, dataset: str, embedding: str, stamp: str, method: str
 
 def projection(ws: Workspace, dataset: str, embedding: str, method: str, seed: int) -> Projection:
     """The 2-D map of every row of ``embedding`` (cached; from disk after the first run)."""
-    return _projection(str(ws.home), dataset, embedding, emb_stamp(ws, dataset, embedding),
+    return _projection(str(ws.home), dataset, embedding, loaders.embedding_stamp(ws, dataset, embedding),
                        method, int(seed), ws)
 
 
@@ -160,7 +150,7 @@ def _clustering(home: str, dataset: str, embedding: str, stamp: str, k: int, see
                 labels: str, _ws: Workspace) -> Clustering:
     emb = loaders.embedding(_ws, dataset, embedding)
     ids = [str(i) for i in emb.ids]
-    rows = loaders.rows(_ws, dataset)
+    rows = loaders.effective_rows(_ws, dataset)
     aligned = rows.iloc[pd.Index(rows["id"].astype(str)).get_indexer(ids)]
     texts, labels = (aligned[c].tolist() if c in aligned else None for c in ("text", "label"))
     return cluster(ids, emb.vectors, k=k, seed=seed, labels=labels, texts=texts)
@@ -169,11 +159,11 @@ def _clustering(home: str, dataset: str, embedding: str, stamp: str, k: int, see
 def clustering(ws: Workspace, dataset: str, embedding: str, k: int, seed: int) -> Clustering:
     """KMeans (k, seed) of every row of ``embedding`` with label/term summaries (cached;
     recomputed when labels are edited). Raises InputError for k outside 2..rows."""
-    return _clustering(str(ws.home), dataset, embedding, emb_stamp(ws, dataset, embedding),
-                       int(k), int(seed), labels_key(ws, dataset), ws)
+    return _clustering(str(ws.home), dataset, embedding, loaders.embedding_stamp(ws, dataset, embedding),
+                       int(k), int(seed), loaders.labels_key(ws, dataset), ws)
 
 
-def quality(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
+def quality_by_id(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
     """Per id (index): label_issue_score, suggested_label, uniqueness. The Catalog's
     cached quality table (:func:`ui.quality_data.quality_table`), scored on the shared kNN
     pass: colouring adds no neighbour search, and a relabel rescores the labels on the

@@ -10,6 +10,7 @@ from core.media import open_image
 from core.workspace import Workspace
 from ui import state
 from ui.grid import safe_text
+from ui.messages import show
 
 
 def render_detail(ws: Workspace, dataset: str, rows: pd.DataFrame, rid: str) -> None:
@@ -30,7 +31,7 @@ def render_detail(ws: Workspace, dataset: str, rows: pd.DataFrame, rid: str) -> 
                 try:
                     st.image(open_image(ds.resolve_media(row["image"])), width=360)
                 except MediaError as err:
-                    st.warning(str(err))
+                    show(str(err), "warning")
             if isinstance(row.get("text"), str):
                 st.text(row["text"])
         with right:

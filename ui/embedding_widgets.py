@@ -2,10 +2,10 @@
 delete actions, the default and the active embedding.
 
 Uploads are written to a private temporary folder and passed to
-:func:`core.embeddings_io.import_embeddings`; exports go through a temporary folder too
+:func:`core.embeddings.import_embeddings`; exports go through a temporary folder too
 and reach the browser as bytes (an ``.npy`` export is zipped with its ids file). Actions
 that change the sidebar's choices (import, compute, delete, make active) finish with a
-one-shot message (:func:`flash`) shown on the next run.
+message shown once on the next run (:func:`ui.messages.flash`).
 """
 
 from __future__ import annotations
@@ -30,37 +30,24 @@ from core.embeddings import (
     import_embeddings,
     rebuild_index,
 )
-from core.encoders import DEFAULT_ENCODERS
+from core.encoders import DEFAULT_ENCODERS, is_custom_spec
 from core.errors import CatalogError, InputError
 from core.workspace import Workspace
 from ui import loaders, state
+from ui.messages import flash, flash_error, show_error
 
 OTHER = "other"  # encoder choice: a clip:/st: spec typed by the user
 OTHER_LABEL = "Other: clip:NAME_OR_PATH or st:NAME_OR_PATH"
-CUSTOM_PREFIXES = ("clip:", "st:")
 UPLOAD_TYPES = ["parquet", "npy", "csv", "txt"]
 EXPORT_FORMATS = IMPORT_FORMATS
 MIME = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "npy": "application/zip"}
 IDS_SUFFIXES = (".ids.npy", ".ids.txt", ".ids.csv")
-FLASH_KEY = "emb:flash"
 CONFIRM_KEY = "emb:del_ok"
 PICK_KEY = "emb:pick"
 PICK_NEXT_KEY = "emb:pick_next"  # an embedding just made, to pick on the next run
 
 
-# ---- messages ------------------------------------------------------------------------
-def flash(message: str, kind: str = "success") -> None:
-    """Keep ``message`` for the next run (``kind``: success, info or error)."""
-    st.session_state[FLASH_KEY] = (kind, message)
-
-
-def show_flash() -> None:
-    """Draw (once) the message left by the last action, if any."""
-    kind, message = st.session_state.pop(FLASH_KEY, (None, None))
-    if message:
-        {"success": st.success, "info": st.info, "error": st.error}[kind](message)
-
-
+# ---- widgets ---------------------------------------------------------------------------
 def progress_bar(label: str) -> Callable[[int, int], None]:
     """An ``st.progress`` bar as a ``progress(done, total)`` callback."""
     bar = st.progress(0.0, text=f"{label}…")
@@ -119,7 +106,7 @@ def resolve_spec(choice: str, custom: str) -> str:
     if choice != OTHER:
         return choice
     spec = (custom or "").strip()
-    if not spec.lower().startswith(CUSTOM_PREFIXES) or spec.endswith(":"):
+    if not is_custom_spec(spec):
         raise InputError(f"encoder spec {spec!r} is not usable here; give clip:NAME_OR_PATH or "
                          "st:NAME_OR_PATH (e.g. clip:clip-ViT-B-32), or choose a built-in encoder")
     return spec
@@ -138,7 +125,7 @@ def set_default(ws: Workspace, dataset: str, name: str) -> None:
     try:
         ds.update_info(default_embedding=ds.require_embedding(name))
     except CatalogError as err:  # e.g. deleted from the CLI meanwhile
-        flash(str(err), "error")
+        flash_error(err)
         return
     flash(f"{name} is now the default embedding of {dataset}.")
 
@@ -146,13 +133,13 @@ def set_default(ws: Workspace, dataset: str, name: str) -> None:
 def delete(ws: Workspace, dataset: str, name: str) -> None:
     """Button callback: delete embedding ``name`` if the confirmation box is ticked."""
     if not st.session_state.get(CONFIRM_KEY):
-        flash("Tick “I understand” first to delete an embedding.", "error")
+        flash_error("Tick “I understand” first to delete an embedding.")
         return
     st.session_state[CONFIRM_KEY] = False
     try:
         delete_embedding(ws.dataset(dataset), name)
     except CatalogError as err:
-        flash(str(err), "error")
+        flash_error(err)
         return
     if st.session_state.get(state.EMBEDDING_KEY) == name:
         st.session_state.pop(state.EMBEDDING_KEY)  # the sidebar falls back to the default
@@ -162,19 +149,20 @@ def delete(ws: Workspace, dataset: str, name: str) -> None:
 def run_compute(ws: Workspace, dataset: str, choice: str, custom: str, name: str | None,
                 replace: bool) -> bool:
     """Compute an embedding (encoder ``choice``, or ``custom`` for :data:`OTHER`) with a
-    progress bar; errors are drawn with st.error. True on success (a flash is left)."""
+    progress bar; errors are drawn with :func:`ui.messages.show_error`. True on success
+    (a message is flashed)."""
     try:
         spec = resolve_spec(choice, custom)
         progress = progress_bar(f"Embedding with {spec}")
         report = compute_embeddings(ws.dataset(dataset), spec, (name or "").strip() or None,
                                     replace=replace, progress=progress)
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
         return False
     lines = [f"computed {e.name}: {e.rows:,} rows × {e.dims} dims ({e.encoder}); "
              f"covers {e.rows:,} of {e.dataset_rows:,} rows" for e in report.embeddings]
     lines += [f"skipped {count:,} rows: {reason}" for reason, count in report.skipped.items()]
-    flash("\n\n".join(lines))
+    flash("\n".join(lines))
     st.session_state[PICK_NEXT_KEY] = report.embeddings[0].name
     return True
 
@@ -189,7 +177,7 @@ def run_rebuild_index(ws: Workspace, dataset: str, name: str, kind: str) -> bool
         info = rebuild_index(ws.dataset(dataset), name, kind,
                              progress=progress_bar(f"Building the {kind} index of {name}"))
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
         return False
     flash(f"{info.name}: {info.index_kind} index over {info.rows:,} rows")
     return True
@@ -272,7 +260,7 @@ def run_import(ws: Workspace, dataset: str, uploads: Sequence, name: str, replac
         report = import_upload(ws, dataset, files, name, replace, skip_unknown, id_col=id_col,
                                progress=progress_bar("Importing vectors"))
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
         return False
     flash(report.summary())
     st.session_state[PICK_NEXT_KEY] = report.info.name

@@ -16,11 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import NotFoundError
-from core.filters import ColumnProfile, RowFilter, filter_mask
+from core.filters import ColumnProfile, RowFilter
+from core.rows import join_quality, matching_rows, needs_quality
 from core.workspace import Workspace
 from ui import loaders, state
 from ui.grid import safe_text
-from ui.quality_data import QUALITY_COLUMNS, quality_profile, rows_with_quality
+from ui.quality_data import quality_or_none, quality_profile, rows_with_quality
 
 MAX_CATEGORY_WIDGETS = 8
 MAX_RANGE_WIDGETS = 6
@@ -37,7 +38,7 @@ def catalog_rows(ws: Workspace, dataset: str, embedding: str | None) -> pd.DataF
     """The table the Catalog filters: effective rows (label edits applied) plus the quality
     columns of ``embedding`` (none without one). Cached and shared, the kNN pass included
     (one per embedding file stamp, the one the Catalog and Label review use): never mutate."""
-    return rows_with_quality(ws, dataset, embedding) if embedding else loaders.rows(ws, dataset)
+    return rows_with_quality(ws, dataset, embedding) if embedding else loaders.effective_rows(ws, dataset)
 
 
 def catalog_profile(ws: Workspace, dataset: str, embedding: str | None) -> ColumnProfile:
@@ -173,52 +174,25 @@ def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expand
 
 
 # ---- applying the filter ------------------------------------------------------------------
-def _column_conditions(flt: RowFilter) -> list[str]:
-    return [c for c, _ in flt.categories] + [c for c, _, _ in flt.ranges]
-
-
 def _with_quality_columns(ws: Workspace, dataset: str, rows: pd.DataFrame,
                           flt: RowFilter) -> pd.DataFrame:
-    """``rows`` plus the quality columns ``flt`` filters on and ``rows`` lacks, taken from
-    the cached :func:`rows_with_quality` of the active embedding (``rows`` if none needed)."""
-    needed = [c for c in dict.fromkeys(_column_conditions(flt))
-              if c in QUALITY_COLUMNS and c not in rows.columns]
+    """``rows`` plus the quality columns of the active embedding (:func:`core.rows.join_quality`
+    of the cached quality table) when ``flt`` filters on one that ``rows`` lacks; else ``rows``."""
     embedding = state.active_embedding()
-    if not needed or not embedding:
+    if not embedding or not needs_quality(flt, rows.columns):
         return rows
-    quality = rows_with_quality(ws, dataset, embedding)
-    needed = [c for c in needed if c in quality.columns]
-    if not needed:
-        return rows
-    table = rows.copy(deep=False)
-    if len(quality) == len(rows) and quality["id"].equals(rows["id"]):
-        for col in needed:
-            table[col] = quality[col].to_numpy()
-    else:
-        unique = quality.drop_duplicates("id")
-        extra = (unique[needed].set_axis(unique["id"].astype(str).to_numpy())
-                 .reindex(rows["id"].astype(str).to_numpy()))
-        for col in needed:
-            table[col] = extra[col].to_numpy()
-    return table
+    return join_quality(rows, quality_or_none(ws, dataset, embedding), dataset)
 
 
 def filtered_rows(ws: Workspace, dataset: str, rows: pd.DataFrame, flt: RowFilter) -> pd.DataFrame:
-    """``rows`` narrowed by ``flt`` (tags and slices looked up in the store only if used).
+    """The rows of ``rows`` (same columns, same order) that pass ``flt``, through
+    :func:`core.rows.matching_rows`, the path the CLI's ``--where`` takes too.
 
     Conditions on quality columns ``rows`` does not carry use the cached quality scores of
-    the active embedding (what the Catalog filtered on); a condition that still cannot be
-    applied is ignored with a warning. A slice that no longer exists is dropped, from the
-    saved filter too, with a warning naming it (never a traceback).
+    the active embedding (what the Catalog filtered on); a condition on a column that still
+    is not there is skipped with a warning naming it. A slice that no longer exists is
+    dropped, from the saved filter too, with a warning naming it (never a traceback).
     """
-    slice_ids = None
-    if flt.slice_name:
-        try:
-            slice_ids = ws.store.get_slice(dataset, flt.slice_name).ids
-        except NotFoundError:
-            _missing_slice_warning(flt.slice_name)
-            rename_slice_in_filter(dataset, flt.slice_name, None)
-            flt = replace(flt, slice_name=None)
     if not flt.active:
         return rows
     table = _with_quality_columns(ws, dataset, rows, flt)
@@ -229,5 +203,15 @@ def filtered_rows(ws: Workspace, dataset: str, rows: pd.DataFrame, flt: RowFilte
         st.warning(f"Not applied on this page (no such column here): {safe_text(skipped.describe())}.")
     if not usable.active:
         return rows
-    tags_by_row = ws.store.tags_by_row(dataset) if usable.tags else None
-    return rows.loc[filter_mask(table, usable, tags_by_row=tags_by_row, slice_ids=slice_ids)]
+    try:
+        matched = matching_rows(ws, dataset, usable, table=table)
+    except NotFoundError:  # the only one matching_rows raises: the filter's slice is gone
+        if not usable.slice_name:
+            raise
+        _missing_slice_warning(usable.slice_name)
+        rename_slice_in_filter(dataset, usable.slice_name, None)
+        usable = replace(usable, slice_name=None)
+        if not usable.active:
+            return rows
+        matched = matching_rows(ws, dataset, usable, table=table)
+    return matched if table is rows else matched[list(rows.columns)]

@@ -67,7 +67,8 @@ def _leave_pages_folder_mode() -> None:
 def get_workspace() -> Workspace:
     """The workspace of this server (``$CATALOG_HOME`` or ./catalog-data).
 
-    Every page calls this first, so it also repairs a deep link on a fresh server.
+    Every page calls this first (through :func:`ui.page.start_page`), so it also repairs
+    a deep link on a fresh server.
     """
     _leave_pages_folder_mode()
     return _workspace(str(resolve_home(os.environ.get("CATALOG_HOME"))))
@@ -86,8 +87,9 @@ def source_rows(ws: Workspace, dataset: str) -> pd.DataFrame:
     return _rows(str(ws.home), dataset, file_stamp(ds.rows_path))
 
 
-def rows(ws: Workspace, dataset: str) -> pd.DataFrame:
-    """Rows with effective labels (label edits applied). Do not mutate."""
+def effective_rows(ws: Workspace, dataset: str) -> pd.DataFrame:
+    """The rows with their effective labels (label edits applied; :func:`source_rows` when
+    there are none). Cached and shared: do not mutate."""
     table = source_rows(ws, dataset)
     overrides = ws.store.label_overrides(dataset)
     return apply_label_edits(table, overrides) if overrides else table
@@ -106,7 +108,7 @@ def column_profile(ws: Workspace, dataset: str) -> ColumnProfile:
 
 def labels_key(ws: Workspace, dataset: str) -> str:
     """Rows file stamp plus a hash of the live label edits: changes whenever the effective
-    labels (:func:`rows`) do. The cache key part of everything that depends on labels."""
+    labels (:func:`effective_rows`) do. The cache key part of everything that depends on labels."""
     edits = json.dumps(sorted(ws.store.label_overrides(dataset).items()), default=str)
     digest = hashlib.sha256(edits.encode()).hexdigest()[:16]
     return f"{file_stamp(ws.dataset(dataset).rows_path)}-{digest}"
@@ -114,7 +116,7 @@ def labels_key(ws: Workspace, dataset: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _effective_profile(home: str, dataset: str, labels: str, _ws: Workspace) -> ColumnProfile:
-    return profile_columns(rows(_ws, dataset))
+    return profile_columns(effective_rows(_ws, dataset))
 
 
 def effective_profile(ws: Workspace, dataset: str) -> ColumnProfile:
@@ -130,7 +132,6 @@ def _embedding_stamp(ds: Dataset, name: str) -> str:
     """Changes when the vectors (meta.json) or the index (index.json) are rewritten."""
     path = ds.embedding_dir(name)
     return f'{file_stamp(path / "meta.json")}/{file_stamp(path / "index.json")}'
-
 
 
 def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:

@@ -30,12 +30,16 @@ from core.quality import (
     nearest_neighbours,
     quality_columns,
 )
+from core.rows import join_quality
 from core.workspace import Workspace
 from ui import loaders
 
 log = logging.getLogger(__name__)
 
-QUALITY_COLUMNS = ("label_issue_score", "suggested_label", "uniqueness")
+__all__ = ["SCORE_COLUMNS", "duplicates", "label_choices", "label_issues",
+           "neighbours", "outlier_view", "quality_or_none", "quality_profile", "quality_table",
+           "rows_with_quality"]
+
 SCORE_COLUMNS = ("label_issue_score", "uniqueness")  # both in [0, 1]
 
 
@@ -45,7 +49,7 @@ labels_key = loaders.labels_key  # rows stamp + hash of the label edits
 
 
 def _labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
-    rows = loaders.rows(ws, dataset)
+    rows = loaders.effective_rows(ws, dataset)
     if "label" not in rows.columns:
         return {}
     return dict(zip(rows["id"].astype(str), rows["label"]))
@@ -110,23 +114,20 @@ def quality_table(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
                           labels_key(ws, dataset), ws)
 
 
+def quality_or_none(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame | None:
+    """:func:`quality_table`, or None (logged) when ``embedding`` cannot be scored (e.g.
+    fewer than 2 rows): the quality columns are then all NaN."""
+    try:
+        return quality_table(ws, dataset, embedding)
+    except CatalogError as err:
+        log.warning("no quality columns for %s/%s: %s", dataset, embedding, err)
+        return None
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _merged(home: str, dataset: str, embedding: str, stamp: str, labels: str,
             _ws: Workspace) -> pd.DataFrame:
-    rows = loaders.rows(_ws, dataset)
-    out = rows.copy(deep=False)
-    try:
-        table = quality_table(_ws, dataset, embedding).set_index("id")
-    except CatalogError as err:
-        log.warning("no quality columns for %s/%s: %s", dataset, embedding, err)
-        table = pd.DataFrame(columns=list(QUALITY_COLUMNS), dtype=float)
-    extra = table.reindex(rows["id"].astype(str).to_numpy())
-    for col in QUALITY_COLUMNS:
-        if col in rows.columns:
-            log.warning("%s already has a column %r; the quality column is not added", dataset, col)
-            continue
-        out[col] = extra[col].to_numpy()
-    return out
+    return join_quality(loaders.effective_rows(_ws, dataset), quality_or_none(_ws, dataset, embedding), dataset)
 
 
 def rows_with_quality(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
@@ -159,7 +160,7 @@ def quality_profile(ws: Workspace, dataset: str, embedding: str) -> ColumnProfil
 
 def label_choices(ws: Workspace, dataset: str) -> list[str]:
     """Labels offered by "set another label": source and edited labels, sorted."""
-    rows = loaders.rows(ws, dataset)
+    rows = loaders.effective_rows(ws, dataset)
     edited = set(rows["label"].dropna().astype(str)) if "label" in rows.columns else set()
     return sorted(set(loaders.column_profile(ws, dataset).labels) | edited)
 

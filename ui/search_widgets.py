@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core._shared import ids_hash
+from core.encoders import reads_images
 from core.errors import CatalogError
 from core.media import open_image_bytes
 from core.search import (
@@ -39,12 +40,12 @@ from core.workspace import Dataset, Workspace
 from ui import loaders, state
 from ui.filter_panel import filtered_rows
 from ui.grid import card_image, render_grid, safe_text
-from ui.selection import render_selection_bar
+from ui.loaders import embedding_stamp
+from ui.selection_bar import render_selection_bar
 
 DEFAULT_POOL = 2000
 DEFAULT_K = 50
 STRIP_MAX = 12
-IMAGE_KINDS = ("image", "clip")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 _ID_SPLIT = re.compile(r"[\n,]+")
 
@@ -59,17 +60,14 @@ class UploadedAnchor:
     vector: np.ndarray = field(repr=False)
 
 
-def _emb_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
-    return loaders.embedding_stamp(ws, dataset, embedding)
-
-
 def encoder_spec(ws: Workspace, dataset: str, embedding: str) -> str | None:
     """The encoder spec recorded with ``embedding`` (None for imported vectors)."""
     return loaders.embedding(ws, dataset, embedding).encoder
 
 
 def encodes_images(spec: str | None) -> bool:
-    return spec is not None and spec.split(":", 1)[0].lower() in IMAGE_KINDS
+    """True if encoder ``spec`` (None = imported vectors) can encode an uploaded image."""
+    return reads_images(spec)
 
 
 # ---- anchors ---------------------------------------------------------------------
@@ -184,7 +182,7 @@ def similar(ws: Workspace, dataset: str, embedding: str, *, anchors: Sequence[st
             within: list[str] | None, k: int | None, threshold: float | None = None) -> SearchResult:
     """Cached :func:`core.search.find_similar`; raises CatalogError like it."""
     vectors = np.stack([u.vector for u in uploads]) if uploads else None
-    return _similar(str(ws.home), dataset, embedding, _emb_stamp(ws, dataset, embedding),
+    return _similar(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
                     tuple(anchors), tuple(negatives), tuple(u.digest for u in uploads), method,
                     float(weight), _within_key(within), k, threshold, ws, vectors, within)
 
@@ -200,7 +198,7 @@ def _text(home: str, dataset: str, embedding: str, stamp: str, spec: str, query:
 def text_search(ws: Workspace, plan: TextSearchPlan, query: str, *, within: list[str] | None,
                 k: int | None, threshold: float | None = None) -> SearchResult:
     """Cached :func:`core.search.search_text` on the plan's embedding and encoder."""
-    return _text(str(ws.home), plan.dataset, plan.embedding, _emb_stamp(ws, plan.dataset, plan.embedding),
+    return _text(str(ws.home), plan.dataset, plan.embedding, embedding_stamp(ws, plan.dataset, plan.embedding),
                  plan.encoder, query.strip(), _within_key(within), k, threshold, ws, within)
 
 
@@ -224,7 +222,7 @@ def ensure_fallback(ws: Workspace, dataset: str) -> None:
     """Compute the row-text embedding once (progress bar); later calls are cheap checks."""
     ds = ws.dataset(dataset)
     if _fallback_current(str(ws.home), dataset, loaders.file_stamp(ds.rows_path),
-                         _emb_stamp(ws, dataset, FALLBACK_EMBEDDING), ws):
+                         embedding_stamp(ws, dataset, FALLBACK_EMBEDDING), ws):
         return
     bar = st.progress(0.0, text="Indexing each row's caption, file name, label and metadata (once)…")
     with _build_lock(str(ws.home), dataset):

@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui import loaders, state
 from ui.bootstrap import ensure_demo
+from ui.grid import safe_code
 
 
 def render_sidebar() -> None:
@@ -13,7 +14,7 @@ def render_sidebar() -> None:
     ws = loaders.get_workspace()
     ensure_demo(ws)
     with st.sidebar:
-        st.caption(f"Workspace: `{ws.home}`")
+        st.caption(f"Workspace: {safe_code(ws.home)}")
         names = ws.dataset_names()
         if not names:
             st.info("No datasets yet. Run `catalog ingest SOURCE --name NAME` or wait for the demos.")
@@ -25,7 +26,7 @@ def render_sidebar() -> None:
         embs = ds.embedding_names()
         if not embs:
             st.session_state.pop(state.EMBEDDING_KEY, None)
-            st.caption(f"No embeddings yet: `catalog embed {dataset}`")
+            st.caption(f"No embeddings yet: {safe_code(f'catalog embed {dataset}')}")
             return
         if st.session_state.get(state.EMBEDDING_KEY) not in embs:
             st.session_state[state.EMBEDDING_KEY] = ds.default_embedding()

@@ -19,18 +19,16 @@ import streamlit as st
 
 from core._shared import ids_hash
 from core.errors import CatalogError, NotFoundError, format_list
-from core.export import EXPORT_FORMATS, export_rows, recipe_path_for
-from core.labels import effective_rows
+from core.export import EXPORT_FORMATS, export_rows, recipe_path_for, rows_for_export
 from core.store import Slice
 from core.workspace import Workspace
 from ui.filter_panel import rename_slice_in_filter
-from ui.grid import safe_text
-from ui.select_widgets import rows_key
+from ui.loaders import labels_key as rows_key
+from ui.messages import flash, flash_error
 
 MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "ndjson": "application/x-ndjson"}
 PICK_KEY = "slices:pick"
 NEW_NAME_KEY = "slices:new_name"
-MESSAGE_KEY = "slices:message"
 DELETED_KEY = "slices:deleted"
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -72,19 +70,18 @@ def file_stem(dataset: str, name: str) -> str:
 
 def export_bytes(ws: Workspace, dataset: str, name: str, fmt: str) -> SliceDownload:
     """Export slice ``name`` of ``dataset`` as ``fmt`` (csv | jsonl | ndjson) and return the
-    bytes of the file and of its recipe sidecar. Labels are the effective (edited) ones.
+    bytes of the file and of its recipe sidecar: the rows and recipe of
+    :func:`core.export.rows_for_export` (what ``catalog export --slice`` writes), with
+    the effective (edited) labels.
 
     Raises NotFoundError (no such slice, rows gone) and InputError (unknown format;
     ndjson of image rows without a media root).
     """
-    sl = ws.store.get_slice(dataset, name)
-    table = slice_rows(effective_rows(ws, dataset), sl)
+    chosen = rows_for_export(ws, dataset, slice_name=name)
     ds = ws.dataset(dataset)
-    file_name = f"{file_stem(dataset, sl.name)}.{fmt}"
+    file_name = f"{file_stem(dataset, chosen.recipe['slice'])}.{fmt}"
     with tempfile.TemporaryDirectory(prefix="catalog-export-") as tmp:
-        out = Path(tmp) / file_name
-        report = export_rows(table, out, fmt, recipe={**sl.recipe, "slice": sl.name,
-                                                      "slice_created": sl.created},
+        report = export_rows(chosen.rows, Path(tmp) / file_name, fmt, recipe=chosen.recipe,
                              media_root=ds.media_root)
         data, recipe = report.path.read_bytes(), report.recipe_path.read_bytes()
     return SliceDownload(data, recipe, file_name, recipe_path_for(file_name).name,
@@ -104,30 +101,17 @@ def cached_export(ws: Workspace, dataset: str, sl: Slice, fmt: str) -> SliceDown
 
 
 # ---- actions (run as button callbacks, before the page redraws) --------------------------
-def _say(kind: str, text: str) -> None:
-    st.session_state[MESSAGE_KEY] = (kind, text)
-
-
-def show_message() -> None:
-    """Draw (once) the message left by the last action: success or error."""
-    kind, text = st.session_state.pop(MESSAGE_KEY, (None, ""))
-    if kind == "error":
-        st.error(text)
-    elif kind == "success":
-        st.success(text)
-
-
 def rename(ws: Workspace, dataset: str, old: str) -> None:
     """Rename ``old`` to the name typed in the rename box; keeps it picked."""
     try:
         new = ws.store.rename_slice(dataset, old, st.session_state.get(NEW_NAME_KEY, ""))
     except CatalogError as err:
-        _say("error", str(err))
+        flash_error(err)
         return
     st.session_state[PICK_KEY] = new.name
     st.session_state[NEW_NAME_KEY] = ""
     rename_slice_in_filter(dataset, old, new.name)
-    _say("success", f"Renamed slice '{safe_text(old)}' to '{safe_text(new.name)}'.")
+    flash(f"Renamed slice '{old}' to '{new.name}'.")
 
 
 def deleted(dataset: str) -> list[str]:
@@ -140,11 +124,11 @@ def delete(ws: Workspace, dataset: str, name: str) -> None:
     try:
         ws.store.delete_slice(dataset, name)
     except CatalogError as err:
-        _say("error", str(err))
+        flash_error(err)
         return
     deleted(dataset).append(name)
     rename_slice_in_filter(dataset, name, None)
-    _say("success", f"Deleted slice '{safe_text(name)}'.")
+    flash(f"Deleted slice '{name}'.")
 
 
 def undo_delete(ws: Workspace, dataset: str) -> None:
@@ -156,10 +140,10 @@ def undo_delete(ws: Workspace, dataset: str) -> None:
     try:
         ws.store.restore_slice(dataset, name)
     except CatalogError as err:
-        _say("error", str(err))
+        flash_error(err)
         return
     st.session_state[PICK_KEY] = name
-    _say("success", f"Restored slice '{safe_text(name)}'.")
+    flash(f"Restored slice '{name}'.")
 
 
 __all__ = [
@@ -170,7 +154,6 @@ __all__ = [
     "deleted",
     "export_bytes",
     "rename",
-    "show_message",
     "slice_rows",
     "slice_table",
     "undo_delete",

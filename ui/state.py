@@ -18,16 +18,20 @@ EMBEDDING_KEY = "sidebar:embedding"
 
 
 def active_dataset() -> str | None:
+    """The dataset chosen in the sidebar (None: the workspace has none)."""
     return st.session_state.get(DATASET_KEY)
 
 
 def active_embedding() -> str | None:
+    """The embedding chosen in the sidebar (None: the dataset has none)."""
     return st.session_state.get(EMBEDDING_KEY)
 
 
 def _bucket(name: str, dataset: str) -> dict:
-    store = st.session_state.setdefault(name, {})
-    return store.setdefault(dataset, {})
+    """The per-dataset dict ``st.session_state[name][dataset]`` (created empty): row id →
+    True, in insertion order."""
+    per_dataset = st.session_state.setdefault(name, {})
+    return per_dataset.setdefault(dataset, {})
 
 
 def selection(dataset: str) -> list[str]:
@@ -36,18 +40,21 @@ def selection(dataset: str) -> list[str]:
 
 
 def select(dataset: str, ids: Iterable[str]) -> None:
+    """Add ``ids`` to the selection of ``dataset`` (kept in order, no duplicates)."""
     bucket = _bucket("selection", dataset)
     for rid in ids:
         bucket[str(rid)] = True
 
 
 def deselect(dataset: str, ids: Iterable[str]) -> None:
+    """Remove ``ids`` from the selection of ``dataset`` (unknown ids are ignored)."""
     bucket = _bucket("selection", dataset)
     for rid in ids:
         bucket.pop(str(rid), None)
 
 
 def clear_selection(dataset: str) -> None:
+    """Empty the selection of ``dataset`` and bump :func:`selection_version`."""
     st.session_state.setdefault("selection", {})[dataset] = {}
     st.session_state["selection_version"] = st.session_state.get("selection_version", 0) + 1
 
@@ -58,14 +65,17 @@ def selection_version() -> int:
 
 
 def anchors(dataset: str) -> list[str]:
+    """Similarity anchors (row ids) of ``dataset`` in the order added."""
     return list(_bucket("anchors", dataset))
 
 
 def negatives(dataset: str) -> list[str]:
+    """Similarity negatives (row ids) of ``dataset`` in the order added."""
     return list(_bucket("negatives", dataset))
 
 
 def add_anchors(dataset: str, ids: Iterable[str], negative: bool = False) -> None:
+    """Add ``ids`` as anchors (``negative``: as negatives), taking them out of the other list."""
     bucket = _bucket("negatives" if negative else "anchors", dataset)
     other = _bucket("anchors" if negative else "negatives", dataset)
     for rid in ids:
@@ -74,11 +84,13 @@ def add_anchors(dataset: str, ids: Iterable[str], negative: bool = False) -> Non
 
 
 def remove_anchor(dataset: str, rid: str) -> None:
+    """Drop ``rid`` from the anchors and the negatives."""
     _bucket("anchors", dataset).pop(rid, None)
     _bucket("negatives", dataset).pop(rid, None)
 
 
 def clear_anchors(dataset: str) -> None:
+    """Drop every anchor and negative of ``dataset``."""
     st.session_state.setdefault("anchors", {})[dataset] = {}
     st.session_state.setdefault("negatives", {})[dataset] = {}
 
@@ -89,12 +101,15 @@ def row_filter(dataset: str) -> RowFilter:
 
 
 def set_row_filter(dataset: str, flt: RowFilter) -> None:
+    """Remember ``flt`` as the filter of ``dataset`` (read by :func:`row_filter`)."""
     st.session_state.setdefault("row_filter", {})[dataset] = flt
 
 
 def detail_row() -> str | None:
+    """The row id whose detail panel is open (None: closed)."""
     return st.session_state.get("detail_row")
 
 
 def open_detail(rid: str | None) -> None:
+    """Open the detail panel of ``rid`` (None closes it)."""
     st.session_state["detail_row"] = rid

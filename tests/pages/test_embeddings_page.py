@@ -18,6 +18,7 @@ from core.errors import InputError, SchemaError
 from core.ingest import ingest
 from core.workspace import open_workspace
 from tests.conftest import REPO, tree_hash
+from tests.pages.shown import unescaped
 from ui import embedding_widgets as ew
 
 PAGE = "pages/embeddings.py"
@@ -59,7 +60,7 @@ def test_upload_parquet_list_make_active_and_search_with_it(make_app, upload, ap
     assert _table(at)["Name"].tolist() == ["minilm"]
     _import(at, ("mine.parquet", data, "application/octet-stream"))
     summary = f"imported 'mine': {len(covered):,} vectors × {DIMS} dims; covers {len(covered):,} of {len(ids):,} rows"
-    assert any(s.value.startswith(summary) for s in at.success), [s.value for s in at.success]
+    assert any(unescaped(s.value).startswith(summary) for s in at.success), [unescaped(s.value) for s in at.success]
     table = _table(at).set_index("Name")
     assert table.loc["mine", "Encoder"] == "imported" and table.loc["mine", "Dims"] == DIMS
     assert table.loc["mine", "Rows"] == f"covers {len(covered):,} of {len(ids):,} rows"
@@ -100,8 +101,8 @@ def test_npy_with_ids_upload_partial_and_error_messages(make_app, upload, app_ho
     np.save(npy_ids, np.asarray(covered))
     _import(at, [("vecs.npy", npy.getvalue(), "application/octet-stream"),
                  ("vecs.ids.npy", npy_ids.getvalue(), "application/octet-stream")], name="np")
-    assert any("NaN" in e.value and repr(covered[3]) in e.value and "'vecs.npy'" in e.value
-               for e in at.error), [e.value for e in at.error]
+    assert any("NaN" in unescaped(e.value) and repr(covered[3]) in unescaped(e.value) and "'vecs.npy'" in unescaped(e.value)
+               for e in at.error), [unescaped(e.value) for e in at.error]
     assert "/tmp" not in " ".join(e.value for e in at.error)  # the upload's name, not a temp path
     assert tree_hash(emb_dir) == before and _table(at)["Name"].tolist() == ["minilm"]
 
@@ -131,7 +132,7 @@ def test_unknown_ids_need_the_skip_checkbox(make_app, app_home):
     frame.insert(0, "id", [rows["id"].iloc[0], rows["id"].iloc[1], "not.a.row"])
     data = frame.to_csv(index=False).encode()
     _import(at, ("few.csv", data, "text/csv"))
-    assert any("not.a.row" in e.value and "not rows of dataset" in e.value for e in at.error)
+    assert any("not.a.row" in unescaped(e.value) and "not rows of dataset" in unescaped(e.value) for e in at.error)
     _import(at, ("few.csv", data, "text/csv"), skip_unknown=True)
     assert any("skipped 1 ids not in the dataset" in s.value for s in at.success)
     assert _table(at).set_index("Name").loc["few", "Rows"] == f"covers 2 of {len(rows):,} rows"
@@ -210,12 +211,12 @@ def test_compute_a_new_embedding_with_progress(make_app, app_home, tmp_path):
     at.selectbox(key="emb:encoder").set_value(ew.OTHER).run()
     at.text_input(key="emb:custom").input("huggingface:thing").run()
     at.button(key="emb:compute").click().run()
-    assert any("'huggingface:thing'" in e.value and "clip:NAME_OR_PATH" in e.value for e in at.error)
+    assert any("'huggingface:thing'" in unescaped(e.value) and "clip:NAME_OR_PATH" in unescaped(e.value) for e in at.error)
     at.selectbox(key="emb:encoder").set_value("text:minilm").run()
     at.text_input(key="emb:new_name").input("mini").run()
     at.button(key="emb:compute").click().run()
     assert not at.exception and not at.error
-    assert any("computed mini: 8 rows × 384 dims (text:minilm)" in s.value for s in at.success)
+    assert any("computed mini: 8 rows × 384 dims (text:minilm)" in unescaped(s.value) for s in at.success)
     table = _table(at).set_index("Name")
     assert table.loc["mini", "Encoder"] == "text:minilm" and table.loc["mini", "Default"] == "★ default"
     assert at.session_state["sidebar:embedding"] == "mini"

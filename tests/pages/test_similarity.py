@@ -5,6 +5,7 @@ import pytest
 
 from core.embeddings import load_embedding
 from core.workspace import open_workspace
+from tests.pages.shown import unescaped
 
 PAGE = "pages/similarity.py"
 EMB = "efficientnet-lite0"
@@ -89,7 +90,7 @@ def test_threshold_select_all_and_save_slice_with_recipe(make_app, digits, app_h
     assert _selection(at) == expected
     at.text_input(key="sim:slice").input("like-eights").run()
     at.button(key="sim:slice_btn").click().run()
-    assert not at.exception and any("Saved slice 'like-eights'" in s.value for s in at.success)
+    assert not at.exception and any("Saved slice 'like-eights'" in unescaped(s.value) for s in at.success)
     saved = open_workspace(app_home).store.get_slice("digits", "like-eights")
     assert set(saved.ids) == expected
     r = saved.recipe
@@ -135,7 +136,7 @@ def test_result_card_buttons_add_anchors_and_negatives(make_app, digits):
 def test_unknown_typed_ids_are_reported(make_app):
     at = make_app(PAGE)
     _add_anchors(at, ["no-such-row.png"])
-    assert any("not rows of digits" in e.value and "no-such-row.png" in e.value for e in at.error)
+    assert any("not rows of digits" in unescaped(e.value) and "no-such-row.png" in unescaped(e.value) for e in at.error)
 
 
 def test_uploaded_png_is_an_anchor_and_a_corrupt_one_is_an_error(make_app, digits, app_home):
@@ -154,4 +155,4 @@ def test_uploaded_png_is_an_anchor_and_a_corrupt_one_is_an_error(make_app, digit
 
     at.file_uploader(key="sim:upload").set_value(("broken.png", b"\x89PNG not really", "image/png")).run()
     assert not at.exception
-    assert any("cannot read image broken.png" in e.value for e in at.error)
+    assert any("cannot read image broken.png" in unescaped(e.value) for e in at.error)

@@ -1,4 +1,5 @@
-"""Selection bar: count, select page/all, clear, tag, save as slice, use as anchors."""
+"""The selection bar under a grid: count of selected rows, select all shown, clear, use as
+anchors, tag and save as slice (the selection itself lives in :mod:`ui.state`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 from core.errors import CatalogError
 from core.workspace import Workspace
 from ui import state
+from ui.messages import show, show_error
 
 MAX_SELECT_ALL = 100_000
 
@@ -49,23 +51,23 @@ def render_selection_bar(
 
 def _tag(ws: Workspace, dataset: str, ids: list[str], tag: str) -> None:
     if not ids:
-        st.warning("Select rows first.")
+        show("Select rows first.", "warning")
         return
     try:
         added = ws.store.tag_rows(dataset, ids, tag)
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
         return
-    st.success(f"Tagged {len(ids):,} rows '{tag.strip()}' ({added:,} new).")
+    show(f"Tagged {len(ids):,} rows '{tag.strip()}' ({added:,} new).")
 
 
 def _save_slice(ws: Workspace, dataset: str, ids: list[str], name: str, recipe: dict | None) -> None:
     if not ids:
-        st.warning("Select rows first.")
+        show("Select rows first.", "warning")
         return
     try:
         saved = ws.store.save_slice(dataset, name, ids, recipe or {"method": "manual"})
     except CatalogError as err:
-        st.error(str(err))
+        show_error(err)
         return
-    st.success(f"Saved slice '{saved.name}' with {len(saved.ids):,} rows.")
+    show(f"Saved slice '{saved.name}' with {len(saved.ids):,} rows.")
