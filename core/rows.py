@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from core.errors import CatalogError, NotFoundError, format_list
+from core.errors import CatalogError, InputError, NotFoundError, format_list
 from core.filters import RowFilter, filter_columns, filter_mask
 from core.labels import effective_rows
 from core.workspace import Workspace
@@ -104,5 +104,26 @@ def matching_rows(ws: Workspace, dataset: str, flt: RowFilter, *, table: pd.Data
     return table.loc[filter_mask(table, flt, tags_by_row=tags_by_row, slice_ids=slice_ids)]
 
 
-__all__ = ["catalog_table", "check_filter_names", "join_quality", "matching_rows",
+def filter_ids(ws: Workspace, dataset: str, where: str | RowFilter,
+               embedding: str | None = None) -> tuple[list[str], RowFilter, str | None]:
+    """(ids in row order, the filter, the embedding its quality columns came from or None)
+    of the rows of ``dataset`` passing ``where`` (a ``--where`` expression or a RowFilter):
+    what ``--where`` means on every command. Raises WhereError (malformed), NotFoundError
+    (unknown tag or slice), SchemaError (unknown column) and InputError (a quality column
+    without an ``embedding``)."""
+    from core.filters import parse_where
+
+    flt = parse_where(where) if isinstance(where, str) else where
+    check_filter_names(ws, dataset, flt)
+    table = effective_rows(ws, dataset)
+    used = None
+    if needs_quality(flt, table.columns):
+        if embedding is None:
+            raise InputError(f"the filter '{flt.describe()}' uses a quality column, which needs an "
+                             f"embedding; dataset {dataset!r} has none (run `catalog embed {dataset}`)")
+        table, used = catalog_table(ws, dataset, embedding), embedding
+    return matching_rows(ws, dataset, flt, table=table)["id"].astype(str).tolist(), flt, used
+
+
+__all__ = ["catalog_table", "check_filter_names", "filter_ids", "join_quality", "matching_rows",
            "needs_quality", "quality_table"]

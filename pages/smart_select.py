@@ -5,19 +5,15 @@ import streamlit as st
 
 from core.errors import CatalogError
 from core.select import PER_CLUSTER_CHOICES, PICK_CHOICES, SELECT_METHODS
-from ui import loaders, state
-from ui import select_widgets as sw
+from ui import loaders
+from ui import smart_select as sw
 from ui.grid import render_grid, safe_text
+from ui.page import start_page
 from ui.quality_data import rows_with_quality
 
-ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
-st.title("Smart select")
-dataset, embedding = state.active_dataset(), state.active_embedding()
-if dataset is None:
-    st.info("Choose or create a dataset to start.")
-    st.stop()
+ws, dataset, embedding = start_page("Smart select")
 
-rows = rows_with_quality(ws, dataset, embedding) if embedding else loaders.rows(ws, dataset)
+rows = rows_with_quality(ws, dataset, embedding) if embedding else loaders.effective_rows(ws, dataset)
 store = ws.store
 
 c1, c2, c3 = st.columns([3, 1, 1])
@@ -25,18 +21,18 @@ method = c1.selectbox("Method", SELECT_METHODS, format_func=sw.METHOD_NAMES.get,
 n = int(c2.number_input("N rows", min_value=1, value=min(100, len(rows)), step=10, key="sel:n"))
 seed = int(c3.number_input("Seed", min_value=0, value=0, step=1, key="sel:seed",
                            disabled=method == "ordered"))
-params = sw.SelectParams(method=method, n=n, seed=seed)
+params = sw.SelectRequest(method=method, n=n, seed=seed)
 if method == "ordered":
     o1, o2 = st.columns([3, 1], vertical_alignment="bottom")
     by = o1.selectbox("Order by column", [str(c) for c in rows.columns], key="sel:by")
     desc = o2.checkbox("Descending", key="sel:desc")
-    params = sw.SelectParams(method=method, n=n, by=by, descending=desc)
+    params = sw.SelectRequest(method=method, n=n, by=by, descending=desc)
 elif method == "cluster":
     k1, k2, k3 = st.columns(3)
     k = int(k1.number_input("Clusters k", min_value=1, max_value=1000, value=10, key="sel:k"))
     per_cluster = k2.selectbox("Rows per cluster", PER_CLUSTER_CHOICES, key="sel:per_cluster")
     pick = k3.selectbox("Pick within a cluster", PICK_CHOICES, key="sel:pick")
-    params = sw.SelectParams(method=method, n=n, seed=seed, k=k, per_cluster=per_cluster, pick=pick)
+    params = sw.SelectRequest(method=method, n=n, seed=seed, k=k, per_cluster=per_cluster, pick=pick)
 if method in sw.VECTOR_METHODS:
     if embedding is None:
         st.info(f"This method needs an embedding: run `catalog embed {dataset}`.")
@@ -54,7 +50,7 @@ excl_slices = s2.multiselect("Exclude rows in slices", slice_names, key="sel:exc
 excl_tags = s3.multiselect("Exclude rows tagged", list(store.tags(dataset)), key="sel:exclude_tags")
 
 try:
-    scope = sw.resolve_scope(ws, dataset, rows, scope_choice, excl_slices, excl_tags)
+    scope = sw.page_scope(ws, dataset, rows, scope_choice, excl_slices, excl_tags)
 except CatalogError as err:
     st.error(str(err))
     st.stop()

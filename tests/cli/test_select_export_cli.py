@@ -3,6 +3,7 @@ as a slice, exported for labeling with its recipe sidecar, and one-line errors."
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -67,3 +68,62 @@ def test_bad_method_unknown_column_and_too_many_rows_exit_2_with_one_line(digits
     assert_bad_input(home, "select", "digits", "--method", "cluster", "-n", "1798", mentions="1798")
     assert_bad_input(home, "export", "digits", "--slice", "missing", "--format", "ndjson",
                      "--out", str(home / "x.ndjson"), mentions="missing")
+
+
+def test_select_inside_a_where_filter_minus_a_tag_then_export_the_same_filter(digits_ws, tmp_path):
+    home = digits_ws.home
+    rows = digits_ws.dataset("digits").rows().set_index("id")
+    threes = rows.index[rows["label"] == "3"].astype(str).tolist()
+    digits_ws.store.tag_rows("digits", threes[:10], "sent")
+    out = _select_json(home, "--method", "diverse", "-n", "20", "--where", "label = 3",
+                       "--exclude-tag", "sent", "--save-as", "threes")
+    ids, recipe = out["ids"], out["recipe"]
+    assert len(ids) == 20 and set(rows.loc[ids, "label"]) == {"3"} and not set(ids) & set(threes[:10])
+    assert recipe["scope"] == "Catalog filter: label in {3} minus tag 'sent'"
+    assert recipe["scope_detail"]["kind"] == "filter"
+    assert recipe["scope_detail"]["filter"]["labels"] == ["3"]
+    assert recipe["rows_in_scope"] == len(threes) - 10 and recipe["excluded_rows"] == 10
+    assert recipe["not_covered"] == 0 and recipe["embedding"] == EMB
+    assert open_workspace(home).store.get_slice("digits", "threes").recipe["scope"] == recipe["scope"]
+
+    target = tmp_path / "threes.csv"
+    result = catalog(home, "export", "digits", "--where", "label = 3 and tag = sent",
+                     "--format", "csv", "--out", target, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == 10
+    exported = target.read_text(encoding="utf-8").splitlines()[1:]
+    assert sorted(line.split(",")[0] for line in exported) == sorted(threes[:10])
+    sidecar = json.loads((tmp_path / "threes.csv.recipe.json").read_text(encoding="utf-8"))
+    assert sidecar["recipe"]["method"] == "filter"
+
+
+def test_bad_scope_where_and_export_sources_exit_2_and_save_nothing(digits_ws, tmp_path):
+    home = digits_ws.home
+    ids = digits_ws.dataset("digits").rows()["id"].astype(str).tolist()
+    setup = open_workspace(home)  # closed below: an open connection would let a later
+    setup.store.save_slice("digits", "kept", ids[:5])  # process checkpoint its writes
+    setup.store.tag_rows("digits", ids[:3], "sent")
+    del setup
+    gc.collect()
+    assert catalog(home, "select", "digits", "--method", "random", "-n", "1").returncode == 0
+    select = ("select", "digits", "--method", "random", "-n", "3", "--save-as", "new")
+    assert_bad_input(home, *select, "--where", "label in (3", mentions="expected ')'")
+    assert_bad_input(home, *select, "--where", "label = 3; drop table tags", mentions="drop")
+    assert_bad_input(home, *select, "--where", "tag = nosuch", mentions="nosuch")
+    assert_bad_input(home, *select, "--where", "weight >= 3", mentions="weight")
+    assert_bad_input(home, *select, "--slice", "gone", mentions="gone")
+    assert_bad_input(home, *select, "--exclude-slice", "lost", mentions="lost")
+    assert_bad_input(home, *select, "--exclude-tag", "untagged", mentions="untagged")
+    assert_bad_input(home, *select, "--slice", "kept", "--where", "label = 3", mentions="--where")
+    assert_bad_input(home, *select, "--embedding", "nope-emb", mentions="nope-emb")
+    assert not [s for s in open_workspace(home).store.list_slices("digits") if s.name == "new"]
+
+    out = str(tmp_path / "x.csv")
+    export = ("export", "digits", "--format", "csv", "--out", out)
+    assert_bad_input(home, *export, "--ids-file", str(tmp_path / "absent.txt"), mentions="absent.txt")
+    (tmp_path / "ids.txt").write_text(f"{ids[0]}\nnot-a-row\n", encoding="utf-8")
+    assert_bad_input(home, *export, "--ids-file", str(tmp_path / "ids.txt"), mentions="not-a-row")
+    assert_bad_input(home, *export, "--tag", "nosuch", mentions="nosuch")
+    assert_bad_input(home, *export, "--where", "label between", mentions="between")
+    assert_bad_input(home, *export, "--slice", "kept", "--tag", "sent", mentions="--tag")
+    assert not list(tmp_path.glob("x.csv*"))

@@ -194,3 +194,63 @@ def test_export_errors_name_the_problem(text_ws, tmp_path):
     with pytest.raises(SchemaError, match="more than once.*'007'"):
         export_rows(pd.concat([rows, rows.iloc[:1]]), tmp_path / "dup.csv", "csv")
     assert not list(tmp_path.glob("*.csv*")) and not (tmp_path / "nope").exists()
+
+
+# ---- what to export: rows_for_export -------------------------------------------------------
+def test_rows_for_export_of_each_source_keeps_its_order_and_the_edited_labels(text_ws, tmp_path):
+    from core.export import rows_for_export
+
+    store = text_ws.store
+    store.relabel("texts", ["c 3"], "ham", [None])
+    sl = store.save_slice("texts", "batch", ["e5", "c 3", "007"], {"method": "random", "seed": 1})
+    out = rows_for_export(text_ws, "texts", slice_name="batch")
+    assert out.ids == ["e5", "c 3", "007"]
+    assert [value(v) for v in out.rows["label"]] == ["1", "ham", "1"]
+    assert out.recipe == {**sl.recipe, "slice": "batch", "slice_created": sl.created}
+    assert out.recipe["method"] == "random" and out.recipe["seed"] == 1
+
+    store.tag_rows("texts", ["d4", "b-2"], "sent")
+    tagged = rows_for_export(text_ws, "texts", tag="sent")
+    assert sorted(tagged.ids) == ["b-2", "d4"] and tagged.recipe == {"method": "tag", "tag": "sent"}
+
+    assert rows_for_export(text_ws, "texts", ids=["d4", "007"]).ids == ["d4", "007"]
+
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_bytes(b"\xef\xbb\xbfc 3\n\n b-2 \n")  # a BOM, a blank line, spaces
+    from_file = rows_for_export(text_ws, "texts", ids_file=ids_file)
+    assert from_file.ids == ["c 3", "b-2"]
+    assert from_file.recipe == {"method": "ids-file", "file": str(ids_file.resolve())}
+
+    hams = rows_for_export(text_ws, "texts", where="label = ham")  # the edited label counts
+    assert hams.ids == ["c 3", "d4"] and hams.recipe["method"] == "filter"
+    assert hams.recipe["filter"]["labels"] == ("ham",)
+    assert rows_for_export(text_ws, "texts", where="lang in (en, de) and views >= 8").ids == ["007", "d4"]
+
+    report = export_rows(out.rows, tmp_path / "batch.jsonl", "jsonl", recipe=out.recipe)
+    side = json.loads(report.recipe_path.read_text())
+    assert side["recipe"]["slice"] == "batch" and side["ids_hash"] == ids_hash(out.ids)
+
+
+@pytest.mark.parametrize("kwargs, error, names", [
+    ({}, InputError, "slice, tag, ids, ids_file, where; got none"),
+    ({"slice_name": "batch", "tag": "sent"}, InputError, "got slice, tag"),
+    ({"slice_name": "nope"}, "NotFoundError", "nope"),
+    ({"tag": "no-such-tag"}, "NotFoundError", "no-such-tag"),
+    ({"ids": ["007", "zz-1", "zz-2"]}, "NotFoundError", "2 id(s) of the given ids not in dataset 'texts': 'zz-1', 'zz-2'"),
+    ({"ids_file": "missing-ids.txt"}, InputError, "missing-ids.txt"),
+    ({"where": "label in (ham"}, InputError, "expected ')'"),
+    ({"where": "tag = unknown-tag"}, "NotFoundError", "unknown-tag"),
+    ({"where": "weight >= 2"}, SchemaError, "weight"),
+    ({"where": "uniqueness >= 0.5"}, InputError, "needs an embedding"),
+])
+def test_rows_for_export_errors_name_the_problem(text_ws, tmp_path, kwargs, error, names):
+    from core.errors import NotFoundError
+    from core.export import rows_for_export
+
+    text_ws.store.save_slice("texts", "batch", ["007"])
+    if "ids_file" in kwargs:
+        kwargs = {"ids_file": tmp_path / kwargs["ids_file"]}
+    error = NotFoundError if error == "NotFoundError" else error
+    with pytest.raises(error) as info:
+        rows_for_export(text_ws, "texts", **kwargs)
+    assert names in str(info.value)

@@ -160,3 +160,22 @@ def test_export_bytes_names_the_missing_slice(digits_ws):
     digits_ws.store.save_slice("digits", "kept", ids[:2])
     with pytest.raises(NotFoundError, match="nope.*kept"):
         export_bytes(digits_ws, "digits", "nope", "csv")
+
+
+def test_the_download_is_what_catalog_export_writes(digits_ws, tmp_path, capsys):
+    from core.cli import main
+    from ui.slice_widgets import export_bytes
+
+    ids = digits_ws.dataset("digits").rows()["id"].astype(str).tolist()[::97]
+    digits_ws.store.save_slice("digits", "batch", ids, {"method": "random", "n": len(ids)})
+    digits_ws.store.relabel("digits", [ids[1]], "edited", ["0"])
+    page = export_bytes(digits_ws, "digits", "batch", "ndjson")
+    out = tmp_path / "batch.ndjson"
+    assert main(["--home", str(digits_ws.home), "export", "digits", "--slice", "batch",
+                 "--format", "ndjson", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert page.data == out.read_bytes()
+    cli_side = json.loads((tmp_path / "batch.ndjson.recipe.json").read_text(encoding="utf-8"))
+    page_side = json.loads(page.recipe)
+    assert {k: v for k, v in cli_side.items() if k != "exported"} == \
+        {k: v for k, v in page_side.items() if k != "exported"}
+    assert page_side["recipe"]["slice"] == "batch" and "slice_created" in page_side["recipe"]

@@ -15,7 +15,7 @@ from core.filters import RowFilter
 from core.select import scope_vectors, select_by_cluster
 from core.workspace import open_workspace
 from tests.pages.test_slices import downloaded, downloads  # noqa: F401  (fixture)
-from ui.select_widgets import SelectParams, resolve_scope, run_selection
+from ui.smart_select import SelectRequest, page_scope, run_selection
 
 PAGE = "pages/smart_select.py"
 EMB = "efficientnet-lite0"
@@ -43,7 +43,7 @@ def _preview(at, method: str, n: int, **widgets):
 
 def test_cluster_selection_saved_then_listed_and_exported_on_the_slices_page(
         make_app, app_home, downloads, monkeypatch):  # noqa: F811
-    import ui.select_widgets
+    import core.select.request
 
     calls = []
 
@@ -51,7 +51,7 @@ def test_cluster_selection_saved_then_listed_and_exported_on_the_slices_page(
         calls.append(args[2:])
         return select_by_cluster(*args, **kwargs)
 
-    monkeypatch.setattr(ui.select_widgets, "select_by_cluster", counting)
+    monkeypatch.setattr(core.select.request, "select_by_cluster", counting)
     at = make_app(PAGE)
     assert at.title[0].value == "Smart select"
     assert any("press Preview" in i.value for i in at.info)
@@ -146,16 +146,16 @@ def test_scope_rows_without_a_vector_are_left_out_and_counted(digits_ws, tmp_pat
 
     rows = ds.rows()
     digits_ws.store.save_slice("digits", "done", covered[:100])
-    scope = resolve_scope(digits_ws, "digits", rows, "all", exclude_slices=["done"])
+    scope = page_scope(digits_ws, "digits", rows, "all", exclude_slices=["done"])
     assert len(scope.ids) == 1697 and scope.excluded_rows == 100
-    sel = run_selection(digits_ws, "digits", rows, "partial", SelectParams("diverse", n=20, seed=1), scope)
+    sel = run_selection(digits_ws, "digits", rows, "partial", SelectRequest("diverse", n=20, seed=1), scope)
     assert len(sel) == 20 and set(sel.ids) <= set(covered[100:])
     r = sel.recipe
     assert r["not_covered"] == 797 and r["rows_in_scope"] == 1697 and r["scope_rows"] == 900
     assert r["embedding"] == "partial" and r["dataset_rows"] == 1797 and r["excluded_rows"] == 100
     assert r["scope"] == "whole dataset minus slice 'done'" and r["excluded_slices"] == ["done"]
     with pytest.raises(InputError, match="asked for 901 rows but the scope has 900"):
-        run_selection(digits_ws, "digits", rows, "partial", SelectParams("cluster", n=901), scope)
+        run_selection(digits_ws, "digits", rows, "partial", SelectRequest("cluster", n=901), scope)
 
 
 def test_ordered_by_a_quality_column_follows_the_active_embedding(make_app, app_home, tmp_path):
