@@ -1,17 +1,28 @@
-"""Label edits: relabel rows and undo; the rows with their edited labels. ``rows.parquet`` is never touched.
+"""Label edits: relabel rows and undo; the rows with their edited labels; the decisions
+of the label review (accept a suggestion, dismiss it, skip). ``rows.parquet`` is never touched.
 
 The effective label of a row is its latest non-reverted edit (see
-:meth:`core.store.Store.label_overrides`), else the ingested label.
+:meth:`core.store.Store.label_overrides`), else the ingested label. The Label review
+page and ``catalog review`` both decide through :func:`review_label_issue`; ``catalog
+undo`` goes through :func:`undo_label_edit`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
 from core.errors import InputError, NotFoundError, SchemaError, format_list
+from core.store import LabelEdit
 from core.workspace import Workspace
+
+LABEL_ISSUE_REVIEW = "label-issue"  # the review kind of label-issue decisions in the store
+REVIEW_SOURCE = "label review"  # the source recorded on edits made by accepting a suggestion
+# decision -> review status stored; every status but "skipped" takes the row out of the queue
+REVIEW_DECISIONS = {"accept": "relabeled", "dismiss": "correct", "skip": "skipped"}
+DEFAULT_MIN_SCORE = 0.5  # the Label review page's default "Minimum score"
 
 
 def apply_label_edits(rows: pd.DataFrame, overrides: dict[str, str | None]) -> pd.DataFrame:
@@ -73,3 +84,144 @@ def relabel_rows(
 def undo_relabel(ws: Workspace, dataset: str, edit_ids: Sequence[int]) -> int:
     """Revert label edits by id; returns how many were reverted."""
     return ws.store.revert_edits(dataset, list(edit_ids))
+
+
+def _current_labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
+    """Row id → effective label (None when unlabelled). Raises NotFoundError (no dataset)."""
+    rows = effective_rows(ws, dataset)
+    return {rid: (None if lab is None or lab != lab else str(lab))
+            for rid, lab in zip(rows["id"].astype(str), rows["label"])}
+
+
+def _require_row(labels: dict[str, str | None], dataset: str, row_id: str) -> str:
+    row_id = str(row_id)
+    if row_id not in labels:
+        raise NotFoundError(f"no row {row_id!r} in {dataset!r}")
+    return row_id
+
+
+def row_label_history(ws: Workspace, dataset: str, row_id: str) -> list[LabelEdit]:
+    """Every label edit of ``row_id``, oldest first (reverted ones included, ``reverted``
+    set). Raises NotFoundError for an unknown dataset or row."""
+    row_id = _require_row(_current_labels(ws, dataset), dataset, row_id)
+    return ws.store.label_history(dataset, row_id)
+
+
+def undo_label_edit(ws: Workspace, dataset: str, edit_id: int | None = None) -> LabelEdit:
+    """Revert label edit ``edit_id`` of ``dataset`` (None: the newest edit not yet reverted)
+    and return it as it was before the undo. The row's label falls back to its previous live
+    edit, else the ingested label. An edit made by accepting a label-review suggestion also
+    takes the row back into the review queue (its "relabeled" mark is removed).
+
+    Raises NotFoundError (unknown dataset; no such edit; nothing left to undo) and
+    InputError (the edit was already reverted).
+    """
+    ws.dataset(dataset)
+    if edit_id is None:
+        edit = ws.store.last_live_edit(dataset)
+        if edit is None:
+            raise NotFoundError(f"no label edit to undo in {dataset!r}")
+    else:
+        edit = ws.store.label_edit(dataset, edit_id)
+    if edit.reverted is not None or ws.store.revert_edits(dataset, [edit.edit_id]) == 0:
+        raise InputError(f"label edit {edit.edit_id} of row {edit.row_id!r} in {dataset!r} was "
+                         "already reverted")
+    if edit.source == REVIEW_SOURCE and \
+            ws.store.reviewed(dataset, LABEL_ISSUE_REVIEW).get(edit.row_id) == "relabeled":
+        ws.store.unmark_reviewed(dataset, [edit.row_id], LABEL_ISSUE_REVIEW)
+    return edit
+
+
+@dataclass(frozen=True)
+class LabelSuggestion:
+    """The neighbour ranking's view of one row: ``score`` in (0, 1] = 1 - P(given label)."""
+
+    id: str
+    given: str
+    suggested: str
+    score: float
+    k: int
+    embedding: str
+
+
+def suggest_label(ws: Workspace, dataset: str, row_id: str, *, embedding: str | None = None,
+                  k: int | None = None, min_score: float = DEFAULT_MIN_SCORE) -> LabelSuggestion:
+    """The label :func:`core.quality.find_label_issues` suggests for ``row_id``: ranking over
+    ``embedding``'s index (None: the default embedding) with the effective labels and ``k``
+    neighbours (None: ``core.quality.DEFAULT_K``, 10); the row is flagged when its score is
+    at least ``min_score`` (default 0.5) and above 0, as in the Label review page's queue.
+
+    Raises NotFoundError (unknown dataset, embedding or row) and InputError (the ranking
+    does not flag the row: no vector, no label, no labelled neighbour, or its neighbours
+    mostly agree with its label; also k < 1, fewer than 2 labels, min_score outside [0, 1]).
+    """
+    from core.embeddings import load_index
+    from core.quality import DEFAULT_K, find_label_issues
+
+    if not 0.0 <= float(min_score) <= 1.0:
+        raise InputError(f"min score {min_score!r} is outside 0-1")
+    labels = _current_labels(ws, dataset)
+    row_id = _require_row(labels, dataset, row_id)
+    ds = ws.dataset(dataset)
+    emb = ds.require_embedding(embedding)
+    issues = find_label_issues(load_index(ds, emb), labels, k=DEFAULT_K if k is None else k)
+    pos = {rid: i for i, rid in enumerate(issues.ids)}.get(row_id)
+    score = None if pos is None else float(issues.scores[pos])
+    if score is None or score <= 0.0 or score < float(min_score) - 1e-9:
+        why = ("it has no label" if labels[row_id] is None else
+               f"its neighbours mostly agree with its label (score {score:.3f} < {min_score:g})"
+               if score is not None else f"it has no vector in {emb!r} or no labelled neighbour")
+        raise InputError(f"row {row_id!r} is not flagged by the label-issue ranking of {emb!r} "
+                         f"(k = {issues.k}): {why}; there is no suggestion to accept")
+    return LabelSuggestion(row_id, issues.given[pos], issues.suggested[pos],
+                           float(issues.scores[pos]), issues.k, emb)
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """What a label-review decision did: ``status`` stored for the row (``previous_status``
+    before, None = never reviewed), ``label`` its effective label afterwards and
+    ``edit_ids`` the label edits made (empty unless accepted with a new label)."""
+
+    dataset: str
+    row_id: str
+    decision: str
+    status: str
+    label: str | None
+    edit_ids: tuple[int, ...]
+    previous_status: str | None
+
+
+def review_label_issue(ws: Workspace, dataset: str, row_id: str, decision: str, *,
+                       label: str | None = None, embedding: str | None = None,
+                       k: int | None = None, min_score: float = DEFAULT_MIN_SCORE,
+                       source: str = REVIEW_SOURCE) -> ReviewOutcome:
+    """Decide on a label-review suggestion for ``row_id`` and record it (kind
+    :data:`LABEL_ISSUE_REVIEW`): ``accept`` relabels the row to ``label`` (None: the
+    suggestion of :func:`suggest_label` over ``embedding`` with ``k`` and ``min_score``, refused for a row
+    already reviewed other than skipped) and marks it "relabeled"; ``dismiss`` marks it
+    "correct" and ``skip`` "skipped". Only a skipped row stays in the review queue.
+
+    Raises InputError (unknown decision, naming the choices; empty label; the ranking does
+    not flag the row or it was already reviewed) and NotFoundError (unknown dataset, row or
+    embedding). Nothing is written when it raises.
+    """
+    if decision not in REVIEW_DECISIONS:
+        raise InputError(f"unknown review decision {decision!r}; choose one of "
+                         f"{', '.join(REVIEW_DECISIONS)}")
+    labels = _current_labels(ws, dataset)
+    row_id = _require_row(labels, dataset, row_id)
+    previous = ws.store.reviewed(dataset, LABEL_ISSUE_REVIEW).get(row_id)
+    edits: list[int] = []
+    if decision == "accept":
+        if label is None:
+            if previous not in (None, "skipped"):
+                raise InputError(f"row {row_id!r} was already reviewed ({previous}); undo that "
+                                 "first or relabel it with catalog relabel")
+            label = suggest_label(ws, dataset, row_id, embedding=embedding, k=k,
+                                  min_score=min_score).suggested
+        edits = relabel_rows(ws, dataset, [row_id], label, source=source)
+        labels[row_id] = label.strip()
+    status = REVIEW_DECISIONS[decision]
+    ws.store.mark_reviewed(dataset, [row_id], LABEL_ISSUE_REVIEW, status)
+    return ReviewOutcome(dataset, row_id, decision, status, labels[row_id], tuple(edits), previous)

@@ -14,19 +14,23 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CatalogError, InputError
-from core.labels import relabel_rows, undo_relabel
+from core.labels import (
+    LABEL_ISSUE_REVIEW,
+    REVIEW_DECISIONS,
+    review_label_issue,
+    undo_relabel,
+)
 from core.quality import DuplicateGroup, LabelIssues
 from core.workspace import Dataset, Workspace
 from ui import state
 from ui.grid import card_image, safe_code, safe_text
+from ui.messages import flash, flash_error
 
-REVIEW_KIND = "label-issue"
+REVIEW_KIND = LABEL_ISSUE_REVIEW
 BATCH = 20
 UNDO_KEY = "qa:undo_stack"
-FLASH_KEY = "qa:flash"
 BATCH_KEY = "qa:batch_start"
 MAX_UNDO = 200
-REVIEW_SOURCE = "label review"
 
 
 # ---- the review queue ---------------------------------------------------------------
@@ -88,17 +92,10 @@ def _push(action: Action, message: str) -> None:
     stack = undo_stack()
     stack.append(action)
     del stack[:-MAX_UNDO]
-    st.session_state[FLASH_KEY] = ("success", message)
+    flash(message)
 
 
-def _error(err: CatalogError) -> None:
-    st.session_state[FLASH_KEY] = ("error", str(err))
-
-
-def _mark(ws: Workspace, dataset: str, ids: list[str], status: str) -> tuple[tuple[str, str | None], ...]:
-    before = ws.store.reviewed(dataset, REVIEW_KIND)
-    ws.store.mark_reviewed(dataset, ids, REVIEW_KIND, status)
-    return tuple((r, before.get(r)) for r in ids)
+_DECISION_OF = {status: decision for decision, status in REVIEW_DECISIONS.items()}
 
 
 def relabel(ws: Workspace, dataset: str, rid: str, new_label: str | None) -> None:
@@ -109,20 +106,24 @@ def relabel(ws: Workspace, dataset: str, rid: str, new_label: str | None) -> Non
         if not new_label:
             return
     try:
-        edits = relabel_rows(ws, dataset, [rid], new_label, source=REVIEW_SOURCE)
+        done = review_label_issue(ws, dataset, rid, "accept", label=new_label)
     except CatalogError as err:
-        _error(err)
+        flash_error(err)
         return
-    marks = _mark(ws, dataset, [rid], "relabeled")
     text = f"Relabelled {rid} as {new_label}"
-    _push(Action(dataset, text, edit_ids=tuple(edits), reviewed=marks), text + ".")
+    _push(Action(dataset, text, edit_ids=done.edit_ids, reviewed=((rid, done.previous_status),)),
+          text + ".")
 
 
 def mark(ws: Workspace, dataset: str, rid: str, status: str) -> None:
     """Callback: mark ``rid`` 'correct' (stops showing) or 'skipped'."""
-    marks = _mark(ws, dataset, [rid], status)
+    try:
+        done = review_label_issue(ws, dataset, rid, _DECISION_OF[status])
+    except CatalogError as err:
+        flash_error(err)
+        return
     text = f"Marked {rid} as {status}"
-    _push(Action(dataset, text, reviewed=marks), text + ".")
+    _push(Action(dataset, text, reviewed=((rid, done.previous_status),)), text + ".")
 
 
 def keep_one(ws: Workspace, dataset: str, group: tuple[str, ...], key: str) -> None:
@@ -136,7 +137,7 @@ def keep_one(ws: Workspace, dataset: str, group: tuple[str, ...], key: str) -> N
         before = ws.store.tags_by_row(dataset)
         ws.store.tag_rows(dataset, others, tag)
     except CatalogError as err:
-        _error(err)
+        flash_error(err)
         return
     new = tuple(r for r in others if tag not in before.get(r, []))
     text = f"Kept {keeper}, tagged {len(others)} other(s) '{tag}'"
@@ -158,14 +159,7 @@ def undo_last(ws: Workspace) -> None:
             store.mark_reviewed(action.dataset, [rid], REVIEW_KIND, prev)
     if action.tagged and action.tag:
         store.untag_rows(action.dataset, list(action.tagged), action.tag)
-    st.session_state[FLASH_KEY] = ("info", f"Undone: {action.description}.")
-
-
-def flash() -> None:
-    """Show (once) the message of the last action."""
-    kind, text = st.session_state.pop(FLASH_KEY, (None, ""))
-    if kind:
-        getattr(st, kind)(safe_text(text) if kind != "error" else text)
+    flash(f"Undone: {action.description}.", "info")
 
 
 def render_undo(ws: Workspace) -> None:

@@ -6,7 +6,8 @@ Exit codes: 0 success, 2 bad input (one line on stderr naming the problem), 130 
 One module per group of commands, each with a ``register(sub)`` that adds its
 subcommands: :mod:`~core.cli.data` (ingest, embed, list, import/export embeddings,
 index, demo, serve), :mod:`~core.cli.search`, :mod:`~core.cli.curate` (select,
-export), :mod:`~core.cli.quality` (clusters, label-issues, duplicates).
+export), :mod:`~core.cli.quality` (clusters, label-issues, duplicates), :mod:`~core.cli.tags`
+(tag, untag, tags, slices), :mod:`~core.cli.labels` (relabel, undo, history, review).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from core.cli import curate, data, quality, search
+from core.cli import curate, data, labels, quality, search, tags
 from core.cli.output import Parser
 from core.errors import CatalogError
 
-COMMAND_GROUPS = (data, search, curate, quality)
+COMMAND_GROUPS = (data, search, curate, quality, tags, labels)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,22 @@ from __future__ import annotations
 
 import sys
 
-from core.cli.output import emit, open_ws, progress_bar
+from core.cli.output import emit, note, open_ws, progress_bar
 from core.errors import CatalogError
+
+
+def _within(ws, dataset: str, flt, embedding: str, index) -> list[str] | None:
+    """Ids of the rows passing ``flt`` that have a vector in ``index`` (None: no filter);
+    quality columns of ``flt`` come from ``embedding``. Notes an empty match on stderr."""
+    if flt is None:
+        return None
+    from core.rows import matching_rows
+
+    ids = matching_rows(ws, dataset, flt, embedding=embedding)["id"].astype(str)
+    within = ids[ids.isin(index.ids)].tolist()
+    if not within:
+        note(f"no row with a vector matches --where ({flt.describe()}); no results")
+    return within
 
 
 def cmd_search(args) -> int:
@@ -17,14 +31,22 @@ def cmd_search(args) -> int:
     from core.encoders import load_encoder
     from core.search import find_similar, search_image, search_text
 
-    ds = open_ws(args).dataset(args.name)
+    ws = open_ws(args)
+    ds = ws.dataset(args.name)
     emb_name = ds.require_embedding(args.embedding)
     index = load_index(ds, emb_name)
+    flt = None
+    if args.where is not None:  # checked before any work
+        from core.filters import parse_where
+        from core.rows import check_filter_names
+
+        flt = parse_where(args.where)
+        check_filter_names(ws, args.name, flt)
     k = args.k
     if args.id:
         result = find_similar(index, args.id, args.negative or (), method=args.method,
-                              negative_weight=args.negative_weight, k=k,
-                              threshold=args.threshold, embedding=emb_name)
+                              negative_weight=args.negative_weight, k=k, threshold=args.threshold,
+                              embedding=emb_name, within=_within(ws, args.name, flt, emb_name, index))
     elif args.text is not None:
         from core.search import ensure_row_text_embedding, plan_text_search
 
@@ -39,7 +61,8 @@ def cmd_search(args) -> int:
                 close()
             index = load_index(ds, plan.embedding)
         result = search_text(index, load_encoder(plan.encoder), args.text, k=k,
-                             threshold=args.threshold, embedding=plan.embedding)
+                             threshold=args.threshold, embedding=plan.embedding,
+                             within=_within(ws, args.name, flt, emb_name, index))
         if result.recipe.get("truncated"):
             print("catalog: note: the query is longer than the encoder's token limit; only its "
                   "beginning was used", file=sys.stderr)
@@ -51,7 +74,8 @@ def cmd_search(args) -> int:
         from core.media import open_image
 
         result = search_image(index, load_encoder(spec), open_image(args.image), k=k,
-                              threshold=args.threshold, embedding=emb_name)
+                              threshold=args.threshold, embedding=emb_name,
+                              within=_within(ws, args.name, flt, emb_name, index))
     text = "\n".join(f"{s:.4f}  {i}" for i, s in zip(result.ids, result.scores)) or "no results"
     emit(args, result.to_json(), text)
     return 0
@@ -72,5 +96,7 @@ def register(sub) -> None:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--threshold", type=float)
     p.add_argument("--embedding")
+    p.add_argument("--where", metavar="EXPR", help="search only among the rows passing this filter "
+                   "(see catalog tag --help)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
