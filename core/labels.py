@@ -68,8 +68,7 @@ def relabel_rows(
     if not isinstance(new_label, str) or not new_label.strip():
         raise InputError("the new label is empty")
     new_label = new_label.strip()
-    rows = effective_rows(ws, dataset)
-    current = dict(zip(rows["id"].astype(str), rows["label"]))
+    current = effective_labels(ws, dataset)
     ids = list(dict.fromkeys(str(r) for r in row_ids))
     missing = [r for r in ids if r not in current]
     if missing:
@@ -86,7 +85,7 @@ def undo_relabel(ws: Workspace, dataset: str, edit_ids: Sequence[int]) -> int:
     return ws.store.revert_edits(dataset, list(edit_ids))
 
 
-def _current_labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
+def effective_labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
     """Row id → effective label (None when unlabelled). Raises NotFoundError (no dataset)."""
     rows = effective_rows(ws, dataset)
     return {rid: (None if lab is None or lab != lab else str(lab))
@@ -103,7 +102,7 @@ def _require_row(labels: dict[str, str | None], dataset: str, row_id: str) -> st
 def row_label_history(ws: Workspace, dataset: str, row_id: str) -> list[LabelEdit]:
     """Every label edit of ``row_id``, oldest first (reverted ones included, ``reverted``
     set). Raises NotFoundError for an unknown dataset or row."""
-    row_id = _require_row(_current_labels(ws, dataset), dataset, row_id)
+    row_id = _require_row(effective_labels(ws, dataset), dataset, row_id)
     return ws.store.label_history(dataset, row_id)
 
 
@@ -160,7 +159,7 @@ def suggest_label(ws: Workspace, dataset: str, row_id: str, *, embedding: str | 
 
     if not 0.0 <= float(min_score) <= 1.0:
         raise InputError(f"min score {min_score!r} is outside 0-1")
-    labels = _current_labels(ws, dataset)
+    labels = effective_labels(ws, dataset)
     row_id = _require_row(labels, dataset, row_id)
     ds = ws.dataset(dataset)
     emb = ds.require_embedding(embedding)
@@ -209,7 +208,7 @@ def review_label_issue(ws: Workspace, dataset: str, row_id: str, decision: str, 
     if decision not in REVIEW_DECISIONS:
         raise InputError(f"unknown review decision {decision!r}; choose one of "
                          f"{', '.join(REVIEW_DECISIONS)}")
-    labels = _current_labels(ws, dataset)
+    labels = effective_labels(ws, dataset)
     row_id = _require_row(labels, dataset, row_id)
     previous = ws.store.reviewed(dataset, LABEL_ISSUE_REVIEW).get(row_id)
     edits: list[int] = []

@@ -14,7 +14,7 @@ import pandas as pd
 
 from core.errors import CatalogError, InputError, NotFoundError, format_list
 from core.filters import RowFilter, filter_columns, filter_mask
-from core.labels import effective_rows
+from core.labels import effective_labels, effective_rows
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,7 @@ def quality_table(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
     from core.embeddings import load_index
     from core.quality import quality_columns
 
-    rows = effective_rows(ws, dataset)
-    labels = dict(zip(rows["id"].astype(str), rows["label"]))
-    return quality_columns(load_index(ws.dataset(dataset), embedding), labels)
+    return quality_columns(load_index(ws.dataset(dataset), embedding), effective_labels(ws, dataset))
 
 
 def join_quality(rows: pd.DataFrame, quality: pd.DataFrame | None, dataset: str = "") -> pd.DataFrame:

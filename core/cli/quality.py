@@ -39,17 +39,16 @@ def cmd_clusters(args) -> int:
 
 def cmd_label_issues(args) -> int:
     from core.embeddings import load_index
-    from core.labels import effective_rows
+    from core.labels import effective_labels
     from core.quality import find_label_issues
 
     ws = open_ws(args)
     ds = ws.dataset(args.name)
     index = load_index(ds, args.embedding)
-    rows = effective_rows(ws, args.name)
-    labels = dict(zip(rows["id"].astype(str), rows["label"]))
+    labels = effective_labels(ws, args.name)
     issues = find_label_issues(index, labels, k=args.k)
     payload = issues.to_json(limit=args.limit)
-    payload["not_covered"] = len(rows) - len(index)
+    payload["not_covered"] = len(labels) - len(index)
     text = "\n".join(f"{i['score']:.3f}  {i['id']}  {i['label']} → {i['suggested']}"
                      for i in payload["issues"])
     emit(args, payload, text or "no labelled rows")
@@ -58,15 +57,13 @@ def cmd_label_issues(args) -> int:
 
 def cmd_duplicates(args) -> int:
     from core.embeddings import load_index
-    from core.labels import effective_rows
+    from core.labels import effective_labels
     from core.quality import find_near_duplicates
 
     ws = open_ws(args)
     ds = ws.dataset(args.name)
     index = load_index(ds, args.embedding)
-    rows = effective_rows(ws, args.name)
-    labels = dict(zip(rows["id"].astype(str), rows["label"]))
-    dups = find_near_duplicates(index, threshold=args.threshold, labels=labels)
+    dups = find_near_duplicates(index, threshold=args.threshold, labels=effective_labels(ws, args.name))
     text = "\n".join(f"{s:.4f}  {a}  {b}" for a, b, s in dups.pairs) or "no near-duplicates"
     emit(args, dups.to_json(), text)
     return 0
