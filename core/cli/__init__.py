@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="catalog", description="Curate datasets with embeddings.")
     parser.add_argument("--home", help="workspace directory (default $CATALOG_HOME or ./catalog-data)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND",
+                                title="commands (catalog COMMAND --help for its options)")
     for group in COMMAND_GROUPS:
         group.register(sub)
     return parser
