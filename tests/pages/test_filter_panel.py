@@ -15,6 +15,7 @@ from core.filters import RowFilter
 from core.labels import relabel_rows
 from core.workspace import open_workspace
 from tests.conftest import REPO
+from tests.helpers.apptest import go
 
 APP = str(REPO / "app.py")
 N = 40
@@ -70,13 +71,6 @@ def app(home):
         return at
 
     return make
-
-
-def go(at, page: str):
-    at.switch_page(str(REPO / "pages" / f"{page}.py"))
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def texts(at) -> list[str]:

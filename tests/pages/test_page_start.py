@@ -13,6 +13,7 @@ import pytest
 
 from core.workspace import open_workspace
 from tests.conftest import REPO
+from tests.helpers.apptest import go
 from tests.pages.shown import unescaped
 
 APP = str(REPO / "app.py")
@@ -61,13 +62,6 @@ def start_app(dataset: str | None = None):
     at = AppTest.from_file(APP, default_timeout=120)
     if dataset:
         at.session_state["sidebar:dataset"] = dataset
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def go(at, page: str):
-    at.switch_page(str(REPO / "pages" / f"{page}.py"))
     at.run()
     assert not at.exception, at.exception
     return at
