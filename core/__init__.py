@@ -41,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     "score_outliers": "core.quality",
     "export_rows": "core.export", "effective_rows": "core.export",
     "build_demo": "core.demo",
+    # background jobs
+    "JobBoard": "core.jobs", "Job": "core.jobs", "JobContext": "core.jobs",
     # errors
     "CatalogError": "core.errors", "InputError": "core.errors", "SchemaError": "core.errors",
     "MediaError": "core.errors", "EmbeddingError": "core.errors", "NotFoundError": "core.errors",
