@@ -31,6 +31,7 @@ from core.errors import (
     SchemaError,
     format_list,
 )
+from core.ingest.columns import DEFAULT_COLUMN_NAMES, pick_columns
 from core.ingest.images import (
     check_images,
     check_media_root,
@@ -44,7 +45,6 @@ from core.workspace import Workspace, check_name
 log = logging.getLogger(__name__)
 
 FORMATS = ("folder", "csv", "parquet", "jsonl")
-IMAGE_COL_DEFAULTS = ("image", "image_path", "file", "filepath", "path")
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
              ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 _MAX_FLAGGED_IDS = 20
@@ -206,17 +206,14 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
         raise InputError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS[1:])}")
     if src.is_dir():
         raise InputError(f"{str(src)!r} is a folder, not a {fmt} table; use format 'folder'")
-    str_cols = {c for c in (id_col, text_col, image_col, label_col, "id", "text", "label",
-                            *IMAGE_COL_DEFAULTS) if c}
+    str_cols = {c for c in (id_col, text_col, image_col, label_col, *DEFAULT_COLUMN_NAMES) if c}
     df = READERS[fmt](src, str_cols)
     if len(df) == 0:
         raise SchemaError(f"table {str(src)!r} has no rows")
     df.columns = [str(c) for c in df.columns]
     present = list(df.columns)
-    pick = lambda given, defaults, role: _pick(present, given, defaults, role, src)  # noqa: E731
-    cols = {"id": pick(id_col, ("id",), "id"), "text": pick(text_col, ("text",), "text"),
-            "image": pick(image_col, IMAGE_COL_DEFAULTS, "image"),
-            "label": pick(label_col, ("label",), "label")}
+    cols = pick_columns(present, src, id_col=id_col, text_col=text_col, image_col=image_col,
+                        label_col=label_col)
     if cols["text"] is None and cols["image"] is None:
         raise SchemaError(f"table {str(src)!r} has neither a text nor an image column; columns "
                           f"present: {format_list(present, 30)}; pass --text-col or --image-col")
@@ -287,16 +284,6 @@ def _check_target(ws: Workspace, source: str | Path, name: str, replace: bool) -
         raise AlreadyExistsError(f"dataset {name!r} already exists in {ws.home}; "
                                  "pass --replace (replace=True) to overwrite it")
     return src
-
-
-def _pick(present: list[str], given: str | None, defaults: tuple[str, ...], role: str,
-          src: Path) -> str | None:
-    if given is not None:
-        if given not in present:
-            raise SchemaError(f"{role} column {given!r} not found in {str(src)!r}; columns "
-                              f"present: {format_list(present, 30)}")
-        return given
-    return next((c for c in defaults if c in present), None)
 
 
 def _rename_clashes(columns: list[str]) -> list[str]:

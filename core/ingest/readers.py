@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core._shared import utf8_error
 from core.errors import InputError, MediaError, SchemaError, format_list
@@ -49,18 +50,27 @@ def _read_csv(path: Path, str_cols: set[str], **options: Any) -> pd.DataFrame:
         raise InputError(f"cannot parse {str(path)!r} as CSV: {exc}") from None
 
 
-def _read_parquet(path: Path, str_cols: set[str]) -> pd.DataFrame:
+def _read_parquet(path: Path, str_cols: set[str], nrows: int | None = None) -> pd.DataFrame:
+    """The whole table, or only its first ``nrows`` rows (read batch-wise, not in full)."""
     try:
-        return pd.read_parquet(path)
+        if nrows is None:
+            return pd.read_parquet(path)
+        file = pq.ParquetFile(path)
+        batch = next(file.iter_batches(batch_size=nrows), None)
+        table = file.schema_arrow.empty_table() if batch is None else pa.Table.from_batches([batch])
+        return table.replace_schema_metadata(file.schema_arrow.metadata).to_pandas()
     except (*_ARROW_ERRORS, OSError) as exc:
         raise InputError(f"cannot read {str(path)!r} as Parquet: {exc}") from None
 
 
-def _read_jsonl(path: Path, str_cols: set[str]) -> pd.DataFrame:
-    """One JSON object per line (blank lines ignored); InputError names the bad line."""
+def _read_jsonl(path: Path, str_cols: set[str], nrows: int | None = None) -> pd.DataFrame:
+    """One JSON object per line (blank lines ignored), all of them or the first ``nrows``;
+    InputError names the bad line."""
     records: list[dict] = []
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
+            if nrows is not None and len(records) >= nrows:
+                break
             try:
                 text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
