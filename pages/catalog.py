@@ -1,6 +1,4 @@
-"""Catalog: browse, filter, open, select, tag and slice a dataset's rows."""
-
-import streamlit as st
+"""Catalog: browse, filter, sort, open, select, tag and slice a dataset's rows."""
 
 from ui import state
 from ui.detail import render_detail
@@ -18,11 +16,8 @@ ws, dataset, embedding = start_page("Catalog")
 rows = catalog_rows(ws, dataset, embedding)  # effective labels + quality columns
 flt = render_filter_panel(ws, dataset, profile=catalog_profile(ws, dataset, embedding))
 view = filtered_rows(ws, dataset, rows, flt)
-st.markdown(f"**{len(view):,} of {len(rows):,} rows**")
-
-if state.detail_row():
-    render_detail(ws, dataset, rows, state.detail_row())
-
-render_selection_bar(ws, dataset, view["id"].astype(str).tolist(), key="catalog",
+view_ids = view["id"].astype(str).tolist()
+render_detail(ws, dataset, rows, order=view_ids)
+render_selection_bar(ws, dataset, view_ids, key="catalog", shown=len(view), total=len(rows),
                      recipe={"method": "manual", "filter": flt.to_json()})
 render_grid(ws.dataset(dataset), view, key="catalog", actions=[("Open", state.open_detail)])

@@ -1,6 +1,11 @@
-"""Row detail: large image or full text, all metadata, tags and label history."""
+"""Row detail in a dialog (always on screen, wherever the row was in the grid): large
+image or full text, every field, tags, label history, previous / next through the rows
+the page shows, and "Find similar"."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
@@ -9,47 +14,77 @@ from core.errors import MediaError
 from core.media import open_image
 from core.workspace import Workspace
 from ui import state
-from ui.grid import safe_text
+from ui.grid import safe_code
 from ui.messages import show
 
+SIMILARITY_PAGE = "pages/similarity.py"
 
-def render_detail(ws: Workspace, dataset: str, rows: pd.DataFrame, rid: str) -> None:
-    """Draw the detail panel of row ``rid`` (closes itself if the row is gone)."""
-    match = rows.loc[rows["id"].astype(str) == rid]
+
+def render_detail(ws: Workspace, dataset: str, rows: pd.DataFrame, rid: str | None = None,
+                  *, order: Sequence[str] | None = None) -> None:
+    """Open the detail dialog if a row was just opened (:func:`ui.state.open_detail`).
+
+    ``order``: the row ids the page shows, in order (previous / next walk them; default:
+    ``rows``' order). ``rid`` is accepted for older callers; the open row is in ui.state."""
+    if not state.take_detail_request():
+        return
+    ids = [str(i) for i in (order if order is not None else rows["id"].astype(str).tolist())]
+    _row_dialog(ws, dataset, rows, ids)
+
+
+@st.dialog("Row detail", width="large")
+def _row_dialog(ws: Workspace, dataset: str, rows: pd.DataFrame, order: list[str]) -> None:
+    rid = state.detail_row()
+    match = rows.loc[rows["id"].astype(str) == rid] if rid is not None else rows.iloc[:0]
     if match.empty:
-        state.open_detail(None)
+        show("This row is no longer in the dataset.", "warning")
         return
     row = match.iloc[0]
+    pos = order.index(rid) if rid in order else None
+    nav = st.columns([1, 1, 2, 3], vertical_alignment="center")
+    if nav[0].button("Previous", key="detail:prev", icon=":material/chevron_left:",
+                     disabled=not pos):
+        _step(order, pos - 1)
+    if nav[1].button("Next", key="detail:next", icon=":material/chevron_right:",
+                     disabled=pos is None or pos + 1 >= len(order)):
+        _step(order, pos + 1)
+    if nav[2].button("Find similar", key="detail:similar", icon=":material/join_inner:"):
+        state.clear_anchors(dataset)
+        state.add_anchors(dataset, [rid])
+        st.switch_page(SIMILARITY_PAGE)
+    nav[3].markdown(safe_code(rid) + (f" · {pos + 1:,} of {len(order):,}" if pos is not None else ""))
     ds = ws.dataset(dataset)
-    with st.container(border=True):
-        head, close = st.columns([6, 1])
-        head.subheader(f"Row {safe_text(rid)}")
-        close.button("Close", key="detail:close", on_click=state.open_detail, args=(None,))
-        left, right = st.columns([3, 2])
-        with left:
-            if row["modality"] == "image" and isinstance(row.get("image"), str):
-                try:
-                    st.image(open_image(ds.resolve_media(row["image"])), width=360)
-                except MediaError as err:
-                    show(str(err), "warning")
-            if isinstance(row.get("text"), str):
-                st.text(row["text"])
-        with right:
-            fields = {c: _display(v) for c, v in row.items()}
-            st.table(pd.DataFrame({"field": list(fields), "value": list(fields.values())}))
-            tags = ws.store.tags_by_row(dataset).get(rid, [])
-            st.markdown("**Tags:** " + (", ".join(f"`{safe_text(t)}`" for t in tags) or "none"))
-            history = ws.store.label_history(dataset, rid)
-            if history:
-                st.markdown("**Label history**")
-                st.table(pd.DataFrame([
-                    {"when": h.created, "from": h.old_label or "", "to": h.new_label or "",
-                     "by": h.source, "undone": h.reverted or ""} for h in history
-                ]))
+    left, right = st.columns([3, 2])
+    with left:
+        if row["modality"] == "image" and isinstance(row.get("image"), str):
+            try:
+                st.image(open_image(ds.resolve_media(row["image"])), width=360)
+            except MediaError as err:
+                show(str(err), "warning")
+        if isinstance(row.get("text"), str):
+            st.text(row["text"])
+    with right:
+        fields = {c: _display(v) for c, v in row.items()}
+        st.dataframe(pd.DataFrame({"field": list(fields), "value": list(fields.values())}),
+                     hide_index=True, key="detail:fields")
+        tags = ws.store.tags_by_row(dataset).get(rid, [])
+        st.markdown("**Tags:** " + (", ".join(safe_code(t) for t in tags) or "none"))
+        history = ws.store.label_history(dataset, rid)
+        if history:
+            st.markdown("**Label history**")
+            st.dataframe(pd.DataFrame([
+                {"when": h.created, "from": h.old_label or "", "to": h.new_label or "",
+                 "by": h.source, "undone": h.reverted or ""} for h in history
+            ]), hide_index=True, key="detail:history")
+
+
+def _step(order: list[str], pos: int) -> None:
+    st.session_state["detail_row"] = order[pos]
+    st.rerun(scope="fragment")
 
 
 def _display(value: object) -> str:
     """A cell as plain text ('' for null)."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value)

@@ -26,6 +26,7 @@ from ui.quality_data import quality_or_none, quality_profile, rows_with_quality
 MAX_CATEGORY_WIDGETS = 8
 MAX_RANGE_WIDGETS = 6
 TITLE = "Filters"
+_PANELS_KEY = "flt:_panels"  # dataset -> widget key prefixes of the panels drawn (set_filter)
 
 
 def _init(key: str, value) -> None:
@@ -99,13 +100,25 @@ def _merge(visible: RowFilter, hidden: RowFilter) -> RowFilter:
     )
 
 
+def set_filter(dataset: str, flt: RowFilter) -> None:
+    """Make ``flt`` the filter of ``dataset`` on every page: saved with
+    :func:`ui.state.set_row_filter`, and the widgets of every filter panel drawn for
+    ``dataset`` in this session forgotten, so they show ``flt`` when next drawn (a panel's
+    widgets otherwise keep their own values and would write them back). Call it from a
+    button callback, before the panels are drawn."""
+    state.set_row_filter(dataset, flt)
+    for prefix in st.session_state.get(_PANELS_KEY, {}).get(dataset, ()):
+        for key in [k for k in st.session_state if str(k).startswith(f"{prefix}:")]:
+            del st.session_state[key]
+
+
 def _clamp(value, lo: float, hi: float) -> tuple[float, float]:
     a, b = (float(v) for v in value)
     return min(max(a, lo), hi), min(max(b, lo), hi)
 
 
 # ---- the panel ----------------------------------------------------------------------------
-def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expanded: bool = True,
+def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expanded: bool = False,
                         profile: ColumnProfile | None = None) -> RowFilter:
     """Draw the filter widgets and return (and remember) the resulting filter.
 
@@ -119,6 +132,9 @@ def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expand
     current = state.row_filter(dataset)
     store = ws.store
     p = f"{key}:{dataset}"
+    drawn = st.session_state.setdefault(_PANELS_KEY, {}).setdefault(dataset, [])
+    if p not in drawn:
+        drawn.append(p)
     tag_names = list(store.tags(dataset))
     slice_names = [s.name for s in store.list_slices(dataset)]
     if current.slice_name and current.slice_name not in slice_names:
@@ -129,7 +145,8 @@ def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expand
                     if lo != hi}
     hidden = _hidden_conditions(current, set(profile.labels), set(tag_names), shown_cats, shown_ranges)
 
-    with st.expander(TITLE, expanded=expanded):
+    title = f"{TITLE}: {safe_text(current.describe(), 90)}" if current.active else TITLE
+    with st.expander(title, expanded=expanded, icon=":material/filter_list:"):
         c1, c2, c3 = st.columns(3)
         _init(f"{p}:labels", [v for v in current.labels if v in profile.labels])
         labels = c1.multiselect("Label", profile.labels, key=f"{p}:labels")
@@ -163,7 +180,8 @@ def render_filter_panel(ws: Workspace, dataset: str, *, key: str = "flt", expand
         slice_name=None if slice_name == "(any)" else slice_name,
     )
     flt = _merge(visible, hidden)
-    st.caption(f"Filter: {safe_text(flt.describe())}")
+    if flt.active:
+        st.caption(f"Filter: {safe_text(flt.describe())}")
     if hidden.active:
         note, drop = st.columns([5, 1], vertical_alignment="center")
         note.info(f"Also applied, not editable on this page: {safe_text(hidden.describe())}.")

@@ -1,15 +1,23 @@
-"""Paginated card grid: image thumbnails or text cards, label and score badges,
-a checkbox per card (the selection), and optional per-card actions.
+"""The row grid: a dense grid of thumbnails (or a table for text rows) drawn by a browser
+component (``ui/components/tile_grid.js``), with sort, size, layout and page controls.
 
-All user text goes through :func:`safe_text`, so metadata such as
-``<script>…</script>`` is displayed as text, never interpreted.
+Selection happens in the browser: a click, shift-click (range) or ctrl-click changes the
+tiles at once, and the browser sends the page's selection to Python in ONE update after
+the clicks settle; that update reruns only the grid's fragment, not the page. Per-row
+actions (e.g. "Open", "Anchor") are buttons shown on hover.
+
+All user text reaches the browser as JSON and is set with ``textContent``, so metadata
+such as ``<script>…</script>`` is displayed as text, never interpreted. :func:`safe_text`
+and :func:`safe_code` do the same for st.markdown.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -20,8 +28,16 @@ from core.workspace import Dataset
 from ui import state
 from ui.loaders import file_stamp
 
-PAGE_SIZES = (50, 75, 100)
+PAGE_SIZES = (50, 100, 200, 500)
+TILE_SIZES = {"S": 64, "M": 84, "L": 160}
+DEFAULT_TILE_SIZE = "M"
+THUMB_PX = 192  # stored thumbnail size: sharp at the largest tile on a 1.2x screen
+UNSORTED = "(as listed)"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
+_ASSETS = Path(__file__).parent / "components"
+_HIDDEN = ("id", "modality", "text", "image", "label", "ingest_issue")
+_NUMERIC_LIMIT = 4
+_RERUN_APP = "grid:rerun_app"
 
 
 def _plain(value: object, limit: int | None) -> str:
@@ -49,14 +65,18 @@ def safe_code(value: object, limit: int | None = None) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
 def _thumb(src: str, thumbs_dir: str, stamp: str) -> str | None:
-    """Thumbnail of ``src``; ``stamp`` (mtime_ns-size of ``src``) is only a cache key part,
-    so a replaced image (or one fixed after being unreadable) gets a new thumbnail."""
-    from pathlib import Path
-
+    """Thumbnail path of ``src``; ``stamp`` (mtime_ns-size of ``src``) is only a cache key
+    part, so a replaced image (or one fixed after being unreadable) gets a new thumbnail."""
     try:
-        return str(thumbnail_path(Path(src), Path(thumbs_dir)))
+        return str(thumbnail_path(Path(src), Path(thumbs_dir), size=THUMB_PX))
     except MediaError:
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=20_000)
+def _thumb_uri(thumb: str) -> str:
+    """``data:`` URI of a thumbnail file (thumbnails are content-addressed: never stale)."""
+    return "data:image/jpeg;base64," + base64.b64encode(Path(thumb).read_bytes()).decode("ascii")
 
 
 def card_image(ds: Dataset, image_rel: str) -> str | None:
@@ -74,23 +94,137 @@ def card_image(ds: Dataset, image_rel: str) -> str | None:
     return _thumb(str(src), str(ds.thumbs_dir), stamp)
 
 
-def _toggle(dataset: str, rid: str, key: str) -> None:
-    if st.session_state.get(key):
-        state.select(dataset, [rid])
+_TILE_GRID = st.components.v2.component(
+    "catalog_tile_grid",
+    js=(_ASSETS / "tile_grid.js").read_text(encoding="utf-8"),
+    css=(_ASSETS / "tile_grid.css").read_text(encoding="utf-8"),
+)
+
+
+def score_columns(view: pd.DataFrame) -> list[str]:
+    """Numeric columns worth showing on hover and in the table (scores first)."""
+    numeric = [c for c in view.columns if c not in _HIDDEN
+               and pd.api.types.is_numeric_dtype(view[c]) and not pd.api.types.is_bool_dtype(view[c])]
+    scores = [c for c in numeric if "score" in c or c in ("similarity", "uniqueness")]
+    return (scores + [c for c in numeric if c not in scores])[:_NUMERIC_LIMIT]
+
+
+def _number(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _payload_rows(ds: Dataset, page: pd.DataFrame, scores: Mapping[str, float] | None,
+                  numeric: list[str], with_images: bool) -> list[dict]:
+    out = []
+    labels = page["label"] if "label" in page.columns else None
+    texts = page["text"] if "text" in page.columns else None
+    images = page["image"] if "image" in page.columns else None
+    for pos, rid in enumerate(page["id"].astype(str)):
+        label = labels.iloc[pos] if labels is not None else None
+        label = label if isinstance(label, str) else None
+        text = _plain(texts.iloc[pos], 300) if texts is not None else ""
+        cells = {c: _number(page[c].iloc[pos]) for c in numeric}
+        score = scores.get(rid) if scores is not None else None
+        hover = [rid] + ([f"label {label}"] if label else [])
+        hover += ([f"score {score:.3f}"] if score is not None else [])
+        hover += [f"{c} {v}" for c, v in cells.items() if v]
+        row = {"id": rid, "label": label, "text": text, "cells": cells, "hover": "\n".join(hover),
+               "badge": f"{score:.3f}" if score is not None else None, "src": None, "broken": False}
+        image = images.iloc[pos] if images is not None else None
+        if with_images and page["modality"].iloc[pos] == "image" and isinstance(image, str):
+            thumb = card_image(ds, image)
+            row["src"] = _thumb_uri(thumb) if thumb else None
+            row["broken"] = thumb is None
+        out.append(row)
+    return out
+
+
+def _sorted(view: pd.DataFrame, by: str, descending: bool,
+            scores: Mapping[str, float] | None) -> pd.DataFrame:
+    if by == UNSORTED:
+        return view
+    if by == "score" and scores is not None:
+        keys = view["id"].astype(str).map(scores)
+        order = keys.sort_values(ascending=not descending, na_position="last", kind="stable").index
+        return view.loc[order]
+    return view.sort_values(by, ascending=not descending, na_position="last", kind="stable")
+
+
+def _on_selection(dataset: str, comp_key: str) -> None:
+    value = (st.session_state.get(comp_key) or {}).get("selection") or {}
+    if value.get("token") != state.selection_version(dataset):
+        return  # sent for a selection Python has replaced since (e.g. "Clear")
+    state.apply_page_selection(dataset, value.get("page") or [], value.get("selected") or [])
+
+
+def _on_action(comp_key: str, callbacks: Mapping[str, Callable[[str], None]]) -> None:
+    value = (st.session_state.get(comp_key) or {}).get("action") or {}
+    callback = callbacks.get(str(value.get("name")))
+    if callback is not None and value.get("id") is not None:
+        callback(str(value["id"]))
+        st.session_state[_RERUN_APP] = True  # an action changes what the page shows
+
+
+def _action_name(label: str) -> str:
+    return "open" if label.lower() == "open" else re.sub(r"[^a-z0-9]+", "-", label.lower())
+
+
+def grid_controls(view: pd.DataFrame, key: str, *, scores: bool, text_rows: bool) -> dict:
+    """Draw the layout, size, sort and page controls; return their values."""
+    sortable = [UNSORTED] + (["score"] if scores else []) + score_columns(view) + [
+        c for c in ("label", "id") if c in view.columns]
+    cols = st.columns([1.3, 1.2, 2, 1, 1.2, 1.3], vertical_alignment="bottom")
+    layout = cols[0].segmented_control("View", ["Tiles", "Table"], key=f"{key}:layout",
+                                       default="Table" if text_rows else "Tiles")
+    size = cols[1].segmented_control("Size", list(TILE_SIZES), key=f"{key}:size",
+                                     default=DEFAULT_TILE_SIZE)
+    by = cols[2].selectbox("Sort by", sortable, key=f"{key}:sort")
+    descending = cols[3].toggle("Desc", key=f"{key}:desc", value=True,
+                                disabled=by == UNSORTED)
+    page_size = cols[4].selectbox("Per page", PAGE_SIZES, index=1, key=f"{key}:page_size")
+    pages = max(1, math.ceil(len(view) / page_size))
+    page = cols[5].number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1,
+                                step=1, key=f"{key}:page")
+    return {"layout": layout or "Tiles", "size": TILE_SIZES[size or DEFAULT_TILE_SIZE], "by": by,
+            "descending": bool(descending), "page_size": int(page_size), "page": int(page)}
+
+
+@st.fragment
+def _grid_fragment(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[str, float] | None,
+                   actions: Sequence[tuple[str, Callable[[str], None]]], paginate_rows: bool) -> None:
+    if st.session_state.pop(_RERUN_APP, False):
+        st.rerun(scope="app")
+    text_rows = not (view["modality"] == "image").any()
+    if paginate_rows:
+        ctl = grid_controls(view, key, scores=scores is not None, text_rows=text_rows)
     else:
-        state.deselect(dataset, [rid])
-
-
-def paginate(view: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Draw page controls and return the rows of the current page."""
-    n = len(view)
-    left, right = st.columns([1, 3])
-    size = left.selectbox("Rows per page", PAGE_SIZES, key=f"{key}:page_size")
-    pages = max(1, math.ceil(n / size))
-    page = right.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1,
-                              step=1, key=f"{key}:page")
-    start = (int(page) - 1) * size
-    return view.iloc[start : start + size]
+        ctl = {"layout": "Table" if text_rows else "Tiles", "size": TILE_SIZES[DEFAULT_TILE_SIZE],
+               "by": UNSORTED, "descending": True, "page_size": max(len(view), 1), "page": 1}
+    ordered = _sorted(view, ctl["by"], ctl["descending"], scores)
+    start = (ctl["page"] - 1) * ctl["page_size"]
+    page = ordered.iloc[start : start + ctl["page_size"]]
+    numeric = score_columns(view)
+    callbacks = {_action_name(label): cb for label, cb in actions}
+    comp_key = f"{key}:tiles"
+    token = state.selection_version(ds.name)
+    page_ids = set(page["id"].astype(str))
+    chosen = state.selection(ds.name)
+    payload = {
+        "rows": _payload_rows(ds, page, scores, numeric, with_images=ctl["layout"] == "Tiles"),
+        "selected": [rid for rid in chosen if rid in page_ids], "total_selected": len(chosen),
+        "token": token, "layout": ctl["layout"].lower(), "size": ctl["size"],
+        "page_key": f"{key}|{ctl['by']}|{ctl['descending']}|{ctl['page']}|{ctl['page_size']}",
+        "render_id": f"{len(view)}|{view['id'].iloc[0] if len(view) else ''}",
+        "columns": numeric, "actions": [{"name": n, "label": label} for label, n in
+                                        ((lbl, _action_name(lbl)) for lbl, _ in actions)],
+    }
+    _TILE_GRID(key=comp_key, data=payload, default={"selection": None},
+               on_selection_change=lambda: _on_selection(ds.name, comp_key),
+               on_action_change=lambda: _on_action(comp_key, callbacks))
 
 
 def render_grid(
@@ -99,42 +233,17 @@ def render_grid(
     *,
     key: str,
     scores: Mapping[str, float] | None = None,
-    columns: int = 5,
     actions: Sequence[tuple[str, Callable[[str], None]]] = (),
     paginate_rows: bool = True,
 ) -> None:
-    """Draw ``view`` as cards, ``columns`` per line, with checkboxes bound to the selection.
+    """Draw ``view`` (rows with ``id``, ``modality``…) as a tile grid or table bound to the
+    selection of ``ds``; ``scores`` (row id → score) adds a badge and a sort key.
 
-    ``actions`` are (button label, callback(row_id)) pairs drawn on each card.
+    ``actions`` are (button label, callback(row_id)) pairs shown on each tile on hover; an
+    action labelled "Open" also runs on double-click. The grid runs as a fragment: its
+    controls and selection updates rerun only the grid.
     """
     if view.empty:
         st.info("No rows to show.")
         return
-    page = paginate(view, key) if paginate_rows else view
-    selected = set(state.selection(ds.name))
-    version = state.selection_version()
-    cols = st.columns(columns)
-    for i, row in enumerate(page.itertuples(index=False)):
-        rid = str(row.id)
-        with cols[i % columns].container(border=True):
-            image = getattr(row, "image", None)
-            if row.modality == "image" and isinstance(image, str):
-                thumb = card_image(ds, image)
-                if thumb:
-                    st.image(thumb, width="stretch")
-                else:
-                    st.caption("⚠ unreadable image")
-            else:
-                st.markdown(safe_text(getattr(row, "text", ""), 220))
-            badges = [safe_code(rid, 40)]
-            label = getattr(row, "label", None)
-            if isinstance(label, str):
-                badges.append(f"**{safe_text(label, 30)}**")
-            if scores is not None and rid in scores:
-                badges.append(f"score {scores[rid]:.3f}")
-            st.caption(" · ".join(badges))
-            ck = f"{key}:sel:{version}:{rid}"
-            st.session_state[ck] = rid in selected
-            st.checkbox("Select", key=ck, on_change=_toggle, args=(ds.name, rid, ck))
-            for label_text, callback in actions:
-                st.button(label_text, key=f"{key}:{label_text}:{rid}", on_click=callback, args=(rid,))
+    _grid_fragment(ds, view, key, scores, tuple(actions), paginate_rows)

@@ -10,6 +10,7 @@ import streamlit as st
 from core.errors import CatalogError
 from core.workspace import Workspace
 from ui import state
+from ui.grid import safe_text
 from ui.messages import show, show_error
 
 MAX_SELECT_ALL = 100_000
@@ -22,31 +23,44 @@ def render_selection_bar(
     *,
     key: str,
     recipe: dict | None = None,
+    shown: int | None = None,
+    total: int | None = None,
 ) -> None:
     """Draw the bar for the rows in ``view_ids`` (the current filtered/ranked view).
 
-    ``recipe`` is stored with a saved slice (e.g. the search that produced the view).
+    ``recipe`` is stored with a saved slice (e.g. the search that produced the view);
+    ``shown``/``total`` add "N of M rows". The buttons read the selection when pressed
+    (the grid sends it from the browser), so none is disabled by a stale count.
     """
-    chosen = state.selection(dataset)
-    with st.container(border=True):
-        top = st.columns([2, 1, 1, 1])
-        top[0].markdown(f"**{len(chosen):,} selected**")
-        if top[1].button("Select all shown", key=f"{key}:all", disabled=not view_ids):
-            state.select(dataset, list(view_ids)[:MAX_SELECT_ALL])
-            st.rerun()
-        if top[2].button("Clear", key=f"{key}:clear", disabled=not chosen):
-            state.clear_selection(dataset)
-            st.rerun()
-        if top[3].button("Use as anchors", key=f"{key}:anchor", disabled=not chosen):
+    cols = st.columns([1.4, 1, 0.8, 1.1, 1.6, 1.6], vertical_alignment="bottom")
+    if shown is not None and total is not None:
+        cols[0].markdown(f"**{shown:,} of {total:,} rows**")
+    if cols[1].button("Select all shown", key=f"{key}:all", disabled=not view_ids,
+                      icon=":material/select_all:"):
+        state.select(dataset, list(view_ids)[:MAX_SELECT_ALL])
+        st.rerun()
+    if cols[2].button("Clear", key=f"{key}:clear", icon=":material/deselect:"):
+        state.clear_selection(dataset)
+        st.rerun()
+    if cols[3].button("Use as anchors", key=f"{key}:anchor", icon=":material/anchor:"):
+        chosen = state.selection(dataset)
+        if chosen:
             state.add_anchors(dataset, chosen)
             st.toast(f"{len(chosen)} anchors set: open Similarity search")
-        tag_col, tag_btn, slice_col, slice_btn = st.columns([3, 1, 3, 1], vertical_alignment="bottom")
-        tag = tag_col.text_input("Tag", key=f"{key}:tag", placeholder="e.g. to-label")
-        if tag_btn.button("Tag selected", key=f"{key}:tag_btn"):
-            _tag(ws, dataset, chosen, tag)
-        name = slice_col.text_input("Slice name", key=f"{key}:slice", placeholder="e.g. hard-negatives")
-        if slice_btn.button("Save as slice", key=f"{key}:slice_btn"):
-            _save_slice(ws, dataset, chosen, name, recipe)
+        else:
+            show("Select rows first.", "warning")
+    with cols[4].popover("Tag selected", icon=":material/sell:", width="stretch"):
+        tag = st.text_input("Tag", key=f"{key}:tag", placeholder="e.g. to-label")
+        if st.button("Tag selected", key=f"{key}:tag_btn"):
+            _tag(ws, dataset, state.selection(dataset), tag)
+    with cols[5].popover("Save as slice", icon=":material/bookmark_add:", width="stretch"):
+        name = st.text_input("Slice name", key=f"{key}:slice", placeholder="e.g. hard-negatives")
+        exists = name.strip() in {s.name for s in ws.store.list_slices(dataset)}
+        replace = st.checkbox(f"Replace the existing slice '{safe_text(name.strip(), 60)}'" if exists
+                              else "Replace a slice of that name", key=f"{key}:slice_replace",
+                              disabled=not exists)
+        if st.button("Save as slice", key=f"{key}:slice_btn"):
+            _save_slice(ws, dataset, state.selection(dataset), name, recipe, replace and exists)
 
 
 def _tag(ws: Workspace, dataset: str, ids: list[str], tag: str) -> None:
@@ -61,12 +75,14 @@ def _tag(ws: Workspace, dataset: str, ids: list[str], tag: str) -> None:
     show(f"Tagged {len(ids):,} rows '{tag.strip()}' ({added:,} new).")
 
 
-def _save_slice(ws: Workspace, dataset: str, ids: list[str], name: str, recipe: dict | None) -> None:
+def _save_slice(ws: Workspace, dataset: str, ids: list[str], name: str, recipe: dict | None,
+                replace: bool = False) -> None:
     if not ids:
         show("Select rows first.", "warning")
         return
     try:
-        saved = ws.store.save_slice(dataset, name, ids, recipe or {"method": "manual"})
+        saved = ws.store.save_slice(dataset, name, ids, recipe or {"method": "manual"},
+                                    replace=replace)
     except CatalogError as err:
         show_error(err)
         return

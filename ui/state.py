@@ -39,11 +39,17 @@ def selection(dataset: str) -> list[str]:
     return list(_bucket("selection", dataset))
 
 
+def _bump(dataset: str) -> None:
+    versions = st.session_state.setdefault("selection_version", {})
+    versions[dataset] = versions.get(dataset, 0) + 1
+
+
 def select(dataset: str, ids: Iterable[str]) -> None:
     """Add ``ids`` to the selection of ``dataset`` (kept in order, no duplicates)."""
     bucket = _bucket("selection", dataset)
     for rid in ids:
         bucket[str(rid)] = True
+    _bump(dataset)
 
 
 def deselect(dataset: str, ids: Iterable[str]) -> None:
@@ -51,17 +57,33 @@ def deselect(dataset: str, ids: Iterable[str]) -> None:
     bucket = _bucket("selection", dataset)
     for rid in ids:
         bucket.pop(str(rid), None)
+    _bump(dataset)
 
 
 def clear_selection(dataset: str) -> None:
-    """Empty the selection of ``dataset`` and bump :func:`selection_version`."""
+    """Empty the selection of ``dataset``."""
     st.session_state.setdefault("selection", {})[dataset] = {}
-    st.session_state["selection_version"] = st.session_state.get("selection_version", 0) + 1
+    _bump(dataset)
 
 
-def selection_version() -> int:
-    """Bumped when the selection is cleared, so card checkboxes get fresh keys."""
-    return int(st.session_state.get("selection_version", 0))
+def apply_page_selection(dataset: str, page_ids: Iterable[str], selected: Iterable[str]) -> None:
+    """The grid's update: of the rows ``page_ids`` shown, exactly ``selected`` are selected
+    now (rows of other pages keep their state). Does not bump :func:`selection_version`,
+    so the browser keeps the clicks it made meanwhile."""
+    bucket = _bucket("selection", dataset)
+    chosen = {str(rid) for rid in selected}
+    for rid in page_ids:
+        rid = str(rid)
+        if rid in chosen:
+            bucket[rid] = True
+        else:
+            bucket.pop(rid, None)
+
+
+def selection_version(dataset: str) -> int:
+    """Bumped each time Python changes the selection of ``dataset`` (select, deselect,
+    clear), so the grid in the browser drops its own copy and redraws from Python's."""
+    return int(st.session_state.get("selection_version", {}).get(dataset, 0))
 
 
 def anchors(dataset: str) -> list[str]:
@@ -111,5 +133,19 @@ def detail_row() -> str | None:
 
 
 def open_detail(rid: str | None) -> None:
-    """Open the detail panel of ``rid`` (None closes it)."""
+    """Open the detail dialog of ``rid`` on the next run (None closes it)."""
     st.session_state["detail_row"] = rid
+    st.session_state["detail_pending"] = rid is not None
+
+
+def take_detail_request() -> bool:
+    """True once after :func:`open_detail`: the page should open the dialog now (a closed
+    dialog does not come back on the next rerun)."""
+    return bool(st.session_state.pop("detail_pending", False))
+
+
+def replace_selection(dataset: str, ids: Iterable[str]) -> None:
+    """Make ``ids`` (in their order, no duplicates) the whole selection of ``dataset``."""
+    ids = [str(rid) for rid in ids]
+    clear_selection(dataset)
+    select(dataset, ids)

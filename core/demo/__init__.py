@@ -7,6 +7,12 @@
 
 from __future__ import annotations
 
-from core.demo.build import DEMOS, DemoReport, build_demo, write_digits_folder
+from core.demo.build import (
+    DEMOS,
+    DemoReport,
+    build_demo,
+    ingest_demo,
+    write_digits_folder,
+)
 
-__all__ = ["DEMOS", "DemoReport", "build_demo", "write_digits_folder"]
+__all__ = ["DEMOS", "DemoReport", "build_demo", "ingest_demo", "write_digits_folder"]

@@ -53,9 +53,9 @@ def write_digits_folder(folder: Path, *, size: int = DIGIT_IMAGE_SIZE, limit: in
     return n
 
 
-def build_demo(ws, name: str, *, replace: bool = False, progress: ProgressFn | None = None) -> DemoReport:
-    """Create demo dataset ``name`` (one of :data:`DEMOS`) in workspace ``ws`` and embed it."""
-    from core.embeddings import compute_embeddings
+def ingest_demo(ws, name: str, *, replace: bool = False, progress: ProgressFn | None = None):
+    """Write the source files of demo ``name`` (one of :data:`DEMOS`) if missing and ingest
+    them as dataset ``name`` (no embedding yet); returns the :class:`IngestReport`."""
     from core.ingest import ingest_folder, ingest_table
 
     if name not in DEMOS:
@@ -64,15 +64,21 @@ def build_demo(ws, name: str, *, replace: bool = False, progress: ProgressFn | N
         media = ws.home / "demo-media" / "digits"
         if not media.exists() or not any(media.rglob("*.png")):
             write_digits_folder(media)
-        report = ingest_folder(ws, media, "digits", replace=replace)
-    else:
-        from core.demo.apidocs import write_api_docs_table
+        return ingest_folder(ws, media, "digits", replace=replace, progress=progress)
+    from core.demo.apidocs import write_api_docs_table
 
-        table = ws.home / "demo-media" / "api-docs.parquet"
-        if not table.exists():
-            write_api_docs_table(table)
-        report = ingest_table(ws, table, "api-docs", format="parquet", id_col="qualname",
-                              text_col="text", label_col="library", replace=replace)
-    ds = ws.dataset(name)
-    computed = compute_embeddings(ds, replace=True, progress=progress)
+    table = ws.home / "demo-media" / "api-docs.parquet"
+    if not table.exists():
+        write_api_docs_table(table)
+    return ingest_table(ws, table, "api-docs", format="parquet", id_col="qualname",
+                        text_col="text", label_col="library", replace=replace, progress=progress)
+
+
+def build_demo(ws, name: str, *, replace: bool = False, progress: ProgressFn | None = None) -> DemoReport:
+    """Create demo dataset ``name`` (one of :data:`DEMOS`) in workspace ``ws`` and embed it
+    (:func:`ingest_demo`, then ``compute_embeddings`` with the default encoder)."""
+    from core.embeddings import compute_embeddings
+
+    report = ingest_demo(ws, name, replace=replace)
+    computed = compute_embeddings(ws.dataset(name), replace=True, progress=progress)
     return DemoReport(name, report.rows, tuple(e.name for e in computed.embeddings))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pandas as pd
 
 from core.workspace import open_workspace
+from tests.helpers.apptest import grid_ids, grid_payload, select_rows
 
 
 def _texts(at) -> list[str]:
@@ -18,7 +19,8 @@ def test_catalog_renders_the_demo_with_counts(make_app, app_home):
     assert not at.exception
     assert at.title[0].value == "Catalog"
     assert "**1,797 of 1,797 rows**" in _texts(at)
-    assert len([c for c in at.checkbox if c.key.startswith("catalog:sel:")]) == 50
+    assert len(grid_ids(at, "catalog")) == 100  # the default page size
+    assert not any(c.key.startswith("catalog:sel:") for c in at.checkbox)  # no per-tile widgets
 
 
 def test_filter_by_label_shows_only_that_label(make_app, app_home):
@@ -27,17 +29,16 @@ def test_filter_by_label_shows_only_that_label(make_app, app_home):
     assert not at.exception
     expected = int(_label_counts(app_home)["3"])
     assert f"**{expected:,} of 1,797 rows**" in _texts(at)
-    card_labels = [c.value.split(" · ")[1] for c in at.caption if c.value.startswith("`")]
-    assert card_labels and set(card_labels) == {"**3**"}
+    card_labels = [row["label"] for row in grid_payload(at, "catalog")["rows"]]
+    assert card_labels and set(card_labels) == {"3"}
 
 
 def test_tagging_three_rows_persists_across_sessions(make_app, app_home):
     at = make_app()
-    keys = [c.key for c in at.checkbox if c.key.startswith("catalog:sel:")][:3]
-    chosen = [k.rsplit(":", 1)[1] for k in keys]
-    for key in keys:  # look each box up again: every run builds a new element tree
-        at.checkbox(key=key).check().run()
-    assert "**3 selected**" in _texts(at)
+    chosen = grid_ids(at, "catalog")[:3]
+    select_rows(at, "digits", chosen)
+    at.run()
+    assert grid_payload(at, "catalog")["total_selected"] == 3
     at.text_input(key="catalog:tag").input("to-label").run()
     at.button(key="catalog:tag_btn").click().run()
     assert not at.exception
@@ -46,16 +47,16 @@ def test_tagging_three_rows_persists_across_sessions(make_app, app_home):
     fresh = make_app()  # a new session on the same workspace
     fresh.multiselect(key="flt:digits:tags").select("to-label").run()
     assert "**3 of 1,797 rows**" in _texts(fresh)
-    shown = [b.key.rsplit(":", 1)[1] for b in fresh.checkbox if b.key.startswith("catalog:sel:")]
-    assert sorted(shown) == sorted(chosen)
+    assert sorted(grid_ids(fresh, "catalog")) == sorted(chosen)
 
 
 def test_open_row_detail_shows_metadata_and_history(make_app, app_home):
     at = make_app()
-    first = [b for b in at.button if b.key.startswith("catalog:Open:")][0]
-    rid = first.key.split(":", 2)[2]
-    first.click().run()
+    rid = grid_ids(at, "catalog")[4]
+    at.session_state["detail_row"] = rid  # what the tile's "Open" (double-click) does
+    at.session_state["detail_pending"] = True
+    at.run()
     assert not at.exception
-    assert any(rid in s.value.replace("\\", "") for s in at.subheader)
-    fields = at.table[0].value
+    assert any(f"`{rid}` · 5 of 1,797" in m.value for m in at.markdown)
+    fields = at.dataframe[0].value
     assert rid in fields["value"].tolist()
