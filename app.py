@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/slices.py", title="Slices", icon=":material/bookmarks:", url_path="slices"),
     st.Page("pages/clusters.py", title="Cluster map", icon=":material/scatter_plot:", url_path="clusters"),
     st.Page("pages/quality.py", title="Label review", icon=":material/rule:", url_path="quality"),
+    st.Page("pages/add_data.py", title="Add data", icon=":material/add:", url_path="add_data"),
     st.Page("pages/embeddings.py", title="Embeddings", icon=":material/hub:", url_path="embeddings"),
 ]
 

@@ -1,91 +1,58 @@
-"""First start: build the demo datasets in a background thread when the workspace is empty.
+"""First start: add the demo datasets as background jobs when the workspace is empty.
 
-The page keeps rendering (it shows a message and a progress bar that refreshes
-itself) while the demos are built; one job per workspace, shared by all sessions.
+digits is ingested first (seconds), so its rows are in the grid at once; then, on the
+job board's two workers, digits is embedded while api-docs is ingested, then api-docs
+is embedded. Each step is a job of :mod:`ui.jobs` (progress in the sidebar of every
+session); each job starts the next, so the chain goes on without any open page. A
+workspace holding only demo datasets that a stopped server left half built is resumed.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
-from dataclasses import dataclass, field
 
-import streamlit as st
-
-from core.demo import DEMOS, build_demo
-from core.errors import CatalogError
+from core.demo import DEMOS, ingest_demo
+from core.jobs import JobContext
 from core.workspace import Workspace
-from ui.messages import show_error
+from ui import jobs
 
-log = logging.getLogger(__name__)
 NO_DEMO_ENV = "CATALOG_NO_DEMO"
+FIRST_DEMO = DEMOS[0]
 
 
-@dataclass
-class DemoJob:
-    """Progress of the background demo build (written by the worker thread only)."""
-
-    stage: str = "starting"
-    done: int = 0
-    total: int = 0
-    finished: bool = False
-    error: str | None = None
-    built: list = field(default_factory=list)
-
-    def run(self, ws: Workspace) -> None:
-        try:
-            for name in DEMOS:
-                if ws.has_dataset(name):
-                    continue
-                self.stage, self.done, self.total = name, 0, 0
-                build_demo(ws, name, progress=self._progress)
-                self.built.append(name)
-        except (CatalogError, OSError) as err:  # shown on the page; the app stays usable
-            log.exception("demo build failed")
-            self.error = str(err)
-        finally:
-            self.finished = True
-
-    def _progress(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
+def _ingest_demo_work(ws: Workspace, name: str):
+    def work(ctx: JobContext) -> dict:
+        ctx.stage("writing and checking the demo rows")
+        report = ingest_demo(ws, name, progress=ctx.progress)
+        jobs.start_embedding(ws, name)
+        following = DEMOS[DEMOS.index(name) + 1:]
+        if following and not ws.has_dataset(following[0]):
+            _start_demo(ws, following[0])
+        return {"summary": report.summary(), "rows": report.rows}
+    return work
 
 
-@st.cache_resource(show_spinner=False)
-def _demo_job(home: str) -> DemoJob:
-    from core.workspace import open_workspace
+def _start_demo(ws: Workspace, name: str) -> None:
+    jobs.board(ws).submit(name, "ingest", _ingest_demo_work(ws, name),
+                          label=f"Adding the demo dataset {name}", params={"demo": name})
 
-    job = DemoJob()
-    threading.Thread(target=job.run, args=(open_workspace(home),), daemon=True,
-                     name="catalog-demo-build").start()
-    return job
+
+def _demos_only(ws: Workspace) -> bool:
+    names = ws.dataset_names()
+    return all(n in DEMOS for n in names)
 
 
 def ensure_demo(ws: Workspace) -> None:
-    """Start the demo build if the workspace is empty; draw its progress while it runs."""
-    if os.environ.get(NO_DEMO_ENV):
+    """Start (or resume) the demo jobs on a workspace that holds no data of the user's."""
+    if os.environ.get(NO_DEMO_ENV) or not _demos_only(ws):
         return
-    if ws.dataset_names() and all(ws.has_dataset(n) for n in DEMOS):
-        return
-    if ws.dataset_names() and not st.session_state.get("demo_started"):
-        return  # a workspace with the user's own data: never add demos to it
-    st.session_state["demo_started"] = True
-    job = _demo_job(str(ws.home))
-    if job.finished and not job.error:
-        return
-    _progress_fragment(str(ws.home))
-
-
-@st.fragment(run_every=1.0)
-def _progress_fragment(home: str) -> None:
-    job = _demo_job(home)
-    if job.error:
-        show_error(f"Building the demo datasets failed: {job.error}")
-        return
-    if job.finished:
-        st.rerun()
-    with st.sidebar:
-        st.info("Building the demo datasets (digits, api-docs) on first start; "
-                "this takes a few minutes on a laptop CPU.")
-        frac = job.done / job.total if job.total else 0.0
-        st.progress(frac, text=f"{job.stage}: {job.done:,} of {job.total:,} rows embedded")
+    board = jobs.board(ws)
+    for name in DEMOS:
+        if not ws.has_dataset(name):
+            if board.latest(name, "ingest") is None:  # never tried here: start the chain
+                _start_demo(ws, name)
+            return  # the chain adds the rest
+        if not ws.dataset(name).embedding_names():
+            last = board.latest(name, "embed")
+            if last is None or last.status == "interrupted":
+                jobs.start_embedding(ws, name)

@@ -171,3 +171,11 @@ def embeddings(ws: Workspace, dataset: str) -> list[EmbeddingInfo]:
 def encoder(spec: str):
     """A loaded encoder, shared by every session."""
     return load_encoder(spec)
+
+
+def derived_embeddings(ws: Workspace, dataset: str) -> list[str]:
+    """Embeddings Catalog derived for a feature (the row-text embedding text search uses on
+    image datasets), not chosen by the user: listed as derived, never in the picker."""
+    from core.search import FALLBACK_EMBEDDING
+
+    return [name for name in ws.dataset(dataset).embedding_names() if name == FALLBACK_EMBEDDING]

@@ -17,16 +17,38 @@ import streamlit as st
 
 from core.workspace import Workspace
 from ui import loaders, state
-from ui.grid import safe_code
+from ui.grid import safe_code, safe_text
 from ui.messages import show_flash
 
-NO_DATASET = "Choose or create a dataset to start."
+NO_DATASET = "No dataset yet: add a folder of images or a table on the Add data page."
+ADD_DATA_PAGE = "pages/add_data.py"
+EMBEDDINGS_PAGE = "pages/embeddings.py"
 
 
 def no_embedding_message(what: str, dataset: str) -> str:
-    """``'<what> needs an embedding: run `catalog embed <dataset>`.'`` (markdown, the
-    command as an inline code span)."""
-    return f"{what} needs an embedding: run {safe_code(f'catalog embed {dataset}')}."
+    """``'<what> needs an embedding of <dataset>: compute one here, on the Embeddings page,
+    or with `catalog embed <dataset>`.'`` (markdown, the command as an inline code span)."""
+    return (f"{what} needs an embedding of {safe_text(dataset)}: compute one here, on the "
+            f"Embeddings page, or with {safe_code(f'catalog embed {dataset}')}.")
+
+
+def _embedding_needed(ws: Workspace, dataset: str, what: str) -> None:
+    """The empty state of a page without an embedding: the message, the running job (if
+    any) or a button that starts one (the default encoder, as ``catalog embed``)."""
+    from ui import jobs
+
+    running = jobs.board(ws).latest(dataset, "embed")
+    if running is not None and running.active:
+        st.info(f"{safe_text(dataset)} is being embedded ({safe_text(running.describe_progress())}); "
+                "this page fills in when it is done.")
+        return
+    st.info(no_embedding_message(what, dataset))
+    left, right = st.columns([1, 3])
+    if left.button(f"Embed {dataset} now", key="page:embed_now", icon=":material/play_arrow:"):
+        jobs.start_embedding(ws, dataset)
+        st.rerun()
+    right.page_link(EMBEDDINGS_PAGE, label="Choose an encoder on the Embeddings page",
+                    icon=":material/hub:")
 
 
 @dataclass(frozen=True)
@@ -46,7 +68,7 @@ class PageStart:
         """The active embedding, or stop the run with ``'<what> needs an embedding: run
         `catalog embed <dataset>`.'`` (e.g. a method of the page that needs vectors)."""
         if self.embedding is None:
-            st.info(no_embedding_message(what, self.dataset))
+            _embedding_needed(self.ws, self.dataset, what)
             st.stop()
         return self.embedding
 
@@ -54,15 +76,22 @@ class PageStart:
 def start_page(title: str, *, needs_embedding: bool = False) -> PageStart:
     """Open the workspace, draw ``title`` and the last action's message, and return the
     active dataset and embedding. Every page needs a dataset: without one the run stops
-    with "Choose or create a dataset to start."; ``needs_embedding`` True stops it too
-    when the dataset has no active embedding, with "<title> needs an embedding: run
-    `catalog embed <dataset>`."."""
+    with :data:`NO_DATASET` and a link to Add data; ``needs_embedding`` True stops it too
+    when the dataset has no active embedding, with :func:`no_embedding_message` and a
+    button that starts the embedding job."""
     ws = loaders.get_workspace()  # first: on a deep link it runs the page inside the app shell
     st.title(title)
     show_flash()
     dataset = state.active_dataset()
     if dataset is None:
+        from ui import jobs
+
+        if jobs.active_jobs(ws):
+            st.info("Your first dataset is being added (progress in the sidebar); its rows "
+                    "appear here as soon as it is read.")
+            st.stop()
         st.info(NO_DATASET)
+        st.page_link(ADD_DATA_PAGE, label="Add data", icon=":material/add:")
         st.stop()
     page = PageStart(ws, dataset, state.active_embedding())
     if needs_embedding:

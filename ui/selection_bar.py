@@ -32,7 +32,7 @@ def render_selection_bar(
     ``shown``/``total`` add "N of M rows". The buttons read the selection when pressed
     (the grid sends it from the browser), so none is disabled by a stale count.
     """
-    cols = st.columns([1.4, 1, 0.8, 1.1, 1.6, 1.6], vertical_alignment="bottom")
+    cols = st.columns([1.1, 1.4, 0.9, 1.45, 1.3, 1.3], vertical_alignment="bottom")
     if shown is not None and total is not None:
         cols[0].markdown(f"**{shown:,} of {total:,} rows**")
     if cols[1].button("Select all shown", key=f"{key}:all", disabled=not view_ids,

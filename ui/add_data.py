@@ -1,0 +1,139 @@
+"""Add data from the browser: a source (a path inside the allowed roots, or an upload),
+its preview with the guessed column mapping, then the ingest job (and the embedding job
+after it). The checks and the summary are ``catalog ingest``'s: the job runs
+``core.ingest.ingest``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from core.errors import CatalogError, InputError
+from core.ingest import (
+    DATA_ROOTS_ENV,
+    ColumnMapping,
+    SourcePreview,
+    allowed_roots,
+    check_source_path,
+    extract_image_zip,
+    preview_source,
+    save_upload,
+)
+from core.workspace import Workspace, check_name
+from ui import jobs, state
+from ui.grid import safe_code, safe_text
+from ui.messages import show, show_error
+
+PREVIEW_KEY = "add:preview"
+UPLOAD_TYPES = ["csv", "tsv", "parquet", "jsonl", "ndjson", "zip"]
+NONE = "(none)"
+ROLES = ("id", "text", "image", "label")
+
+
+def roots_caption(ws: Workspace) -> str:
+    roots = ", ".join(safe_code(r) for r in allowed_roots(ws))
+    return (f"Paths must lie inside an allowed folder: {roots}. The server's admin sets them "
+            f"with {safe_code(DATA_ROOTS_ENV)} (separated by ':').")
+
+
+def source_from_path(ws: Workspace, text: str) -> Path | None:
+    """Check ``text`` against the allowed roots; draw the error and return None if refused."""
+    try:
+        return check_source_path(ws, text)
+    except CatalogError as err:
+        show_error(err)
+        return None
+
+
+def source_from_upload(ws: Workspace, upload) -> Path | None:
+    """Save an uploaded table, or extract an uploaded zip of images (every member checked
+    first: nothing is created for a refused archive); draw the error and return None."""
+    try:
+        if upload.name.lower().endswith(".zip"):
+            return extract_image_zip(ws, upload.name, upload)
+        return save_upload(ws, upload.name, upload)
+    except CatalogError as err:
+        show_error(err)
+        return None
+
+
+def load_preview(path: Path) -> None:
+    """Preview ``path`` and keep it for the next runs (or draw why it cannot be read)."""
+    try:
+        st.session_state[PREVIEW_KEY] = preview_source(path)
+    except CatalogError as err:
+        st.session_state.pop(PREVIEW_KEY, None)
+        show_error(err)
+
+
+def current_preview() -> SourcePreview | None:
+    return st.session_state.get(PREVIEW_KEY)
+
+
+def suggested_name(path: Path) -> str:
+    stem = path.stem if path.is_file() else path.name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-").lower()[:60] or "my-data"
+
+
+def mapping_widgets(preview: SourcePreview) -> ColumnMapping:
+    """Selectboxes for the id, text, image and label columns (the guess preselected)."""
+    if preview.mapping.fixed:
+        return preview.mapping
+    options = [NONE, *preview.columns]
+    cols = st.columns(len(ROLES))
+    chosen = {}
+    for col, role in zip(cols, ROLES):
+        guess = getattr(preview.mapping, role)
+        value = col.selectbox(f"{role} column", options, key=f"add:map:{role}",
+                              index=options.index(guess) if guess in options else 0)
+        chosen[role] = None if value == NONE else value
+    return ColumnMapping(**chosen)
+
+
+def start(ws: Workspace, preview: SourcePreview, mapping: ColumnMapping, name: str,
+          embed: bool) -> None:
+    """Check the name, then start the ingest job (and the embedding job after it)."""
+    try:
+        name = check_name(name.strip())
+        if ws.has_dataset(name):
+            raise InputError(f"a dataset named {name!r} already exists; choose another name")
+        options = {k: v for k, v in mapping.to_ingest_kwargs().items() if v is not None}
+        jobs.start_ingest(ws, name, str(preview.path), options, embed=embed)
+    except CatalogError as err:
+        show_error(err)
+        return
+    st.session_state["add:started"] = name
+    st.session_state.pop(PREVIEW_KEY, None)
+    st.rerun()
+
+
+def render_started(ws: Workspace) -> None:
+    """What happened to the dataset this session last added: running, failed or added."""
+    name = st.session_state.get("add:started")
+    if not name:
+        return
+    job = jobs.board(ws).latest(name, "ingest")
+    if job is None:
+        return
+    if job.active:
+        show(f"Adding {name}: {job.describe_progress()}. Its rows appear when it is done.", "info")
+    elif job.status == "done":
+        summary = (job.result or {}).get("summary", "")
+        show(f"Added {name}. Its embedding is computed in the background (see the sidebar).")
+        if summary:
+            st.code(summary, language=None)
+        if st.button(f"Open {name} in the Catalog", key="add:open", icon=":material/grid_view:"):
+            st.session_state[state.DATASET_KEY] = name
+            st.switch_page("pages/catalog.py")
+    else:
+        show_error(f"Adding {name} failed: {job.error}")
+
+
+def preview_table(preview: SourcePreview) -> None:
+    total = f"{preview.total_rows:,} rows" if preview.total_rows is not None else "rows: unknown"
+    st.markdown(f"**{safe_text(preview.path.name)}** · {preview.format} · {total}")
+    for note in preview.notes:
+        st.caption(safe_text(note))
+    st.dataframe(preview.rows, hide_index=True, key="add:preview_rows")
