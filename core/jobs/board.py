@@ -12,6 +12,7 @@ import concurrent.futures
 import logging
 import math
 import os
+import queue
 import re
 import sqlite3
 import threading
@@ -114,11 +115,46 @@ class JobContext:
         self._pending = False
 
 
+class _DaemonPool:
+    """``max_workers`` daemon threads taking ``(future, fn, args)`` from a queue.
+
+    Not a ``ThreadPoolExecutor``: its threads are joined at interpreter exit, so a running
+    embedding would keep a stopped server (Ctrl-C) alive until it ends. A job cut short
+    this way is marked interrupted by the next board (and resumable work resumes)."""
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._loop, name=name, daemon=True)
+                         for _ in range(max_workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as err:  # noqa: BLE001 -- handed to the future, re-raised by .result()
+                    future.set_exception(err)
+
+    def submit(self, fn: Callable, *args) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
 class JobBoard:
     """Background jobs of the workspace at ``home`` (table ``<home>/jobs.sqlite``).
 
-    Runs work on a ``ThreadPoolExecutor`` of ``max_workers`` threads named
-    ``catalog-job``. Thread-safe: any number of sessions may share one board. Opening it
+    Runs work on ``max_workers`` daemon threads named ``catalog-job``. Thread-safe: any number of sessions may share one board. Opening it
     marks jobs left queued/running by another process interrupted when that process is
     gone or its heartbeat is older than :data:`STALE_SECONDS`; this process's jobs never.
     """
@@ -130,8 +166,7 @@ class JobBoard:
         self._table = JobTable(self.path)
         self._owner = process_owner()
         self._pid = os.getpid()
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="catalog-job")
+        self._executor = _DaemonPool(max_workers, "catalog-job")
         self._lock = threading.Lock()
         self._active: dict[tuple[str, str], str] = {}       # (dataset, kind) -> job id
         self._futures: dict[str, concurrent.futures.Future[None]] = {}

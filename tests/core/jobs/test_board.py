@@ -92,6 +92,8 @@ def test_progress_is_visible_from_a_second_board_and_the_result_round_trips(home
     finally:
         other.shutdown()
     assert names and names[0].startswith("catalog-job")
+    # daemon threads: a running job never keeps a stopped server (Ctrl-C) alive
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("catalog-job"))
 
 
 def test_the_same_dataset_and_kind_twice_while_running_is_one_job_run_once(board, gate):
