@@ -1,5 +1,5 @@
-"""Streamlit glue of the Slices page: the slice table, rename / delete / undo callbacks,
-and the export downloads.
+"""Streamlit glue of the Slices page: the slice table, rename / delete / undo and "Open in
+Catalog" callbacks, the export downloads, and saving a slice with an explicit replace.
 
 Exports go through :func:`core.export.export_rows` into a temporary folder (so the
 bytes offered for download are exactly what ``catalog export`` writes), with edited
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +20,24 @@ import streamlit as st
 
 from core._shared import ids_hash
 from core.errors import CatalogError, NotFoundError, format_list
-from core.export import EXPORT_FORMATS, export_rows, recipe_path_for, rows_for_export
+from core.export import (
+    EXPORT_FORMATS,
+    EXPORT_SUFFIXES,
+    export_rows,
+    recipe_path_for,
+    rows_for_export,
+)
+from core.filters import RowFilter
 from core.store import Slice
 from core.workspace import Workspace
-from ui.filter_panel import rename_slice_in_filter
+from ui import state
+from ui.filter_panel import rename_slice_in_filter, set_filter
+from ui.grid import safe_text
 from ui.loaders import labels_key as rows_key
-from ui.messages import flash, flash_error
+from ui.messages import flash, flash_error, show, show_error
 
-MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "ndjson": "application/x-ndjson"}
+MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "ndjson": "application/x-ndjson",
+        "label-studio": "application/json"}
 PICK_KEY = "slices:pick"
 NEW_NAME_KEY = "slices:new_name"
 DELETED_KEY = "slices:deleted"
@@ -39,7 +50,7 @@ class SliceDownload:
 
     data: bytes
     recipe: bytes
-    file_name: str  # e.g. "digits-to-label.ndjson"
+    file_name: str  # e.g. "digits-to-label.ndjson"; label-studio: "digits-to-label.json"
     recipe_name: str  # e.g. "digits-to-label.ndjson.recipe.json"
     mime: str
     rows: int
@@ -69,17 +80,18 @@ def file_stem(dataset: str, name: str) -> str:
 
 
 def export_bytes(ws: Workspace, dataset: str, name: str, fmt: str) -> SliceDownload:
-    """Export slice ``name`` of ``dataset`` as ``fmt`` (csv | jsonl | ndjson) and return the
+    """Export slice ``name`` of ``dataset`` as ``fmt`` (csv | jsonl | ndjson | label-studio,
+    a ``.json`` file of Label Studio tasks with local-files image URLs) and return the
     bytes of the file and of its recipe sidecar: the rows and recipe of
     :func:`core.export.rows_for_export` (what ``catalog export --slice`` writes), with
     the effective (edited) labels.
 
     Raises NotFoundError (no such slice, rows gone) and InputError (unknown format;
-    ndjson of image rows without a media root).
+    ndjson or label-studio of image rows without a media root).
     """
     chosen = rows_for_export(ws, dataset, slice_name=name)
     ds = ws.dataset(dataset)
-    file_name = f"{file_stem(dataset, chosen.recipe['slice'])}.{fmt}"
+    file_name = file_stem(dataset, chosen.recipe["slice"]) + EXPORT_SUFFIXES.get(fmt, f".{fmt}")
     with tempfile.TemporaryDirectory(prefix="catalog-export-") as tmp:
         report = export_rows(chosen.rows, Path(tmp) / file_name, fmt, recipe=chosen.recipe,
                              media_root=ds.media_root)
@@ -146,6 +158,41 @@ def undo_delete(ws: Workspace, dataset: str) -> None:
     flash(f"Restored slice '{name}'.")
 
 
+def open_in_catalog(sl: Slice) -> None:
+    """Callback of "Open in Catalog": the slice's dataset becomes the active one (the
+    sidebar picker) and its Catalog filter exactly "in slice <name>" (other conditions
+    and every panel's widgets reset), so the Catalog shows the slice's rows and only
+    them. The page then calls ``st.switch_page`` (a no-op inside a callback)."""
+    st.session_state[state.DATASET_KEY] = sl.dataset
+    set_filter(sl.dataset, RowFilter(slice_name=sl.name))
+
+
+# ---- saving under a taken name -----------------------------------------------------------
+def replace_choice(ws: Workspace, dataset: str, name: str, *, key: str) -> bool:
+    """The explicit "Replace slice '<name>'" checkbox (widget ``key``), drawn only when
+    slice ``name`` exists; True if it exists and is ticked. A save never replaces a slice
+    without it: the store refuses a taken name unless asked to replace."""
+    name = (name or "").strip()
+    if not name or name not in {s.name for s in ws.store.list_slices(dataset)}:
+        return False
+    return st.checkbox(f"Replace slice '{safe_text(name, 60)}'", key=key,
+                       help="Overwrite its rows and recipe with these rows.")
+
+
+def save_slice(ws: Workspace, dataset: str, name: str, ids: Sequence[str], recipe: dict | None, *,
+               replace: bool = False) -> None:
+    """Save ``ids`` as slice ``name`` (``replace``: over the existing slice, through
+    :meth:`core.store.Store.save_slice`) and show the outcome or the error (e.g. the name
+    is taken and ``replace`` is False)."""
+    try:
+        saved = ws.store.save_slice(dataset, name, list(ids), recipe, replace=replace)
+    except CatalogError as err:
+        show_error(err)
+        return
+    verb = "Replaced" if replace else "Saved"
+    show(f"{verb} slice '{saved.name}' with {len(saved.ids):,} rows.")
+
+
 __all__ = [
     "EXPORT_FORMATS",
     "SliceDownload",
@@ -153,7 +200,10 @@ __all__ = [
     "delete",
     "deleted",
     "export_bytes",
+    "open_in_catalog",
     "rename",
+    "replace_choice",
+    "save_slice",
     "slice_rows",
     "slice_table",
     "undo_delete",

@@ -15,6 +15,17 @@ from core.cli.output import emit, open_ws
 from core.errors import InputError
 from core.filters import WHERE_HELP
 
+# = core.export.EXPORT_FORMATS, spelled out so building the parser imports no exporter.
+EXPORT_FORMATS = ("csv", "jsonl", "ndjson", "label-studio")
+IMAGE_URL_PREFIX_HELP = (
+    "label-studio only: image URLs are this prefix + the image path relative to the media "
+    "root, e.g. http://localhost:8081/ (python -m http.server 8081 in the media root) or "
+    "s3://bucket/photos/; must end with / or =; file:// is refused (browsers do not load it "
+    "in Label Studio). Default: Label Studio local files, "
+    "/data/local-files/?d=<media root folder name>/<path>: start Label Studio with "
+    "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true and "
+    "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=<parent of the media root>, and add a local "
+    "files storage whose path is the media root")
 WHERE_BRIEF = ("rows passing a filter: conditions joined by 'and', e.g. "
                "\"label in (3, 5) and text ~ cat and price >= 2\" (label, text ~, tag, slice, "
                "modality, flagged, COLUMN = | in | >= | <= | between; grammar below)")
@@ -76,7 +87,7 @@ def cmd_export(args) -> int:
     chosen = rows_for_export(ws, args.name, slice_name=args.slice, tag=args.tag,
                              ids_file=args.ids_file, where=args.where, embedding=embedding)
     report = export_rows(chosen.rows, args.out, args.format, recipe=chosen.recipe,
-                         media_root=ds.media_root)
+                         media_root=ds.media_root, image_url_prefix=args.image_url_prefix)
     emit(args, {"path": str(report.path), "recipe_path": str(report.recipe_path), "rows": report.rows},
          f"wrote {report.rows} rows to {report.path} (recipe: {report.recipe_path})")
     return 0
@@ -117,7 +128,11 @@ def register(sub) -> None:
     src.add_argument("--where", metavar="EXPR", help="export the " + WHERE_BRIEF)
     p.add_argument("--embedding", help="embedding whose quality columns --where may use "
                                        "(default: the dataset's default embedding)")
-    p.add_argument("--format", required=True, help="csv, jsonl or ndjson")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                   help="csv / jsonl (re-ingestable), ndjson (one data row a line) or "
+                        "label-studio (a JSON array of Label Studio tasks, a .json file; the "
+                        "label is a 'choices' prediction for a Choices control named 'label')")
     p.add_argument("--out", required=True)
+    p.add_argument("--image-url-prefix", metavar="URL", help=IMAGE_URL_PREFIX_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)

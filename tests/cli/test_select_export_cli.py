@@ -127,3 +127,67 @@ def test_bad_scope_where_and_export_sources_exit_2_and_save_nothing(digits_ws, t
     assert_bad_input(home, *export, "--where", "label between", mentions="between")
     assert_bad_input(home, *export, "--slice", "kept", "--tag", "sent", mentions="--tag")
     assert not list(tmp_path.glob("x.csv*"))
+
+
+def test_export_label_studio_tasks_with_local_files_or_prefixed_urls(digits_ws, tmp_path):
+    home = digits_ws.home
+    ds = digits_ws.dataset("digits")
+    rows = ds.rows().set_index("id")
+    ids = rows.index.astype(str).tolist()[::200][::-1]  # slice order, not dataset order
+    digits_ws.store.save_slice("digits", "ls", ids, {"method": "random", "n": len(ids)})
+    digits_ws.store.relabel("digits", [ids[0]], "edited", [rows.loc[ids[0], "label"]])
+
+    target = tmp_path / "tasks.json"
+    result = catalog(home, "export", "digits", "--slice", "ls", "--format", "label-studio",
+                     "--out", target, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] == len(ids)
+    tasks = json.loads(target.read_text(encoding="utf-8"))
+    assert isinstance(tasks, list) and [t["data"]["id"] for t in tasks] == ids
+    root = Path(ds.media_root).resolve()
+    for task, rid in zip(tasks, ids):
+        url = task["data"]["image"]
+        assert url == f"/data/local-files/?d={root.name}/{rows.loc[rid, 'image']}"
+        assert (root.parent / url.split("?d=", 1)[1]).is_file()
+        label = "edited" if rid == ids[0] else rows.loc[rid, "label"]
+        assert task["data"]["label"] == label
+        assert task["predictions"] == [{"model_version": "catalog", "result": [
+            {"from_name": "label", "to_name": "image", "type": "choices",
+             "value": {"choices": [label]}}]}]
+    sidecar = json.loads((tmp_path / "tasks.json.recipe.json").read_text(encoding="utf-8"))
+    assert sidecar["format"] == "label-studio" and sidecar["rows"] == len(ids)
+    assert sidecar["ids_hash"] == ids_hash(ids) and sidecar["recipe"]["slice"] == "ls"
+
+    prefixed = tmp_path / "prefixed.json"
+    result = catalog(home, "export", "digits", "--slice", "ls", "--format", "label-studio",
+                     "--out", prefixed, "--image-url-prefix", "http://localhost:8081/")
+    assert result.returncode == 0, result.stderr
+    urls = [t["data"]["image"] for t in json.loads(prefixed.read_text(encoding="utf-8"))]
+    assert urls == [f"http://localhost:8081/{rows.loc[rid, 'image']}" for rid in ids]
+
+
+def test_export_label_studio_bad_prefix_or_format_exits_2_with_one_line(digits_ws, tmp_path):
+    home = digits_ws.home
+    ids = digits_ws.dataset("digits").rows()["id"].astype(str).tolist()
+    setup = open_workspace(home)
+    setup.store.save_slice("digits", "ls", ids[:3])
+    del setup
+    gc.collect()
+    assert catalog(home, "select", "digits", "--method", "random", "-n", "1").returncode == 0
+    out = str(tmp_path / "x.json")
+    export = ("export", "digits", "--slice", "ls", "--out", out)
+    assert_bad_input(home, *export, "--format", "label-studio", "--image-url-prefix",
+                     "file:///srv/media/", mentions="browsers block file://")
+    assert_bad_input(home, *export, "--format", "label-studio", "--image-url-prefix",
+                     "http://localhost:8081/img", mentions="must end with '/' or '='")
+    assert_bad_input(home, *export, "--format", "csv", "--image-url-prefix",
+                     "http://localhost:8081/", mentions="only to the label-studio format")
+    assert_bad_input(home, *export, "--format", "labelstudio", mentions="labelstudio")
+    assert not list(tmp_path.glob("x.json*"))
+
+
+def test_cli_export_formats_are_the_core_formats():
+    from core.cli.curate import EXPORT_FORMATS as CLI_FORMATS
+    from core.export import EXPORT_FORMATS
+
+    assert CLI_FORMATS == EXPORT_FORMATS

@@ -1,5 +1,5 @@
-"""Tests for core.export: CSV/JSONL round trips through ingest, NDJSON for labeling tools,
-label edits, recipe sidecars and errors."""
+"""Tests for core.export: CSV/JSONL round trips through ingest, NDJSON and Label Studio
+tasks for labeling tools, label edits, recipe sidecars and errors."""
 
 from __future__ import annotations
 
@@ -135,6 +135,102 @@ def test_ndjson_rows_have_the_labeling_tool_shape(image_ws, tmp_path):
         export_rows(rows, tmp_path / "no-root.ndjson", "ndjson")
 
 
+def _tasks(path: Path) -> list[dict]:
+    tasks = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(tasks, list)
+    for task in tasks:
+        assert set(task) <= {"data", "predictions"} and isinstance(task["data"], dict)
+    return tasks
+
+
+def test_label_studio_tasks_reference_images_by_local_files_url(image_ws, tmp_path):
+    ds = image_ws.dataset("images")
+    rows = effective_rows(image_ws, "images")
+    picked = rows.set_index("id").loc[["img-c", "txt-d", "img-a", "img-b"]].reset_index()
+    recipe = {"method": "ids"}
+    report = export_rows(picked, tmp_path / "tasks.json", "label-studio", recipe=recipe,
+                         media_root=ds.media_root)
+    assert report.format == "label-studio" and report.rows == 4
+    c, d, a, b = _tasks(report.path)
+    assert [t["data"]["id"] for t in (c, d, a, b)] == ["img-c", "txt-d", "img-a", "img-b"]
+    root = Path(ds.media_root).resolve()
+    assert root == (tmp_path / "media").resolve()
+    assert a == {
+        "data": {"id": "img-a", "image": "/data/local-files/?d=media/cats/a.png", "label": "cat",
+                 "width_cm": 1.5, "source": "cam"},
+        "predictions": [{"model_version": "catalog", "result": [
+            {"from_name": "label", "to_name": "image", "type": "choices",
+             "value": {"choices": ["cat"]}}]}],
+    }
+    # d= is relative to the media root's parent (Label Studio's document root)
+    assert (root.parent / a["data"]["image"].split("?d=", 1)[1]).is_file()
+    assert b["data"]["text"] == "a caption" and b["data"]["width_cm"] is None  # NaN -> null
+    assert c["data"]["source"] is None
+    assert d == {"data": {"id": "txt-d", "text": "a text-only row", "label": None,
+                          "width_cm": 0.25, "source": "web"}}  # no label, no prediction
+    side = json.loads((tmp_path / "tasks.json.recipe.json").read_text())
+    assert side["format"] == "label-studio" and side["rows"] == 4 and side["recipe"] == recipe
+    assert side["ids_hash"] == ids_hash(["img-c", "txt-d", "img-a", "img-b"])
+    assert "NaN" not in report.path.read_text()
+
+
+def test_label_studio_image_url_prefix_is_joined_to_the_image_path(image_ws, tmp_path):
+    rows = effective_rows(image_ws, "images")
+    out = tmp_path / "prefixed.json"
+    export_rows(rows, out, "label-studio", image_url_prefix="http://localhost:8081/")  # no root needed
+    urls = [t["data"].get("image") for t in _tasks(out)]
+    assert urls == ["http://localhost:8081/cats/a.png", "http://localhost:8081/cats/b.png",
+                    "http://localhost:8081/dogs/c.png", None]
+    spaced = rows.iloc[:1].assign(image=["my cats/a #1.png"])
+    export_rows(spaced, out, "label-studio", image_url_prefix="s3://bucket/photos/")
+    assert _tasks(out)[0]["data"]["image"] == "s3://bucket/photos/my%20cats/a%20%231.png"
+
+
+def test_label_studio_text_tasks_put_the_text_in_data_text(text_ws, tmp_path):
+    texts = effective_rows(text_ws, "texts")
+    export_rows(texts, tmp_path / "texts.json", "label-studio")
+    tasks = _tasks(tmp_path / "texts.json")
+    assert [t["data"]["id"] for t in tasks] == ["007", "b-2", "c 3", "d4", "e5"]
+    first, second, third = tasks[:3]
+    assert first == {"data": {"id": "007", "text": "plain text", "label": "1", "views": 10,
+                              "score": 0.125, "lang": "en"},
+                     "predictions": [{"model_version": "catalog", "result": [
+                         {"from_name": "label", "to_name": "text", "type": "choices",
+                          "value": {"choices": ["1"]}}]}]}
+    assert second["data"]["score"] is None and second["data"]["text"] == 'comma, and "quotes"'
+    assert third["data"]["label"] is None and "predictions" not in third
+    assert tasks[3]["data"]["views"] == 12345678901
+
+
+@pytest.mark.parametrize("prefix, message", [
+    ("", "is empty"),
+    ("file:///data/media/", "browsers block file://"),
+    ("http://localhost:8081/img", "must end with '/' or '='"),
+])
+def test_label_studio_bad_prefix_or_path_names_the_problem(image_ws, tmp_path, prefix, message):
+    rows = effective_rows(image_ws, "images")
+    with pytest.raises(InputError, match=message):
+        export_rows(rows, tmp_path / "bad.json", "label-studio", image_url_prefix=prefix)
+    assert not list(tmp_path.glob("bad.json*"))
+
+
+def test_label_studio_image_rows_need_a_media_root_or_a_prefix(image_ws, tmp_path):
+    ds = image_ws.dataset("images")
+    rows = effective_rows(image_ws, "images")
+    with pytest.raises(InputError, match="needs media_root .* or an image URL prefix"):
+        export_rows(rows, tmp_path / "x.json", "label-studio")
+    outside = rows.iloc[:1].assign(image=[str(tmp_path / "elsewhere" / "z.png")])
+    with pytest.raises(InputError, match="not under the media root"):
+        export_rows(outside, tmp_path / "x.json", "label-studio", media_root=ds.media_root)
+    inside = rows.iloc[:1].assign(image=[str(Path(ds.media_root) / "cats" / "a.png")])
+    export_rows(inside, tmp_path / "x.json", "label-studio", media_root=ds.media_root)
+    assert _tasks(tmp_path / "x.json")[0]["data"]["image"] == "/data/local-files/?d=media/cats/a.png"
+    with pytest.raises(InputError, match="only to the label-studio format, not ndjson"):
+        export_rows(rows, tmp_path / "y.ndjson", "ndjson", media_root=ds.media_root,
+                    image_url_prefix="http://localhost:8081/")
+    assert not list(tmp_path.glob("y.ndjson*"))
+
+
 # ---- label edits, order, recipe ----------------------------------------------------------
 def test_edited_labels_are_exported_as_edited(text_ws, tmp_path):
     store = text_ws.store
@@ -181,9 +277,10 @@ def test_export_keeps_the_given_order_and_writes_the_recipe_sidecar(text_ws, tmp
 # ---- errors ----------------------------------------------------------------------------
 def test_export_errors_name_the_problem(text_ws, tmp_path):
     rows = effective_rows(text_ws, "texts")
-    with pytest.raises(InputError, match="unknown export format 'xlsx'; choose one of csv, jsonl, ndjson"):
+    with pytest.raises(InputError, match="unknown export format 'xlsx'; choose one of csv, "
+                                         "jsonl, ndjson, label-studio"):
         export_rows(rows, tmp_path / "x.xlsx", "xlsx")
-    assert EXPORT_FORMATS == ("csv", "jsonl", "ndjson")
+    assert EXPORT_FORMATS == ("csv", "jsonl", "ndjson", "label-studio")
     with pytest.raises(InputError, match="no rows"):
         export_rows(rows.iloc[:0], tmp_path / "empty.csv", "csv")
     missing = tmp_path / "nope" / "deeper" / "out.csv"
