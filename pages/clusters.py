@@ -7,7 +7,8 @@ import streamlit as st
 from core.clusters import PROJECTION_METHODS
 from core.errors import CatalogError
 from ui import cluster_widgets as cw
-from ui import loaders, state
+from ui import loaders
+from ui.carried_filter import render_carried_filter
 from ui.filter_panel import filtered_rows
 from ui.grid import render_grid, safe_text
 from ui.messages import show_error
@@ -17,7 +18,7 @@ from ui.selection_bar import render_selection_bar
 ws, dataset, embedding = start_page("Cluster map", needs_embedding=True)
 
 rows = loaders.effective_rows(ws, dataset)
-flt = state.row_filter(dataset)
+flt = render_carried_filter(dataset, key="clu:clear_filter")  # the Catalog filter applies here
 view = filtered_rows(ws, dataset, rows, flt)
 emb = loaders.embedding(ws, dataset, embedding)
 

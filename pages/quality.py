@@ -40,7 +40,8 @@ with issues_tab:
         st.markdown(f"**{len(queue):,} rows to review** (score ≥ {min_score:.2f}, k = {k}, "
                     f"{len(issues):,} labelled rows scored){shown}")
         if batch:
-            qw.render_issue_batch(ws, dataset, rows, batch, qd.label_choices(ws, dataset))
+            qw.render_issue_batch(ws, dataset, rows, batch, qd.label_choices(ws, dataset),
+                                  qd.nearest_of(ws, dataset, embedding, [b.id for b in batch]))
             p1, p2, _ = st.columns([1, 1, 4])
             p1.button("Previous batch", key="qa:prev", disabled=start == 0,
                       on_click=qw.move_batch, args=(dataset, -1))
@@ -68,8 +69,9 @@ with dups_tab:
         pages = max(1, -(-len(groups) // per_page))
         page = int(st.number_input(f"Group page (of {pages:,})", min_value=1, max_value=pages,
                                    value=1, key="qa:dup_page"))
+        partners = qd.duplicate_partners(ws, dataset, embedding, threshold)
         for group in groups[(page - 1) * per_page:page * per_page]:
-            qw.render_group(ws, dataset, rows, group)
+            qw.render_group(ws, dataset, rows, group, partners)
 
 with outliers_tab:
     try:

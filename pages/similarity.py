@@ -6,6 +6,7 @@ from core.errors import CatalogError
 from core.search import DEFAULT_NEGATIVE_WEIGHT, METHODS
 from ui import search_widgets as sw
 from ui import state
+from ui.carried_filter import render_carried_filter
 from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
 from ui.messages import show_error
 from ui.page import start_page
@@ -22,6 +23,7 @@ rows = catalog_rows(ws, dataset, embedding)  # the Catalog's table: its filter a
 spec = sw.encoder_spec(ws, dataset, embedding)
 flt = render_filter_panel(ws, dataset, key="sim:flt", expanded=False,
                           profile=catalog_profile(ws, dataset, embedding))
+render_carried_filter(dataset, key="sim:clear_filter")
 
 with st.expander("Add anchors", expanded=not (state.anchors(dataset) or state.negatives(dataset))):
     st.caption("Pick rows on the Catalog page and press “Use as anchors”, press “Use as anchor” "
@@ -60,8 +62,8 @@ if not anchors and not uploads:
 within = sw.within_ids(ws, dataset, embedding, rows)
 if within is not None:
     st.caption(f"Searching within {len(within):,} filtered rows ({flt.describe()}).")
-query = dict(anchors=anchors, negatives=negatives, uploads=uploads, method=method, weight=weight,
-             within=within)
+query = {"anchors": anchors, "negatives": negatives, "uploads": uploads, "method": method,
+         "weight": weight, "within": within}
 try:
     pool = sw.similar(ws, dataset, embedding, k=pool_size, **query)
 except CatalogError as err:

@@ -7,9 +7,7 @@ import streamlit as st
 
 from core.errors import CatalogError
 from core.export import EXPORT_FORMATS
-from core.filters import RowFilter
 from ui import slice_widgets as slw
-from ui import state
 from ui.grid import safe_text
 from ui.messages import show_error
 from ui.page import start_page
@@ -40,8 +38,8 @@ with st.expander("Recipe"):
     st.json(sl.recipe, expanded=False)
 
 a1, a2, a3, a4 = st.columns([1, 3, 1, 1], vertical_alignment="bottom")
-if a1.button("Open in Catalog", key="slices:open", type="primary"):
-    state.set_row_filter(dataset, RowFilter(slice_name=name))
+if a1.button("Open in Catalog", key="slices:open", type="primary", on_click=slw.open_in_catalog,
+             args=(sl,), help="The Catalog of this slice's dataset, filtered to exactly its rows."):
     st.switch_page("pages/catalog.py")
 a2.text_input("New name", key=slw.NEW_NAME_KEY, placeholder="e.g. batch-2")
 a3.button("Rename", key="slices:rename", on_click=slw.rename, args=(ws, dataset, name))

@@ -6,7 +6,9 @@ import streamlit as st
 from core.errors import CatalogError
 from core.select import PER_CLUSTER_CHOICES, PICK_CHOICES, SELECT_METHODS
 from ui import loaders
+from ui import slice_widgets as slw
 from ui import smart_select as sw
+from ui.carried_filter import render_carried_filter
 from ui.grid import render_grid, safe_text
 from ui.page import start_page
 from ui.quality_data import rows_with_quality
@@ -49,6 +51,8 @@ slice_names = [s.name for s in store.list_slices(dataset)]
 excl_slices = s2.multiselect("Exclude rows in slices", slice_names, key="sel:exclude_slices")
 excl_tags = s3.multiselect("Exclude rows tagged", list(store.tags(dataset)), key="sel:exclude_tags")
 
+if scope_choice == sw.SCOPE_FILTER:
+    render_carried_filter(dataset, key="sel:clear_filter")
 try:
     scope = sw.page_scope(ws, dataset, rows, scope_choice, excl_slices, excl_tags)
 except CatalogError as err:
@@ -79,13 +83,10 @@ with st.expander("Recipe (stored with the slice)"):
 
 n1, n2, t1, t2 = st.columns([3, 1, 3, 1], vertical_alignment="bottom")
 name = n1.text_input("Slice name", key="sel:slice_name", placeholder="e.g. to-label-batch-1")
+with n1:
+    replace = slw.replace_choice(ws, dataset, name, key="sel:slice_replace")
 if n2.button("Save as slice", key="sel:save"):
-    try:
-        saved = store.save_slice(dataset, name, list(selection.ids), selection.recipe)
-    except CatalogError as err:
-        st.error(str(err))
-    else:
-        st.success(f"Saved slice '{safe_text(saved.name)}' with {len(saved.ids):,} rows.")
+    slw.save_slice(ws, dataset, name, selection.ids, selection.recipe, replace=replace)
 tag = t1.text_input("Tag", key="sel:tag", placeholder="e.g. sent-to-labeling")
 if t2.button("Tag these rows", key="sel:tag_btn"):
     try:

@@ -5,6 +5,7 @@ import streamlit as st
 from core.errors import CatalogError
 from ui import loaders
 from ui import search_widgets as sw
+from ui.carried_filter import render_carried_filter
 from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
 from ui.messages import show_error
 from ui.page import start_page
@@ -16,10 +17,10 @@ if plan.fallback:
     st.info(plan.note)
 flt = render_filter_panel(ws, dataset, key="txt:flt", expanded=False,
                           profile=catalog_profile(ws, dataset, embedding))
+render_carried_filter(dataset, key="txt:clear_filter")
 
 left, right = st.columns([5, 1], vertical_alignment="bottom")
-query = left.text_input("Describe what you are looking for", key="txt:query",
-                        placeholder="e.g. a handwritten seven, or: inverse of a matrix")
+query = sw.query_box(left, dataset)  # one box per dataset: never re-run on another
 pool_size = int(right.number_input("Candidates N", 100, 20_000, sw.DEFAULT_POOL, 100, key="txt:pool"))
 
 if not query.strip():

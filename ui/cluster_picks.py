@@ -1,6 +1,8 @@
-"""The Cluster map page's summary table and picks: a lasso/box/click on the map, a row of
-the summary table or the "Select cluster" box replaces the session selection
-(``ui.state``) with the picked rows (:func:`render_picks`). Each widget's value is acted
+"""The Cluster map page's summary table and picks: a row of the summary table or the
+"Select cluster" box replaces the session selection (``ui.state``) with the cluster's rows
+(:func:`render_picks`); a lasso/box/click on the map changes nothing by itself: it is
+offered with "Replace selection", "Add to selection" and "Intersect with selection"
+buttons (:func:`render_lasso_offer`). Each widget's value is acted
 on once, when it changes (its last value is kept under ``clu:_seen``), so checkboxes
 un-ticked in the grid stay un-ticked on later reruns. The table and the box are keyed per
 clustering (:func:`pick_keys`): a cluster chosen on one dataset is not carried over to
@@ -17,14 +19,14 @@ import pandas as pd
 import streamlit as st
 
 from core.clusters import Clustering, selection_to_ids
-from core.errors import CatalogError
+from core.errors import CatalogError, InputError
 from core.labels import relabel_rows, undo_relabel
 from core.workspace import Workspace
 from ui import state
 from ui.cluster_map import plain
 from ui.messages import flash, show_error
 
-_PICKED, _SEEN, _EDITS = "clu:_picked", "clu:_seen", "clu:_edits"
+_PICKED, _SEEN, _EDITS, _LASSO = "clu:_picked", "clu:_seen", "clu:_edits", "clu:_lasso"
 
 
 # ---- summary table ---------------------------------------------------------------------
@@ -79,8 +81,8 @@ def pick_keys(dataset: str, embedding: str, k: int, seed: int) -> tuple[str, str
 
 def render_picks(dataset: str, clu: Clustering, points: pd.DataFrame, event: Any,
                  trace_ids: Sequence[Sequence[str]], recipe: dict, colour_by: str) -> None:
-    """Pick the rows of a new map selection (``event`` of the chart drawn with
-    ``trace_ids``), then draw the "Clusters" summary table and the "Select cluster" box
+    """Offer the rows of a new map selection (``event`` of the chart drawn with
+    ``trace_ids``) with the three selection buttons, then draw the "Clusters" summary table and the "Select cluster" box
     and pick the cluster newly chosen in either. ``recipe`` (with ``dataset``,
     ``embedding``, ``k`` and ``seed``) is stored with the picked rows."""
     summary_key, box_key = pick_keys(dataset, recipe["embedding"], recipe["k"], recipe["seed"])
@@ -89,9 +91,9 @@ def render_picks(dataset: str, clu: Clustering, points: pd.DataFrame, event: Any
     except CatalogError as err:
         show_error(err)
         lasso_ids, lasso_sig = [], None
-    if changed(dataset, "map", lasso_sig) and lasso_ids:
-        pick(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": colour_by})
-        st.session_state[box_key] = None  # the box no longer names the picked rows
+    if changed(dataset, "map", lasso_sig):  # a new lasso is only offered: see render_lasso_offer
+        offer_lasso(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": colour_by})
+    render_lasso_offer(dataset)
 
     st.subheader("Clusters")
     table = summary_table(clu, points)
@@ -109,6 +111,74 @@ def render_picks(dataset: str, clu: Clustering, points: pd.DataFrame, event: Any
         pick(dataset, cluster_ids(points, from_box), {"method": "cluster", "cluster": from_box, **recipe})
 
 
+# ---- lasso: offered, applied only by an explicit button ------------------------------------
+LASSO_MODES = {"replace": "Replace selection", "add": "Add to selection",
+               "intersect": "Intersect with selection"}
+
+
+def offer_lasso(dataset: str, ids: Sequence[str], recipe: dict) -> None:
+    """Remember the rows of a new lasso/box selection (none: drop the offer). The session
+    selection is not touched: :func:`render_lasso_offer` asks how to combine them."""
+    offers = st.session_state.setdefault(_LASSO, {})
+    if ids:
+        offers[dataset] = {"ids": list(dict.fromkeys(ids)), "recipe": recipe}
+    else:
+        offers.pop(dataset, None)
+
+
+def lasso_offer(dataset: str) -> tuple[list[str], dict]:
+    """(ids caught by the last lasso not yet applied, its recipe) — ([], {}) if none."""
+    entry = st.session_state.get(_LASSO, {}).get(dataset)
+    return (list(entry["ids"]), dict(entry["recipe"])) if entry else ([], {})
+
+
+def combine(current: Sequence[str], caught: Sequence[str], mode: str) -> list[str]:
+    """The selection after applying ``caught`` to ``current`` with ``mode``: replace →
+    ``caught``; add → ``current`` then the new ones of ``caught``; intersect → the rows of
+    ``current`` (in its order) that ``caught`` has. Raises InputError for another mode."""
+    if mode == "replace":
+        return list(dict.fromkeys(caught))
+    if mode == "add":
+        return list(dict.fromkeys([*current, *caught]))
+    if mode == "intersect":
+        keep = set(caught)
+        return [rid for rid in current if rid in keep]
+    raise InputError(f"unknown selection mode {mode!r}; choose one of {', '.join(LASSO_MODES)}")
+
+
+def apply_lasso(dataset: str, mode: str) -> None:
+    """Callback of the lasso buttons: combine the offered rows with the selection (``mode``
+    replace | add | intersect), show the result as the picked rows, drop the offer."""
+    caught, recipe = lasso_offer(dataset)
+    before = state.selection(dataset)
+    after = combine(before, caught, mode)
+    state.replace_selection(dataset, after)
+    st.session_state.setdefault(_PICKED, {})[dataset] = {
+        "ids": after, "recipe": {**recipe, "combine": mode}}
+    st.session_state.get(_LASSO, {}).pop(dataset, None)
+    flash(f"{LASSO_MODES[mode]}: {len(caught):,} lassoed, {len(before):,} selected before, "
+          f"{len(after):,} selected now.", "info")
+
+
+def render_lasso_offer(dataset: str) -> None:
+    """After a lasso/box select: how many points it caught, the selection's size, and the
+    three buttons that change the selection ("Replace selection", "Add to selection",
+    "Intersect with selection"; keys ``clu:sel:<mode>``). Nothing changes until one is
+    pressed."""
+    caught, _ = lasso_offer(dataset)
+    if not caught:
+        return
+    current = state.selection(dataset)
+    both = len(set(caught) & set(current))
+    with st.container(border=True):
+        st.markdown(f"**The lasso caught {len(caught):,} points** · {len(current):,} rows "
+                    f"selected now ({both:,} of them caught). The selection changes only when "
+                    "you press a button:")
+        for col, (mode, label) in zip(st.columns(len(LASSO_MODES)), LASSO_MODES.items()):
+            col.button(label, key=f"clu:sel:{mode}", on_click=apply_lasso, args=(dataset, mode),
+                       type="primary" if mode == "replace" else "secondary", width="stretch")
+
+
 def changed(dataset: str, widget: str, value: Any) -> bool:
     """True once per new ``value`` of ``widget`` (compared as JSON); remembers it."""
     seen = st.session_state.setdefault(_SEEN, {}).setdefault(dataset, {})
@@ -120,9 +190,10 @@ def changed(dataset: str, widget: str, value: Any) -> bool:
 
 
 def pick(dataset: str, ids: Sequence[str], recipe: dict) -> None:
-    """Replace the selection with ``ids`` and remember them (and how) for the grid."""
-    state.clear_selection(dataset)
-    state.select(dataset, ids)
+    """Replace the selection with ``ids`` (a cluster chosen) and remember them (and how)
+    for the grid; a lasso still offered is dropped."""
+    state.replace_selection(dataset, ids)
+    st.session_state.get(_LASSO, {}).pop(dataset, None)
     st.session_state.setdefault(_PICKED, {})[dataset] = {"ids": list(ids), "recipe": recipe}
 
 

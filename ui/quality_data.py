@@ -25,9 +25,11 @@ from core.quality import (
     Duplicates,
     LabelIssues,
     Neighbours,
+    closest_partners,
     find_label_issues,
     find_near_duplicates,
     nearest_neighbours,
+    neighbours_of,
     quality_columns,
 )
 from core.rows import join_quality
@@ -36,11 +38,12 @@ from ui import loaders
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SCORE_COLUMNS", "duplicates", "label_choices", "label_issues",
-           "neighbours", "outlier_view", "quality_or_none", "quality_profile", "quality_table",
-           "rows_with_quality"]
+__all__ = ["NEAREST_SHOWN", "SCORE_COLUMNS", "duplicate_partners", "duplicates", "label_choices",
+           "label_issues", "nearest_of", "neighbours", "outlier_view", "quality_or_none",
+           "quality_profile", "quality_table", "rows_with_quality"]
 
 SCORE_COLUMNS = ("label_issue_score", "uniqueness")  # both in [0, 1]
+NEAREST_SHOWN = 5  # neighbours shown with a flagged row
 
 
 # ---- cache keys ---------------------------------------------------------------------
@@ -67,6 +70,14 @@ def neighbours(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) 
     width = max(DUPLICATE_CANDIDATES, int(k))
     return _neighbours(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
                        width, ws)
+
+
+def nearest_of(ws: Workspace, dataset: str, embedding: str, ids: list[str],
+               n: int = NEAREST_SHOWN) -> list[tuple[tuple[str, float], ...]]:
+    """The ``n`` nearest neighbours ``(id, cosine)`` of each of ``ids``, best first, read
+    from the shared kNN pass (:func:`neighbours`: no new search); ``()`` for an id without
+    a vector."""
+    return neighbours_of(neighbours(ws, dataset, embedding), ids, n)
 
 
 @st.cache_data(show_spinner="Scoring labels…", max_entries=16)
@@ -97,6 +108,20 @@ def duplicates(ws: Workspace, dataset: str, embedding: str, threshold: float) ->
     Raises InputError for a threshold outside (0, 1]."""
     return _duplicates(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
                        round(float(threshold), 6), labels_key(ws, dataset), ws)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _partners(home: str, dataset: str, embedding: str, stamp: str, threshold: float, labels: str,
+              _ws: Workspace) -> dict[str, tuple[str, float]]:
+    return closest_partners(duplicates(_ws, dataset, embedding, threshold))
+
+
+def duplicate_partners(ws: Workspace, dataset: str, embedding: str,
+                       threshold: float) -> dict[str, tuple[str, float]]:
+    """Row id → (its most similar near-duplicate, their cosine) at ``threshold`` (cached
+    like :func:`duplicates`)."""
+    return _partners(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                     round(float(threshold), 6), labels_key(ws, dataset), ws)
 
 
 @st.cache_data(show_spinner="Scoring label issues and uniqueness…", max_entries=16)

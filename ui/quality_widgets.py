@@ -8,6 +8,7 @@ stack (``st.session_state["qa:undo_stack"]``) of :class:`Action`. The cached dat
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,6 +28,8 @@ from ui.grid import card_image, safe_code, safe_text
 from ui.messages import flash, flash_error
 
 REVIEW_KIND = LABEL_ISSUE_REVIEW
+NEAR_PX = 48  # neighbour thumbnail width in an issue card
+NEAREST_COLUMNS = 5  # neighbour columns per card (fixed, so thumbnails keep their size)
 BATCH = 20
 UNDO_KEY = "qa:undo_stack"
 BATCH_KEY = "qa:batch_start"
@@ -190,17 +193,41 @@ def _lookup(rows: pd.DataFrame, ids: list[str]) -> list[pd.Series | None]:
     return [rows.iloc[p] if p >= 0 else None for p in pos]
 
 
+def render_neighbours(ds: Dataset, rows: pd.DataFrame, near: Sequence[tuple[str, float]]) -> None:
+    """Why a row was flagged: its nearest rows side by side, each a NEAR_PX thumbnail (or
+    a short text snippet) over "label · similarity" (the id in the caption's tooltip)."""
+    if not near:
+        st.caption("(no neighbours: the row has no vector)")
+        return
+    st.caption("Nearest rows (label · similarity):")
+    cols = st.columns(max(len(near), NEAREST_COLUMNS), gap="small")
+    for col, (nid, score), row in zip(cols, near, _lookup(rows, [n for n, _ in near])):
+        with col:
+            if row is not None and row.get("modality") == "image" and isinstance(row.get("image"), str):
+                thumb = card_image(ds, row["image"])
+                st.image(thumb, width=NEAR_PX) if thumb else st.caption("⚠")
+            elif row is not None:
+                st.caption(safe_text(row.get("text", ""), 40))
+            label = safe_text(row.get("label") if row is not None else None, 14) or "—"
+            st.caption(f"**{label}** · {score:.2f}", help=safe_text(nid))
+
+
 def render_issue_batch(ws: Workspace, dataset: str, rows: pd.DataFrame, batch: list[Issue],
-                       labels: list[str], columns: int = 4) -> None:
-    """Cards of ``batch``: media, given → suggested label, score and the four actions."""
+                       labels: list[str], nearest: Sequence[Sequence[tuple[str, float]]] = (),
+                       columns: int = 4) -> None:
+    """Cards of ``batch``: media, given → suggested label, score, the nearest rows that
+    explain the score (``nearest``: one ``(id, cosine)`` list per issue, as
+    :func:`ui.quality_data.nearest_of` gives) and the four actions."""
     ds = ws.dataset(dataset)
     cols = st.columns(columns)
-    for i, (issue, row) in enumerate(zip(batch, _lookup(rows, [b.id for b in batch]))):
+    nearest = list(nearest) or [()] * len(batch)
+    for i, (issue, row, near) in enumerate(zip(batch, _lookup(rows, [b.id for b in batch]), nearest)):
         rid = issue.id
         with cols[i % columns].container(border=True):
             _media(ds, row)
             st.caption(f"{safe_code(rid, 40)} · score {issue.score:.3f}")
             st.markdown(f"**{safe_text(issue.given, 30)}** → suggested **{safe_text(issue.suggested, 30)}**")
+            render_neighbours(ds, rows, near)
             st.button(f"Accept {safe_text(issue.suggested, 20)}", key=f"qa:accept:{rid}", type="primary",
                       on_click=relabel, args=(ws, dataset, rid, issue.suggested), width="stretch")
             b1, b2 = st.columns(2)
@@ -223,11 +250,18 @@ def open_groups(ws: Workspace, dataset: str, groups: tuple[DuplicateGroup, ...],
 
 
 def render_group(ws: Workspace, dataset: str, rows: pd.DataFrame, group: DuplicateGroup,
-                 max_shown: int = 6) -> None:
-    """One duplicate group side by side, a conflict badge, and "keep one, tag the others"."""
+                 partners: Mapping[str, tuple[str, float]] | None = None, max_shown: int = 6) -> None:
+    """One duplicate group side by side, a conflict badge, and "keep one, tag the others".
+
+    A pair (2 rows) is headed by its similarity; in a larger group each row also names
+    its most similar member and their similarity (``partners``, as
+    :func:`ui.quality_data.duplicate_partners` gives)."""
     ds, gid = ws.dataset(dataset), group.ids[0]
+    partners = partners or {}
     with st.container(border=True):
-        head = f"**{len(group.ids)} rows** · similarity up to {group.max_score:.3f}"
+        pair = len(group.ids) == 2
+        head = (f"**{len(group.ids)} rows** · similarity {'' if pair else 'up to '}"
+                f"{group.max_score:.3f}")
         st.markdown(head + (" · :red-badge[conflicting labels]" if group.conflict else ""))
         shown = list(group.ids[:max_shown])
         cols = st.columns(max_shown)
@@ -236,6 +270,9 @@ def render_group(ws: Workspace, dataset: str, rows: pd.DataFrame, group: Duplica
                 _media(ds, row)
                 label = row.get("label") if row is not None else None
                 st.caption(f"{safe_code(rid, 30)} · **{safe_text(label, 20)}**")
+                if not pair and rid in partners:
+                    other, score = partners[rid]
+                    st.caption(f"closest: {safe_code(other, 30)} · {score:.3f}")
         if len(group.ids) > max_shown:
             st.caption(f"+{len(group.ids) - max_shown} more rows in this group")
         key = f"qa:keep:{gid}"

@@ -39,13 +39,15 @@ from core.search import (
 from core.workspace import Dataset, Workspace
 from ui import loaders, state
 from ui.filter_panel import filtered_rows
-from ui.grid import card_image, render_grid, safe_text
+from ui.grid import card_image, render_grid, safe_code, safe_text
 from ui.loaders import embedding_stamp
 from ui.selection_bar import render_selection_bar
 
 DEFAULT_POOL = 2000
 DEFAULT_K = 50
-STRIP_MAX = 12
+STRIP_MAX = 12  # anchors (and negatives) drawn per strip
+THUMB_PX = 96  # anchor thumbnail width
+QUERIES_KEY = "txt:queries"  # dataset -> the last query typed on it
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 _ID_SPLIT = re.compile(r"[\n,]+")
 
@@ -112,20 +114,25 @@ def upload_anchors(files: Sequence | None, spec: str) -> tuple[list[UploadedAnch
 
 
 def _strip_card(ds: Dataset, row: pd.Series | None, rid: str, key: str, dataset: str) -> None:
-    with st.container(border=True):
-        if row is not None and row["modality"] == "image" and isinstance(row.get("image"), str):
-            thumb = card_image(ds, row["image"])
-            st.image(thumb, width="stretch") if thumb else st.caption("⚠ unreadable image")
-        elif row is not None:
-            st.caption(safe_text(row.get("text"), 90))
-        st.caption(f"`{safe_text(rid, 30)}`")
-        st.button("✕", key=f"{key}:rm:{rid}", on_click=state.remove_anchor, args=(dataset, rid),
-                  help="Remove this anchor")
+    """One anchor: a THUMB_PX thumbnail (or a short caption for a text row), its id
+    verbatim (:func:`ui.grid.safe_code`) and a small remove button."""
+    if row is not None and row["modality"] == "image" and isinstance(row.get("image"), str):
+        thumb = card_image(ds, row["image"])
+        st.image(thumb, width=THUMB_PX) if thumb else st.caption("⚠ unreadable image")
+    elif row is not None:
+        st.caption(safe_text(row.get("text"), 60))
+    else:
+        st.caption("(row no longer in the dataset)")
+    st.caption(safe_code(rid, 40))
+    st.button("✕", key=f"{key}:rm:{rid}", on_click=state.remove_anchor, args=(dataset, rid),
+              help=f"Remove {rid}", type="tertiary")
 
 
 def render_anchor_strip(ws: Workspace, dataset: str, rows: pd.DataFrame,
                         uploads: Sequence[UploadedAnchor], *, key: str) -> None:
-    """Draw the anchors, uploaded anchors and negatives (each removable) above the results."""
+    """Draw the anchors (with the uploaded ones) and the negatives as two strips of small
+    thumbnails side by side (STRIP_MAX per row, first STRIP_MAX of each list shown), each
+    removable, above the results."""
     anchors, negatives = state.anchors(dataset), state.negatives(dataset)
     picked = rows.loc[rows["id"].astype(str).isin(anchors + negatives)]
     by_id = picked.set_index(picked["id"].astype(str), drop=False)
@@ -137,13 +144,13 @@ def render_anchor_strip(ws: Workspace, dataset: str, rows: pd.DataFrame,
         more = max(0, len(ids) - STRIP_MAX)
         shown = f", first {STRIP_MAX} shown" if more else ""
         st.markdown(f"**{title}** ({len(ids) + len(ups):,}){shown}")
-        cols = st.columns(min(8, max(1, len(ids[:STRIP_MAX]) + len(ups))))
+        cols = st.columns(STRIP_MAX, gap="small")  # a fixed count: one anchor stays small
         for i, rid in enumerate(ids[:STRIP_MAX]):
-            with cols[i % len(cols)]:
+            with cols[i % STRIP_MAX]:
                 _strip_card(ds, by_id.loc[rid] if rid in by_id.index else None, rid, key, dataset)
         for j, up in enumerate(ups):
-            with cols[(len(ids[:STRIP_MAX]) + j) % len(cols)].container(border=True):
-                st.image(up.data, width="stretch")
+            with cols[(len(ids[:STRIP_MAX]) + j) % STRIP_MAX]:
+                st.image(up.data, width=THUMB_PX)
                 st.caption(f"uploaded: {safe_text(up.name, 30)}")
     if anchors or negatives:
         st.button("Clear anchors", key=f"{key}:clear_anchors", on_click=state.clear_anchors,
@@ -208,6 +215,24 @@ def text_plan(ws: Workspace, dataset: str, embedding: str, rows: pd.DataFrame) -
                             rows["modality"].unique().tolist())
 
 
+def query_key(dataset: str) -> str:
+    """Widget key of the text search box of ``dataset`` (one box per dataset)."""
+    return f"txt:query:{dataset}"
+
+
+def query_box(container, dataset: str) -> str:
+    """The text search box of ``dataset`` drawn in ``container``: its own widget per
+    dataset, so a query typed on one dataset is never run on another, and the query is
+    kept per dataset (``txt:queries``) so it is back when the user returns to it."""
+    key, kept = query_key(dataset), st.session_state.setdefault(QUERIES_KEY, {})
+    if key not in st.session_state:  # widget state is dropped while another dataset is shown
+        st.session_state[key] = kept.get(dataset, "")
+    query = container.text_input("Describe what you are looking for", key=key,
+                                 placeholder="e.g. a handwritten seven, or: inverse of a matrix")
+    kept[dataset] = query
+    return query
+
+
 @st.cache_resource(show_spinner=False)
 def _build_lock(home: str, dataset: str) -> threading.Lock:
     return threading.Lock()
@@ -249,7 +274,7 @@ def score_histogram(scores: np.ndarray, threshold: float | None = None) -> go.Fi
     if threshold is not None:
         fig.add_vline(x=threshold, line_color="#e45756", line_width=2,
                       annotation_text=f"t = {threshold:.3f}", annotation_position="top")
-    fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), bargap=0.05,
+    fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10}, bargap=0.05,
                       xaxis_title="score", yaxis_title="rows", showlegend=False)
     return fig
 

@@ -1,10 +1,12 @@
 """Data quality from neighbours: label issues, near-duplicates, outliers.
 
 - :mod:`core.quality.knn`: one batched kNN pass over an index (:func:`nearest_neighbours`)
-  that every score below can share.
+  that every score below can share; :func:`neighbours_of` reads a few rows' neighbours
+  back from it (why a row was flagged).
 - :mod:`core.quality.label_issues`: :func:`find_label_issues`, :func:`score_outliers`,
   :func:`quality_columns` (both scores per row from one pass).
-- :mod:`core.quality.duplicates`: :func:`find_near_duplicates` (pairs and groups).
+- :mod:`core.quality.duplicates`: :func:`find_near_duplicates` (pairs and groups),
+  :func:`closest_partners` (each row's most similar duplicate).
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ from core.quality.duplicates import (
     DEFAULT_DUPLICATE_THRESHOLD,
     DuplicateGroup,
     Duplicates,
+    closest_partners,
     find_near_duplicates,
 )
-from core.quality.knn import DUPLICATE_CANDIDATES, Neighbours, nearest_neighbours
+from core.quality.knn import (
+    DUPLICATE_CANDIDATES,
+    Neighbours,
+    nearest_neighbours,
+    neighbours_of,
+)
 from core.quality.label_issues import (
     DEFAULT_K,
     QUALITY_COLUMNS,
@@ -27,7 +35,20 @@ from core.quality.label_issues import (
 )
 
 __all__ = [
-    "DEFAULT_DUPLICATE_THRESHOLD", "DEFAULT_K", "DUPLICATE_CANDIDATES", "DuplicateGroup",
-    "Duplicates", "LabelIssues", "Neighbours", "OutlierScores", "QUALITY_COLUMNS", "find_label_issues",
-    "find_near_duplicates", "nearest_neighbours", "quality_columns", "score_outliers",
+    "DEFAULT_DUPLICATE_THRESHOLD",
+    "DEFAULT_K",
+    "DUPLICATE_CANDIDATES",
+    "QUALITY_COLUMNS",
+    "DuplicateGroup",
+    "Duplicates",
+    "LabelIssues",
+    "Neighbours",
+    "OutlierScores",
+    "closest_partners",
+    "find_label_issues",
+    "find_near_duplicates",
+    "nearest_neighbours",
+    "neighbours_of",
+    "quality_columns",
+    "score_outliers",
 ]

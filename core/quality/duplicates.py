@@ -119,6 +119,17 @@ def find_near_duplicates(index: VectorIndex, threshold: float = DEFAULT_DUPLICAT
     return Duplicates(pairs=pairs, groups=groups, threshold=threshold)
 
 
+def closest_partners(duplicates: Duplicates) -> dict[str, tuple[str, float]]:
+    """Row id → (its most similar other row, their cosine) over the pairs of
+    ``duplicates`` (pairs are best first, so the first pair naming a row wins; ties by
+    the pair order: ids ascending). Only rows in some pair are keys."""
+    out: dict[str, tuple[str, float]] = {}
+    for a, b, score in duplicates.pairs:
+        out.setdefault(a, (b, score))
+        out.setdefault(b, (a, score))
+    return out
+
+
 def _groups(ids: np.ndarray, lo: np.ndarray, hi: np.ndarray, s: np.ndarray,
             labels: list[str | None]) -> tuple[DuplicateGroup, ...]:
     if not len(lo):

@@ -1,11 +1,12 @@
 """The shared kNN pass of :mod:`core.quality.label_issues`: neighbours of every row, computed once
-(:func:`nearest_neighbours`) and reused by label issues, duplicates and outliers."""
+(:func:`nearest_neighbours`) and reused by label issues, duplicates and outliers, and the
+neighbours of a few rows read back from it (:func:`neighbours_of`: why a row was flagged)."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,3 +122,25 @@ def ranked(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- public API
+
+
+def neighbours_of(neighbours: Neighbours, row_ids: Sequence[str],
+                  n: int = 5) -> list[tuple[tuple[str, float], ...]]:
+    """The ``n`` (default 5) nearest neighbours of each of ``row_ids`` as ``(id, cosine)``
+    pairs, best first, read from a shared pass (:func:`nearest_neighbours`; at most its
+    ``k`` each, padding skipped): why a row was flagged, without a new search. One entry
+    per id of ``row_ids``, in order; ``()`` for an id the pass does not hold.
+
+    Raises InputError if ``n`` < 1.
+    """
+    n = check_positive_int(n, "n")
+    at = pd.Index(neighbours.ids.astype(str)).get_indexer([str(r) for r in row_ids])
+    out: list[tuple[tuple[str, float], ...]] = []
+    for p in at:
+        if p < 0:
+            out.append(())
+            continue
+        pos, scores = neighbours.positions[p, :n], neighbours.scores[p, :n]
+        keep = pos >= 0
+        out.append(tuple((str(neighbours.ids[q]), float(s)) for q, s in zip(pos[keep], scores[keep])))
+    return out

@@ -26,6 +26,8 @@ from core.filters import RowFilter
 from core.quality import quality_columns
 from core.workspace import open_workspace
 from tests.conftest import REPO
+from tests.helpers.apptest import grid_ids as grid
+from tests.helpers.apptest import select_rows
 
 PAGE = str(REPO / "pages/clusters.py")
 EMB = "efficientnet-lite0"
@@ -229,12 +231,14 @@ def test_lasso_across_traces_after_filtering_picks_the_plotted_rows(make_app, tr
     points = [(big[0], 0), (big[1], len(shown[clusters[big[1]]]) - 1), (big[2], 1), (big[0], 0)]
     expected = list(dict.fromkeys(shown[clusters[j]][i] for j, i in points))
     lasso(at, points)
+    assert selection(at) == [] and picked_count(at) == 0  # offered, not applied
+    at.button(key="clu:sel:replace").click().run()
     assert selection(at) == expected and picked_count(at) == 3
     for rid, (j, i) in zip(expected, points):
         t = data[j]
         assert truth["xy"][rid] == pytest.approx([array(t["x"])[i], array(t["y"])[i]], abs=1e-5)
         assert rows.set_index("id").loc[rid, "label"] in keep
-    assert sorted(grid_ids(at)) == sorted(expected)
+    assert sorted(grid(at, "clu:grid")) == sorted(expected)
 
     at.text_input(key="clu:bar:slice").input("lassoed").run()
     at.button(key="clu:bar:slice_btn").click().run()
@@ -244,6 +248,7 @@ def test_lasso_across_traces_after_filtering_picks_the_plotted_rows(make_app, tr
     assert recipe["method"] == "lasso" and recipe["embedding"] == EMB and recipe["k"] == 10
     assert recipe["projection"]["method"] == "pca" and recipe["projection"]["seed"] == 0
     assert recipe["filter"]["labels"] == list(keep) and recipe["colour_by"] == "cluster"
+    assert recipe["combine"] == "replace"
 
     at.button(key="clu:bar:anchor").click().run()
     assert list(at.session_state["anchors"]["digits"]) == expected
@@ -304,7 +309,7 @@ def test_colourings_tag_quality_and_numeric_column(make_app, truth, app_home):
 
 
 def test_quality_colouring_and_relabel_reuse_the_catalog_neighbours(make_app, truth, monkeypatch):
-    import core.quality.knn as knn
+    from core.quality import knn
 
     passes = Spy(knn._neighbours)
     monkeypatch.setattr(knn, "_neighbours", passes)
@@ -389,3 +394,48 @@ def test_hover_text_is_plain_and_groups_are_capped():
     assert [[h.split("<br>")[0] for h in t.hovertext] for t in fig.data] == ids
     assert cw.map_selection({"selection": {"points": [{"curve_number": 19, "point_index": 0}]}},
                             ids)[0] == [ids[19][0]]
+
+
+def test_a_lasso_changes_the_selection_only_through_a_button(make_app, truth):
+    at = open_map(make_app)
+    data = traces(at)
+    c0, c1 = ids_of(data[0]), ids_of(data[1])
+    before = [c0[0], c0[1], c1[0]]  # selected earlier, e.g. in the Catalog
+    select_rows(at, "digits", before)
+    at.run()
+
+    lasso(at, [(0, 0), (0, 2), (1, 1)])
+    assert selection(at) == before and picked_count(at) == 0  # nothing changed by the lasso
+    offer = next(m.value for m in at.markdown if m.value.startswith("**The lasso caught"))
+    assert offer.startswith("**The lasso caught 3 points** · 3 rows selected now (1 of them caught)")
+    assert [b.key for b in at.button if b.key.startswith("clu:sel:")] == [
+        "clu:sel:replace", "clu:sel:add", "clu:sel:intersect"]
+    at.run()
+    assert selection(at) == before  # a rerun applies nothing either
+
+    at.button(key="clu:sel:add").click().run()  # caught: c0[0], c0[2], c1[1]
+    assert not at.exception, at.exception
+    union = [c0[0], c0[1], c1[0], c0[2], c1[1]]
+    assert selection(at) == union and picked_count(at) == 5
+    assert not [b for b in at.button if b.key.startswith("clu:sel:")]  # the offer is used up
+
+    lasso(at, [(0, 1), (0, 2), (0, 3)])
+    assert selection(at) == union
+    at.button(key="clu:sel:intersect").click().run()
+    assert selection(at) == [c0[1], c0[2]] and picked_count(at) == 2
+
+    lasso(at, [(1, 3), (1, 4)])
+    at.button(key="clu:sel:replace").click().run()
+    assert selection(at) == [c1[3], c1[4]]
+    assert at.session_state["clu:_picked"]["digits"]["recipe"]["combine"] == "replace"
+
+
+def test_combine_modes():
+    from core.errors import InputError
+    from ui.cluster_picks import combine
+
+    assert combine(["a", "b"], ["c", "a"], "replace") == ["c", "a"]
+    assert combine(["a", "b"], ["c", "a"], "add") == ["a", "b", "c"]
+    assert combine(["a", "b", "c"], ["c", "a", "x"], "intersect") == ["a", "c"]
+    with pytest.raises(InputError, match="unknown selection mode 'xor'; choose one of replace, add, intersect"):
+        combine([], [], "xor")

@@ -199,3 +199,57 @@ def test_accepting_rescores_labels_without_a_new_knn_pass(make_app, monkeypatch)
     at.button(key=f"qa:accept:{_queue(at)[0]}").click().run()
     assert calls == {"knn": 1, "scoring": 2}
 
+
+
+def test_each_flagged_row_shows_its_nearest_rows_with_label_and_similarity(make_app, app_home):
+    import numpy as np
+
+    from core.embeddings import load_embedding
+    from tests.pages.shown import unescaped
+    from tests.pages.tree import path_of, under
+
+    ws = open_workspace(app_home)
+    issues, labels = _issues(app_home), _labels(ws)
+    emb = load_embedding(ws.dataset("digits"))
+    ids, vectors = [str(i) for i in emb.ids], np.asarray(emb.vectors)
+    at = make_app(PAGE)
+    assert not at.exception, at.exception
+    for rid in _queue(at)[:3]:
+        card = path_of(at, f"qa:accept:{rid}")[:-1]
+        near = [c for c in under(at, card, "caption") if c.help]
+        cosine = dict(zip(ids, vectors @ vectors[ids.index(rid)]))
+        cosine.pop(rid)
+        fifth = sorted(cosine.values(), reverse=True)[4]
+        shown = [unescaped(c.help) for c in near]
+        assert len(shown) == 5 and len(set(shown)) == 5 and rid not in shown
+        assert all(cosine[n] >= fifth - 1e-5 for n in shown)  # the 5 nearest (ties in any order)...
+        assert [cosine[n] for n in shown] == sorted((cosine[n] for n in shown), reverse=True)  # best first
+        assert [c.value for c in near] == [f"**{labels[n]}** · {cosine[n]:.2f}" for n in shown]
+        assert len(under(at, card, "image")) == 1 + 5  # the row and its neighbours' thumbnails
+    assert issues.ids[0] in _queue(at)
+
+
+def test_duplicate_pairs_show_their_similarity_and_rows_their_closest_twin(make_app, app_home):
+    from core.quality import closest_partners
+
+    ws = open_workspace(app_home)
+    dups = find_near_duplicates(load_index(ws.dataset("digits")), 0.95, _labels(ws))
+    partners = closest_partners(dups)
+    at = make_app(PAGE)
+    big = dups.groups[0]
+    assert len(big.ids) > 2
+    closest = [c.value for c in at.caption if c.value.startswith("closest: ")]
+    for rid in big.ids[:6]:
+        other, score = partners[rid]
+        assert f"closest: `{other}` · {score:.3f}" in closest
+        assert other in big.ids and score >= 0.95 - 1e-5
+
+    pairs = [g for g in dups.groups if len(g.ids) == 2]
+    at.number_input(key="qa:dup_page").set_value(dups.groups.index(pairs[0]) // 10 + 1).run()
+    assert not at.exception, at.exception
+    (a, b), score = pairs[0].ids, pairs[0].max_score
+    assert (a, b, score) in dups.pairs
+    heads = [m.value for m in at.markdown if m.value.startswith("**2 rows** · similarity ")]
+    assert any(h.startswith(f"**2 rows** · similarity {score:.3f}") for h in heads)
+    assert any(c.value.startswith(f"`{a}` · ") for c in at.caption)
+    assert any(c.value.startswith(f"`{b}` · ") for c in at.caption)

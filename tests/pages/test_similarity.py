@@ -156,3 +156,37 @@ def test_uploaded_png_is_an_anchor_and_a_corrupt_one_is_an_error(make_app, digit
     at.file_uploader(key="sim:upload").set_value(("broken.png", b"\x89PNG not really", "image/png")).run()
     assert not at.exception
     assert any("cannot read image broken.png" in unescaped(e.value) for e in at.error)
+
+
+def test_anchors_are_small_thumbnails_side_by_side_with_ids_as_typed(make_app, digits, monkeypatch):
+    import streamlit
+
+    from tests.pages.tree import node_at, path_of
+
+    widths, real_image = [], streamlit.image
+
+    def spy(image, *args, **kwargs):
+        widths.append(kwargs.get("width"))
+        return real_image(image, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "image", spy)
+    rows, _ = digits
+    anchors, negatives = _ids_of(rows, "7", 3), _ids_of(rows, "1", 2)
+    at = _add_anchors(make_app(PAGE), anchors)
+    _add_anchors(at, negatives, negative=True)
+    widths.clear()
+    at.run()
+    assert not at.exception, at.exception
+    assert widths == [96] * 5  # one small thumbnail per anchor and negative, nothing stretched
+
+    captions = [c.value for c in at.caption]
+    for rid in anchors + negatives:  # e.g. `7/digit-0007.png`: shown verbatim, no backslashes
+        assert f"`{rid}`" in captions, captions
+    for group in (anchors, negatives):
+        paths = [path_of(at, f"sim:rm:{rid}") for rid in group]
+        rows_of = {p[:-2] for p in paths}
+        assert len(rows_of) == 1  # one row of columns per strip...
+        assert [p[-2] for p in paths] == list(range(len(group)))  # ...one column per anchor
+        assert len(node_at(at, rows_of.pop()).children) == 12  # a fixed 12 columns: stays small
+    at.button(key=f"sim:rm:{anchors[0]}").click().run()
+    assert at.session_state["anchors"]["digits"] == dict.fromkeys(anchors[1:], True)

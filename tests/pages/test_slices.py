@@ -123,8 +123,10 @@ def test_csv_download_has_the_slice_rows_with_edited_labels(make_app, two_slices
     assert recipe["recipe"]["method"] == "ordered" and recipe["recipe"]["slice"] == "second"
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl", "ndjson"])
-def test_export_bytes_parse_as_the_format_with_the_slice_ids(digits_ws, fmt):
+@pytest.mark.parametrize("fmt, suffix, mime", [
+    ("csv", "csv", "text/csv"), ("jsonl", "jsonl", "application/jsonl"),
+    ("ndjson", "ndjson", "application/x-ndjson"), ("label-studio", "json", "application/json")])
+def test_export_bytes_parse_as_the_format_with_the_slice_ids(digits_ws, fmt, suffix, mime):
     from ui.slice_widgets import export_bytes
 
     rows = digits_ws.dataset("digits").rows()
@@ -134,11 +136,17 @@ def test_export_bytes_parse_as_the_format_with_the_slice_ids(digits_ws, fmt):
     digits_ws.store.relabel("digits", [ids[0]], "edited", [old])
 
     out = export_bytes(digits_ws, "digits", "to label/v1", fmt)
-    assert out.file_name == f"digits-to_label_v1.{fmt}"
-    assert out.recipe_name == f"digits-to_label_v1.{fmt}.recipe.json" and out.rows == 7
+    assert out.file_name == f"digits-to_label_v1.{suffix}" and out.mime == mime
+    assert out.recipe_name == f"digits-to_label_v1.{suffix}.recipe.json" and out.rows == 7
     if fmt == "csv":
         table = pd.read_csv(io.BytesIO(out.data), dtype=str)
         got_ids, labels = table["id"].tolist(), table["label"].tolist()
+    elif fmt == "label-studio":
+        tasks = json.loads(out.data)
+        got_ids = [t["data"]["id"] for t in tasks]
+        labels = [t["data"]["label"] for t in tasks]
+        assert all(t["data"]["image"].startswith("/data/local-files/?d=digits/") for t in tasks)
+        assert tasks[0]["predictions"][0]["result"][0]["value"] == {"choices": ["edited"]}
     else:
         records = [json.loads(line) for line in out.data.decode("utf-8").splitlines()]
         got_ids = [r["global_key" if fmt == "ndjson" else "id"] for r in records]
@@ -179,3 +187,35 @@ def test_the_download_is_what_catalog_export_writes(digits_ws, tmp_path, capsys)
     assert {k: v for k, v in cli_side.items() if k != "exported"} == \
         {k: v for k, v in page_side.items() if k != "exported"}
     assert page_side["recipe"]["slice"] == "batch" and "slice_created" in page_side["recipe"]
+
+
+def test_open_in_catalog_shows_exactly_the_slice_on_its_own_dataset(make_app, two_slices):
+    from core.filters import RowFilter
+    from tests.conftest import REPO
+    from tests.helpers.apptest import grid_ids
+
+    _, ids = two_slices
+    at = make_app("pages/catalog.py")
+    at.text_input(key="flt:digits:text").input("digit").run()  # an earlier Catalog filter
+    at.switch_page(str(REPO / PAGE)).run()
+    at.selectbox(key="slices:pick").select("second").run()
+    at.button(key="slices:open").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Catalog"
+    assert at.session_state["row_filter"]["digits"] == RowFilter(slice_name="second")  # only it
+    assert at.selectbox(key="flt:digits:slice").value == "second"
+    assert at.text_input(key="flt:digits:text").value == ""
+    assert "**12 of 1,797 rows**" in _texts(at)
+    assert sorted(grid_ids(at, "catalog")) == sorted(ids[100:112])
+
+    # the dataset is switched in the sidebar as "Open in Catalog" is pressed (one rerun for
+    # both): the slice still opens on its own dataset, digits, not on api-docs
+    at.switch_page(str(REPO / PAGE)).run()
+    at.selectbox(key="slices:pick").select("first").run()
+    at.selectbox(key="sidebar:dataset").set_value("api-docs")
+    at.button(key="slices:open").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Catalog" and at.session_state["sidebar:dataset"] == "digits"
+    assert at.session_state["row_filter"]["digits"] == RowFilter(slice_name="first")
+    assert "**5 of 1,797 rows**" in _texts(at)
+    assert sorted(grid_ids(at, "catalog")) == sorted(ids[:5])

@@ -200,3 +200,31 @@ def test_ordered_by_a_quality_column_follows_the_active_embedding(make_app, app_
     assert json.loads(at.json[0].value)["embedding"] is None
     at.selectbox(key="sidebar:embedding").set_value(EMB).run()
     assert not at.warning
+
+
+def test_saving_under_a_taken_name_needs_the_replace_box(make_app, app_home):
+    from tests.pages.shown import unescaped
+
+    store = open_workspace(app_home).store
+    at = _preview(make_app(PAGE), "random", 10, seed=1)
+    first = list(at.session_state["sel:preview"]["digits"][0].ids)
+    at.text_input(key="sel:slice_name").input("batch").run()
+    assert "sel:slice_replace" not in [c.key for c in at.checkbox]  # a new name: nothing to replace
+    at.button(key="sel:save").click().run()
+    assert list(store.get_slice("digits", "batch").ids) == first
+
+    _preview(at, "random", 12, seed=2)
+    second = list(at.session_state["sel:preview"]["digits"][0].ids)
+    assert set(second) != set(first)
+    at.button(key="sel:save").click().run()  # taken, replace not ticked: refused
+    assert any("already exists" in unescaped(e.value) for e in at.error)
+    assert list(store.get_slice("digits", "batch").ids) == first
+    box = at.checkbox(key="sel:slice_replace")
+    assert unescaped(box.label) == "Replace slice 'batch'" and not box.value
+    box.check().run()
+    at.button(key="sel:save").click().run()
+    assert not at.exception, at.exception
+    assert any("Replaced slice 'batch' with 12 rows" in unescaped(s.value) for s in at.success)
+    saved = store.get_slice("digits", "batch")
+    assert list(saved.ids) == second and saved.recipe["seed"] == 2
+    assert [s.name for s in store.list_slices("digits")] == ["batch"]

@@ -24,7 +24,7 @@ def test_empty_query_gives_a_hint_and_no_search(make_app):
 
 def test_query_ranks_rows_and_threshold_slice_keeps_the_recipe(make_app, app_home):
     at = make_app(PAGE, dataset="api-docs")
-    at.text_input(key="txt:query").input("read a csv file").run()
+    at.text_input(key="txt:query:api-docs").input("read a csv file").run()
     assert not at.exception
     assert "pandas.read_csv" in _grid_ids(at)[:5]
     assert not at.warning
@@ -54,7 +54,7 @@ def test_query_ranks_rows_and_threshold_slice_keeps_the_recipe(make_app, app_hom
 
 def test_over_long_query_is_truncated_with_a_notice(make_app):
     at = make_app(PAGE, dataset="api-docs")
-    at.text_input(key="txt:query").input("solve a linear system " * 120).run()
+    at.text_input(key="txt:query:api-docs").input("solve a linear system " * 120).run()
     assert not at.exception
     assert any("longer than the encoder's limit" in w.value for w in at.warning)
     assert len(_grid_ids(at)) == 50
@@ -63,7 +63,7 @@ def test_over_long_query_is_truncated_with_a_notice(make_app):
 def test_image_rows_without_clip_search_their_text_and_say_so(make_app, app_home):
     at = make_app(PAGE)  # digits: efficientnet-lite0 cannot read text
     assert any("catalog embed digits --encoder clip:clip-ViT-B-32" in i.value for i in at.info)
-    at.text_input(key="txt:query").input("digit 7").run(timeout=900)  # builds the row-text index
+    at.text_input(key="txt:query:digits").input("digit 7").run(timeout=900)  # builds the row-text index
     assert not at.exception, at.exception
     ds = open_workspace(app_home).dataset("digits")
     meta = load_embedding(ds, FALLBACK_EMBEDDING).meta
@@ -73,3 +73,33 @@ def test_image_rows_without_clip_search_their_text_and_say_so(make_app, app_home
     assert len(shown) == 50 and sum(labels[i] == "7" for i in shown[:20]) >= 15
     at.button(key=f"txt:grid:Use as anchor:{shown[0]}").click().run()
     assert shown[0] in at.session_state["anchors"]["digits"]
+
+
+def test_query_and_results_are_per_dataset(make_app, app_home, monkeypatch):
+    import ui.search_widgets as sw
+    from tests.helpers.apptest import grid_ids
+
+    searched, real = [], sw.search_text
+
+    def spy(index, encoder, query, **kwargs):
+        searched.append(query)
+        return real(index, encoder, query, **kwargs)
+
+    monkeypatch.setattr(sw, "search_text", spy)
+    at = make_app(PAGE, dataset="api-docs")
+    at.text_input(key="txt:query:api-docs").input("read a csv file").run()
+    assert not at.exception, at.exception
+    assert "pandas.read_csv" in grid_ids(at, "txt:grid")[:5] and searched
+    runs = len(searched)
+
+    at.selectbox(key="sidebar:dataset").select("digits").run()  # the query is not run on digits
+    assert not at.exception, at.exception
+    assert at.text_input(key="txt:query:digits").value == ""
+    assert any("Type a few words" in i.value for i in at.info) and not grid_ids(at, "txt:grid")
+    assert len(searched) == runs  # nothing searched on digits
+    assert FALLBACK_EMBEDDING not in open_workspace(app_home).dataset("digits").embedding_names()
+
+    at.selectbox(key="sidebar:dataset").select("api-docs").run()  # back: its query and results
+    assert not at.exception, at.exception
+    assert at.text_input(key="txt:query:api-docs").value == "read a csv file"
+    assert "pandas.read_csv" in grid_ids(at, "txt:grid")[:5]
