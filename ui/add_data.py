@@ -124,11 +124,16 @@ def render_started(ws: Workspace) -> None:
         show(f"Added {name}. Its embedding is computed in the background (see the sidebar).")
         if summary:
             st.code(summary, language=None)
-        if st.button(f"Open {name} in the Catalog", key="add:open", icon=":material/grid_view:"):
-            st.session_state[state.DATASET_KEY] = name
+        if st.button(f"Open {name} in the Catalog", key="add:open", icon=":material/grid_view:",
+                     on_click=_make_active, args=(name,)):
             st.switch_page("pages/catalog.py")
     else:
         show_error(f"Adding {name} failed: {job.error}")
+
+
+def _make_active(name: str) -> None:
+    """Button callback (before the sidebar picker is drawn): ``name`` becomes the dataset."""
+    st.session_state[state.DATASET_KEY] = name
 
 
 def preview_table(preview: SourcePreview) -> None:

@@ -1,8 +1,8 @@
 // Catalog tile grid: a dense grid (or table) of rows whose selection lives in the browser.
 // Clicks change the selection at once on screen; Python learns it in ONE state update
-// sent after the clicks settle (SYNC_MS), which reruns only the grid's fragment.
+// sent 150 ms after the last click (SYNC_MS), which reruns only the grid's fragment.
 // All row text is set with textContent, never innerHTML.
-const SYNC_MS = 350;
+const SYNC_MS = 150;
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
