@@ -36,6 +36,7 @@ if not cw.projection_on_disk(ws, dataset, embedding, method, seed):
             st.stop()
     try:
         cw.compute_projection(ws, dataset, embedding, method, seed, estimate)
+        st.stop()  # the map is being computed as a job; the page fills in when it ends
     except CatalogError as err:
         show_error(err)
         st.stop()

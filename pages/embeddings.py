@@ -16,7 +16,8 @@ default = ws.dataset(dataset).default_embedding()
 if infos:
     st.caption(f"Embeddings of {safe_text(dataset)}. The active one (chosen in the sidebar) is used "
                "by every page; the default is the one a new session and the CLI start with.")
-    st.dataframe(ew.embedding_table(infos, default, active), hide_index=True, key="emb:table")
+    st.dataframe(ew.embedding_table(infos, default, active, loaders.derived_embeddings(ws, dataset)),
+                 hide_index=True, key="emb:table")
 else:
     st.info(f"{safe_text(dataset)} has no embeddings yet: compute one or import your own vectors below.")
 

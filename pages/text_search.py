@@ -29,8 +29,8 @@ if not query.strip():
     st.stop()
 
 try:
-    if plan.fallback:
-        sw.ensure_fallback(ws, dataset)
+    if plan.fallback and not sw.ensure_fallback(ws, dataset):
+        st.stop()  # the derived embedding is being built as a job (progress in the sidebar)
     within = sw.within_ids(ws, dataset, plan.embedding, rows)
     pool = sw.text_search(ws, plan, query, within=within, k=pool_size)
 except CatalogError as err:

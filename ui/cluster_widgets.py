@@ -25,6 +25,7 @@ from core.clusters import (
     project,
     vectors_hash,
 )
+from core.errors import EmbeddingError
 from core.workspace import Workspace
 from ui import loaders
 from ui import quality_data as qd
@@ -115,20 +116,27 @@ def estimate_text(seconds: float) -> str:
 
 def compute_projection(ws: Workspace, dataset: str, embedding: str, method: str, seed: int,
                        estimate: float | None = None) -> None:
-    """Run ``project`` once with an ``st.progress`` bar, filling the disk cache.
-    Raises CatalogError from core."""
-    emb = loaders.embedding(ws, dataset, embedding)
-    n = len(emb.ids)
-    text = f"Projecting {n:,} rows with {method.upper()}" + (
-        f" ({estimate_text(estimate)})…" if estimate is not None else "…")
-    bar = st.progress(0.0, text=text)
+    """Start (or join) the job that runs ``project`` once and fills the disk cache, and
+    draw its progress and estimate; the page stops and fills in when the job ends (every
+    tab sees the same job). Raises CatalogError when the job failed."""
+    from ui import jobs
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(min(done / max(total, 1), 1.0), text=f"{text} {done:,} of {total:,} rows placed")
+    def work(ctx) -> dict:
+        emb = loaders.embedding(ws, dataset, embedding)
+        ctx.stage(f"placing rows with {method.upper()}")
+        project([str(i) for i in emb.ids], emb.vectors, method=method, seed=seed,
+                cache_dir=ws.dataset(dataset).projections_dir, progress=ctx.progress)
+        return {"method": method, "seed": seed, "rows": len(emb.ids)}
 
-    project([str(i) for i in emb.ids], emb.vectors, method=method, seed=seed,
-            cache_dir=ws.dataset(dataset).projections_dir, progress=progress)
-    bar.empty()
+    job = jobs.start_unless_failed(ws, dataset, "map", work,
+                                   label=f"{method.upper()} map of {dataset} ({embedding})",
+                                   params={"embedding": embedding, "method": method, "seed": seed})
+    if job.status == "failed":
+        raise EmbeddingError(f"the map failed: {job.error}")
+    first = f" (the first time takes {estimate_text(estimate)})" if estimate is not None else ""
+    st.progress(job.fraction, text=f"{job.label}{first}: {job.describe_progress()}")
+    st.caption("It runs in the background (see the sidebar); the map appears when it is done "
+               "and is read from the cache after that.")
 
 
 @st.cache_data(show_spinner="Loading the map…", max_entries=16)

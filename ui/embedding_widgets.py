@@ -24,16 +24,15 @@ from core.embeddings import (
     IMPORT_FORMATS,
     EmbeddingInfo,
     ImportReport,
-    compute_embeddings,
     delete_embedding,
     export_embeddings,
     import_embeddings,
     rebuild_index,
 )
-from core.encoders import DEFAULT_ENCODERS, is_custom_spec
+from core.encoders import DEFAULT_ENCODERS, is_custom_spec, normalise_spec
 from core.errors import CatalogError, InputError
 from core.workspace import Workspace
-from ui import loaders, state
+from ui import jobs, loaders, state
 from ui.messages import flash, flash_error, show_error
 
 OTHER = "other"  # encoder choice: a clip:/st: spec typed by the user
@@ -79,9 +78,12 @@ def human_size(n: int) -> str:
     return f"{int(size):,} B" if unit == "B" else f"{size:,.1f} {unit}"
 
 
-def embedding_table(infos: Sequence[EmbeddingInfo], default: str | None, active: str | None) -> pd.DataFrame:
-    """One display row per embedding: default/active markers, encoder, dims, coverage, index."""
+def embedding_table(infos: Sequence[EmbeddingInfo], default: str | None, active: str | None,
+                    derived: Sequence[str] = ()) -> pd.DataFrame:
+    """One display row per embedding: default/active markers, encoder, dims, coverage, index;
+    ``derived`` ones (built by Catalog for a feature, e.g. text search) are marked so."""
     return pd.DataFrame([{
+        "Kind": "derived (text search)" if i.name in derived else "",
         "Default": "★ default" if i.name == default else "",
         "Active": "● active" if i.name == active else "",
         "Name": i.name,
@@ -91,7 +93,7 @@ def embedding_table(infos: Sequence[EmbeddingInfo], default: str | None, active:
         "Index": i.index_kind,
         "Size on disk": human_size(i.size_bytes),
         "Created": i.created.replace("T", " ")[:19],
-    } for i in infos], columns=["Default", "Active", "Name", "Encoder", "Dims", "Rows", "Index",
+    } for i in infos], columns=["Kind", "Default", "Active", "Name", "Encoder", "Dims", "Rows", "Index",
                                 "Size on disk", "Created"])
 
 
@@ -148,22 +150,18 @@ def delete(ws: Workspace, dataset: str, name: str) -> None:
 
 def run_compute(ws: Workspace, dataset: str, choice: str, custom: str, name: str | None,
                 replace: bool) -> bool:
-    """Compute an embedding (encoder ``choice``, or ``custom`` for :data:`OTHER`) with a
-    progress bar; errors are drawn with :func:`ui.messages.show_error`. True on success
-    (a message is flashed)."""
+    """Start computing an embedding (encoder ``choice``, or ``custom`` for :data:`OTHER`)
+    as a background job (progress in the sidebar, seen by every tab); a bad spec is drawn
+    with :func:`ui.messages.show_error` at once. True when the job started (or was already
+    running): a message is flashed."""
     try:
-        spec = resolve_spec(choice, custom)
-        progress = progress_bar(f"Embedding with {spec}")
-        report = compute_embeddings(ws.dataset(dataset), spec, (name or "").strip() or None,
-                                    replace=replace, progress=progress)
+        spec = normalise_spec(resolve_spec(choice, custom))
     except CatalogError as err:
         show_error(err)
         return False
-    lines = [f"computed {e.name}: {e.rows:,} rows × {e.dims} dims ({e.encoder}); "
-             f"covers {e.rows:,} of {e.dataset_rows:,} rows" for e in report.embeddings]
-    lines += [f"skipped {count:,} rows: {reason}" for reason, count in report.skipped.items()]
-    flash("\n".join(lines))
-    st.session_state[PICK_NEXT_KEY] = report.embeddings[0].name
+    job = jobs.start_embedding(ws, dataset, spec, (name or "").strip() or None, replace=replace)
+    flash(f"{job.label}: running in the background (progress in the sidebar); the new "
+          "embedding appears here when it is done.", "info")
     return True
 
 

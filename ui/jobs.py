@@ -63,6 +63,30 @@ def start_embedding(ws: Workspace, dataset: str, encoder: str | None = None,
                             label=label, params={"encoder": encoder, "name": name})
 
 
+def start_unless_failed(ws: Workspace, dataset: str, kind: str, work, *, label: str,
+                        params: dict | None = None) -> Job:
+    """Submit the job, unless the last job of ``(dataset, kind)`` with the same ``params``
+    failed: that one is returned (its error is shown; the page does not retry in a loop
+    on every rerun)."""
+    last = board(ws).latest(dataset, kind)
+    if last is not None and last.status == "failed" and last.params == (params or {}):
+        return last
+    return board(ws).submit(dataset, kind, work, label=label, params=params)
+
+
+def start_derived_text_embedding(ws: Workspace, dataset: str) -> Job:
+    """Start (or join) the job that builds the row-text embedding text search needs on a
+    dataset whose embedding cannot read text (``core.search.ensure_row_text_embedding``)."""
+    def work(ctx: JobContext) -> dict:
+        from core.search import ensure_row_text_embedding
+
+        ctx.stage("indexing each row's text")
+        info = ensure_row_text_embedding(ws.dataset(dataset), progress=ctx.progress)
+        return {"embedding": info.name, "rows": info.rows}
+    return start_unless_failed(ws, dataset, "derive", work,
+                               label=f"Indexing the row text of {dataset} for text search")
+
+
 def start_ingest(ws: Workspace, dataset: str, source: str, options: dict, *,
                  embed: bool = True) -> Job:
     """Start the ingest job of ``dataset`` from ``source`` (``core.ingest.ingest`` with

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
@@ -24,20 +23,19 @@ import streamlit as st
 
 from core._shared import ids_hash
 from core.encoders import reads_images
-from core.errors import CatalogError
+from core.errors import CatalogError, EmbeddingError
 from core.media import open_image_bytes
 from core.search import (
     FALLBACK_EMBEDDING,
     SearchResult,
     TextSearchPlan,
-    ensure_row_text_embedding,
     fallback_is_current,
     find_similar,
     plan_text_search,
     search_text,
 )
 from core.workspace import Dataset, Workspace
-from ui import loaders, state
+from ui import jobs, loaders, state
 from ui.filter_panel import filtered_rows
 from ui.grid import card_image, render_grid, safe_code, safe_text
 from ui.loaders import embedding_stamp
@@ -233,27 +231,26 @@ def query_box(container, dataset: str) -> str:
     return query
 
 
-@st.cache_resource(show_spinner=False)
-def _build_lock(home: str, dataset: str) -> threading.Lock:
-    return threading.Lock()
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _fallback_current(home: str, dataset: str, rows_stamp: str, meta_stamp: str, _ws: Workspace) -> bool:
     return fallback_is_current(_ws.dataset(dataset))
 
 
-def ensure_fallback(ws: Workspace, dataset: str) -> None:
-    """Compute the row-text embedding once (progress bar); later calls are cheap checks."""
+def ensure_fallback(ws: Workspace, dataset: str) -> bool:
+    """True when the row-text embedding is current; else start it as a visible job
+    (listed as derived on the Embeddings page, never in the picker), draw where its
+    progress is, and return False (the page stops; it fills in when the job ends)."""
     ds = ws.dataset(dataset)
     if _fallback_current(str(ws.home), dataset, loaders.file_stamp(ds.rows_path),
                          embedding_stamp(ws, dataset, FALLBACK_EMBEDDING), ws):
-        return
-    bar = st.progress(0.0, text="Indexing each row's caption, file name, label and metadata (once)…")
-    with _build_lock(str(ws.home), dataset):
-        ensure_row_text_embedding(ds, encoder=loaders.encoder("text:minilm"),
-                                  progress=lambda done, total: bar.progress(done / max(total, 1)))
-    bar.empty()
+        return True
+    job = jobs.start_derived_text_embedding(ws, dataset)
+    if job.status == "failed":
+        raise EmbeddingError(f"indexing the row text of {dataset} failed: {job.error}")
+    st.info(f"Text search on {safe_text(dataset)} first indexes each row's caption, file name, "
+            f"label and metadata (once, as the derived embedding {FALLBACK_EMBEDDING}): "
+            f"{safe_text(job.describe_progress())}. Results appear here when it is done.")
+    return False
 
 
 # ---- results -----------------------------------------------------------------------
