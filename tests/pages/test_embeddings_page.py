@@ -18,6 +18,7 @@ from core.errors import InputError, SchemaError
 from core.ingest import ingest
 from core.workspace import open_workspace
 from tests.conftest import REPO, tree_hash
+from tests.helpers.apptest import finish_job, grid_ids, grid_payload
 from tests.pages.shown import unescaped
 from ui import embedding_widgets as ew
 
@@ -80,12 +81,15 @@ def test_upload_parquet_list_make_active_and_search_with_it(make_app, upload, ap
     at.text_area(key="sim:ids").input(anchor).run()
     at.button(key="sim:add_pos").click().run()
     assert not at.exception, at.exception
-    shown = [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("sim:grid:sel:")]
+    shown = grid_ids(at, "sim:grid")
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     scores = unit @ unit[10]
     order = [covered[i] for i in np.argsort(-scores) if covered[i] != anchor]
-    # ranked by the imported vectors (the grid lists its cards column by column)
+    # ranked by the imported vectors, best first
     assert len(shown) == 50 and shown[0] == order[0] and set(shown) == set(order[:50])
+    by_id = dict(zip(covered, scores))
+    badges = [float(r["badge"]) for r in grid_payload(at, "sim:grid")["rows"]]
+    assert badges == pytest.approx([by_id[i] for i in shown], abs=1e-3)  # the score on each card
     assert not set(shown) - set(covered)
 
 
@@ -216,7 +220,11 @@ def test_compute_a_new_embedding_with_progress(make_app, app_home, tmp_path):
     at.text_input(key="emb:new_name").input("mini").run()
     at.button(key="emb:compute").click().run()
     assert not at.exception and not at.error
-    assert any("computed mini: 8 rows × 384 dims (text:minilm)" in unescaped(s.value) for s in at.success)
+    # computed as a background job: said at once, the table fills in when it ends
+    assert any("Embedding tiny with text:minilm: running in the background" in unescaped(i.value)
+               for i in at.info)
+    job = finish_job(at, app_home, "tiny", "embed")
+    assert job.result["embeddings"] == ["mini"]
     table = _table(at).set_index("Name")
     assert table.loc["mini", "Encoder"] == "text:minilm" and table.loc["mini", "Default"] == "★ default"
     assert at.session_state["sidebar:embedding"] == "mini"

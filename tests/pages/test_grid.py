@@ -4,6 +4,8 @@ file's mtime and size, not only its path)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.ingest import ingest_folder
 from core.workspace import open_workspace
+from tests.helpers.apptest import grid_payload
 
 
 def _grid_app(home: str) -> None:
@@ -30,9 +33,22 @@ def _write(path: Path, data: Image.Image | bytes, mtime_s: int) -> None:
     os.utime(path, ns=(mtime_s * 10**9, mtime_s * 10**9))  # distinct even on coarse clocks
 
 
+def _tile(at) -> dict:
+    """The one row the grid sent to the browser (its ``src`` is the thumbnail's data URI)."""
+    payload = grid_payload(at, "g")
+    assert payload is not None and len(payload["rows"]) == 1, payload
+    return payload["rows"][0]
+
+
 def _image_url(at) -> str | None:
-    images = at.get("image")
-    return images[0].proto.imgs[0].url if images else None
+    return _tile(at)["src"]
+
+
+def _pixel(uri: str) -> tuple[int, int, int]:
+    """A pixel of the image in a ``data:image/...;base64,`` URI."""
+    head, data = uri.split(",", 1)
+    assert head.startswith("data:image/") and head.endswith(";base64")
+    return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB").getpixel((5, 5))
 
 
 def _setup(tmp_path: Path, first: Image.Image | bytes) -> tuple[AppTest, Path]:
@@ -49,7 +65,7 @@ def test_a_replaced_image_gets_a_new_thumbnail(tmp_path):
     at, image = _setup(tmp_path, Image.new("RGB", (32, 32), (255, 0, 0)))
     assert not at.exception, at.exception
     red = _image_url(at)
-    assert red
+    assert red and _pixel(red)[0] > 200 and not _tile(at)["broken"]
     at.run()
     assert _image_url(at) == red  # unchanged file: same thumbnail
 
@@ -58,6 +74,7 @@ def test_a_replaced_image_gets_a_new_thumbnail(tmp_path):
     assert not at.exception, at.exception
     blue = _image_url(at)
     assert blue and blue != red
+    assert _pixel(blue)[2] > 200 and _pixel(blue)[0] < 60  # the browser gets the blue one
 
     thumbs = sorted((tmp_path / "home" / "datasets" / "imgs" / "thumbs").glob("*.jpg"),
                     key=lambda p: p.stat().st_mtime_ns)
@@ -68,10 +85,11 @@ def test_an_unreadable_image_fixed_later_is_shown(tmp_path):
     at, image = _setup(tmp_path, b"not an image")
     assert not at.exception, at.exception
     assert _image_url(at) is None
-    assert any("unreadable image" in c.value for c in at.caption)
+    assert _tile(at)["broken"]  # the tile says "unreadable image"
 
     _write(image, Image.new("RGB", (32, 32), (255, 0, 0)), 1_000_200)
     at.run()
     assert not at.exception, at.exception
-    assert _image_url(at) is not None
-    assert not any("unreadable image" in c.value for c in at.caption)
+    fixed = _image_url(at)
+    assert fixed is not None and _pixel(fixed)[0] > 200
+    assert not _tile(at)["broken"]

@@ -83,7 +83,10 @@ def test_without_a_dataset_every_page_stops_with_one_message(page, tmp_path, mon
     _use(tmp_path / "empty", monkeypatch)
     at = open_page(page)
     assert [t.value for t in at.title] == [TITLES[page]]
-    assert [i.value for i in at.main.info] == ["Choose or create a dataset to start."]
+    assert [i.value for i in at.main.info] == [
+        "No dataset yet: add a folder of images or a table on the Add data page."]
+    assert [link.value for link in at.main.get("page_link")] == ["Add data"]
+    assert [link.proto.page for link in at.main.get("page_link")] == ["add_data"]
     assert not at.error and not page_widgets(at)
 
 
@@ -91,8 +94,11 @@ def test_without_a_dataset_every_page_stops_with_one_message(page, tmp_path, mon
 def test_a_page_that_needs_an_embedding_says_how_to_make_one_and_stops(page, home):
     at = open_page(page, dataset="plain")
     assert [t.value for t in at.title] == [TITLES[page]]
-    assert [i.value for i in at.main.info] == [f"{TITLES[page]} needs an embedding: run `catalog embed plain`."]
-    assert not at.error and not page_widgets(at)
+    assert [i.value for i in at.main.info] == [
+        (f"{TITLES[page]} needs an embedding of plain: compute one here, on the Embeddings page, "
+         "or with `catalog embed plain`.")]
+    assert [link.proto.page for link in at.main.get("page_link")] == ["embeddings"]
+    assert not at.error and page_widgets(at) == ["page:embed_now"]  # the page stopped there
 
 
 @pytest.mark.parametrize("page", sorted(set(TITLES) - set(NEED_EMBEDDING)))

@@ -14,6 +14,7 @@ from core.quality import (
 )
 from core.workspace import open_workspace
 from tests.conftest import REPO
+from tests.helpers.apptest import grid_ids, grid_payload, open_row
 
 PAGE = "pages/quality.py"
 
@@ -46,8 +47,9 @@ def _catalog_label(at, rid: str) -> str:
     at.text_input(key="flt:digits:text").input(rid).run()
     assert not at.exception, at.exception
     assert "**1 of 1,797 rows**" in _texts(at)
-    (card,) = [c.value for c in at.caption if c.value.startswith(f"`{rid}`")]
-    return card.split(" · ")[1]
+    (card,) = grid_payload(at, "catalog")["rows"]
+    assert card["id"] == rid
+    return card["label"]
 
 
 def test_accept_leaves_the_queue_shows_in_the_catalog_and_undo_brings_it_back(make_app, app_home):
@@ -68,9 +70,11 @@ def test_accept_leaves_the_queue_shows_in_the_catalog_and_undo_brings_it_back(ma
     assert _labels(ws)[rid] == suggested
     assert ws.dataset("digits").rows().set_index("id").loc[rid, "label"] == given  # source kept
 
-    assert _catalog_label(at, rid) == f"**{suggested}**"
-    at.button(key=f"catalog:Open:{rid}").click().run()
-    history = at.table[1].value
+    assert _catalog_label(at, rid) == suggested
+    open_row(at, "catalog", rid)
+    assert not at.exception, at.exception
+    assert f"`{rid}` · 1 of 1" in [m.value for m in at.markdown]  # the detail dialog
+    history = at.dataframe[1].value
     assert history[["from", "to", "by", "undone"]].values.tolist() == [[given, suggested, "label review", ""]]
 
     at.switch_page(str(REPO / PAGE)).run()
@@ -79,7 +83,7 @@ def test_accept_leaves_the_queue_shows_in_the_catalog_and_undo_brings_it_back(ma
     assert rid in _queue(at) and _to_review(at).startswith(f"**{total:,} rows to review**")
     assert _labels(open_workspace(app_home))[rid] == given
     assert at.button(key="qa:undo").disabled
-    assert _catalog_label(at, rid) == f"**{given}**"
+    assert _catalog_label(at, rid) == given
 
 
 def test_correct_skip_and_another_label_are_saved_and_undone_in_reverse(make_app, app_home):
@@ -150,10 +154,11 @@ def test_outliers_grid_is_sorted_by_uniqueness(make_app, app_home):
     ws = open_workspace(app_home)
     outliers = score_outliers(load_index(ws.dataset("digits")), k=10)
     at = make_app(PAGE)
-    shown = [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("qa:out:sel:")]
-    assert len(shown) == 50 and set(shown) == set(outliers.ids[:50])
-    top = next(c.value for c in at.caption if c.value.startswith(f"`{outliers.ids[0]}`"))
-    assert top.endswith("score 1.000")
+    shown = grid_ids(at, "qa:out")
+    assert len(shown) == 100 and set(shown) == set(outliers.ids[:100])  # one page, most unique first
+    assert shown[0] == outliers.ids[0]
+    top = grid_payload(at, "qa:out")["rows"][0]
+    assert top["badge"] == "1.000" and "score 1.000" in top["hover"].splitlines()
 
 
 def test_quality_columns_filter_the_catalog_and_order_smart_select(make_app, app_home):
@@ -175,7 +180,7 @@ def test_quality_columns_filter_the_catalog_and_order_smart_select(make_app, app
     at.checkbox(key="sel:desc").check().run()
     at.button(key="sel:preview_btn").click().run()
     assert not at.exception, at.exception
-    shown = [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("sel:grid:sel:")]
+    shown = grid_ids(at, "sel:grid")
     assert set(shown) == set(score_outliers(index, k=10).ids[:5])
 
 

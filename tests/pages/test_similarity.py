@@ -5,6 +5,7 @@ import pytest
 
 from core.embeddings import load_embedding
 from core.workspace import open_workspace
+from tests.helpers.apptest import grid_ids, grid_payload, press_action
 from tests.pages.shown import unescaped
 
 PAGE = "pages/similarity.py"
@@ -12,7 +13,7 @@ EMB = "efficientnet-lite0"
 
 
 def _grid_ids(at) -> list[str]:
-    return [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("sim:grid:sel:")]
+    return grid_ids(at, "sim:grid")
 
 
 def _selection(at) -> set[str]:
@@ -69,8 +70,10 @@ def test_anchors_rank_the_same_digit_first_with_scores_on_every_card(make_app, d
     assert len(shown) == 50 and not set(anchors) & set(shown)
     labels = rows.set_index("id")["label"]
     assert sum(labels[i] == "8" for i in shown[:10]) >= 9
-    score_captions = [c.value for c in at.caption if c.value.startswith("`") and "score " in c.value]
-    assert len(score_captions) == 50
+    cards = grid_payload(at, "sim:grid")["rows"]
+    badges = [float(r["badge"]) for r in cards if r["badge"]]
+    assert len(badges) == 50 and badges == sorted(badges, reverse=True)  # a score on every card
+    assert all(f"score {r['badge']}" in r["hover"].splitlines() for r in cards)
     strip = [b.key for b in at.button if b.key.startswith("sim:rm:")]
     assert sorted(k.split(":", 2)[2] for k in strip) == anchors
 
@@ -123,9 +126,12 @@ def test_result_card_buttons_add_anchors_and_negatives(make_app, digits):
     rows, _ = digits
     at = _add_anchors(make_app(PAGE), _ids_of(rows, "1", 2))
     first, second = _grid_ids(at)[:2]
-    at.button(key=f"sim:grid:Use as negative:{first}").click().run()
-    at.button(key=f"sim:grid:Use as anchor:{second}").click().run()
-    assert not at.exception
+    assert [a["label"] for a in grid_payload(at, "sim:grid")["actions"]] == [
+        "Use as anchor", "Use as negative"]
+    press_action(at, "sim:grid", "Use as negative", first)
+    assert not at.exception, at.exception
+    press_action(at, "sim:grid", "Use as anchor", second)
+    assert not at.exception, at.exception
     assert first in at.session_state["negatives"]["digits"]
     assert second in at.session_state["anchors"]["digits"]
     assert first not in _grid_ids(at) and second not in _grid_ids(at)

@@ -11,6 +11,7 @@ import pytest
 
 from core._shared import ids_hash
 from core.workspace import open_workspace
+from tests.helpers.apptest import grid_ids
 
 PAGE = "pages/slices.py"
 
@@ -86,7 +87,7 @@ def test_rename_delete_undo_and_open_in_catalog(make_app, two_slices):
     assert not at.exception
     assert at.title[0].value == "Catalog"
     assert "**5 of 1,797 rows**" in _texts(at)
-    shown = [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("catalog:sel:")]
+    shown = grid_ids(at, "catalog")
     assert sorted(shown) == sorted(ids[:5])
 
 
@@ -192,7 +193,6 @@ def test_the_download_is_what_catalog_export_writes(digits_ws, tmp_path, capsys)
 def test_open_in_catalog_shows_exactly_the_slice_on_its_own_dataset(make_app, two_slices):
     from core.filters import RowFilter
     from tests.conftest import REPO
-    from tests.helpers.apptest import grid_ids
 
     _, ids = two_slices
     at = make_app("pages/catalog.py")

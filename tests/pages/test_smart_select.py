@@ -14,6 +14,7 @@ from core.errors import InputError
 from core.filters import RowFilter
 from core.select import scope_vectors, select_by_cluster
 from core.workspace import open_workspace
+from tests.helpers.apptest import grid_ids, grid_payload
 from tests.pages.test_slices import downloaded, downloads  # noqa: F401  (fixture)
 from ui.smart_select import SelectRequest, page_scope, run_selection
 
@@ -22,7 +23,7 @@ EMB = "efficientnet-lite0"
 
 
 def _grid_ids(at) -> list[str]:
-    return [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("sel:grid:sel:")]
+    return grid_ids(at, "sel:grid")
 
 
 def _counts(at) -> str:
@@ -65,7 +66,7 @@ def test_cluster_selection_saved_then_listed_and_exported_on_the_slices_page(
     emb = load_embedding(ws.dataset("digits"), EMB)
     scope, vectors = scope_vectors(emb.ids, emb.vectors, rows["id"].astype(str).tolist())
     expected = list(select_by_cluster(scope, vectors, 30, 10, seed=0).ids)
-    assert set(shown) == set(expected)  # the grid lays cards out column by column
+    assert shown == expected  # the grid lists the preview in selection order
     assert rows.set_index("id").loc[shown, "label"].nunique() >= 8
 
     at.button(key="sel:preview_btn").click().run()  # same settings: served from the cache
@@ -126,8 +127,8 @@ def test_filter_scope_exclusion_and_too_many_rows(make_app, app_home):
 
 def test_ordered_by_label_descending_and_stale_preview_warning(make_app):
     at = _preview(make_app(PAGE), "ordered", 20, by="label", desc=True)
-    captions = [c.value for c in at.caption if c.value.startswith("`")]
-    assert len(captions) == 20 and all("**9**" in c for c in captions)
+    cards = grid_payload(at, "sel:grid")["rows"]
+    assert len(cards) == 20 and all(c["label"] == "9" for c in cards)
     recipe = at.json[0].value
     assert json.loads(recipe)["by"] == "label" and json.loads(recipe)["descending"] is True
     assert not at.warning

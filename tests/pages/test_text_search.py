@@ -6,12 +6,13 @@ from core.embeddings import load_embedding
 from core.encoders import load_encoder
 from core.search import FALLBACK_EMBEDDING
 from core.workspace import open_workspace
+from tests.helpers.apptest import finish_job, grid_ids, press_action
 
 PAGE = "pages/text_search.py"
 
 
 def _grid_ids(at) -> list[str]:
-    return [c.key.rsplit(":", 1)[1] for c in at.checkbox if c.key.startswith("txt:grid:sel:")]
+    return grid_ids(at, "txt:grid")
 
 
 def test_empty_query_gives_a_hint_and_no_search(make_app):
@@ -63,21 +64,23 @@ def test_over_long_query_is_truncated_with_a_notice(make_app):
 def test_image_rows_without_clip_search_their_text_and_say_so(make_app, app_home):
     at = make_app(PAGE)  # digits: efficientnet-lite0 cannot read text
     assert any("catalog embed digits --encoder clip:clip-ViT-B-32" in i.value for i in at.info)
-    at.text_input(key="txt:query:digits").input("digit 7").run(timeout=900)  # builds the row-text index
+    at.text_input(key="txt:query:digits").input("digit 7").run()  # starts the row-text index job
     assert not at.exception, at.exception
+    assert any("first indexes each row's caption" in i.value for i in at.info)  # says so
+    finish_job(at, app_home, "digits", "derive")  # the page fills in when the job is done
     ds = open_workspace(app_home).dataset("digits")
     meta = load_embedding(ds, FALLBACK_EMBEDDING).meta
     assert meta["purpose"] == "text-fallback" and meta["encoder"] == "text:minilm"
     shown = _grid_ids(at)
     labels = ds.rows().set_index("id")["label"]
     assert len(shown) == 50 and sum(labels[i] == "7" for i in shown[:20]) >= 15
-    at.button(key=f"txt:grid:Use as anchor:{shown[0]}").click().run()
+    press_action(at, "txt:grid", "Use as anchor", shown[0])
+    assert not at.exception, at.exception
     assert shown[0] in at.session_state["anchors"]["digits"]
 
 
 def test_query_and_results_are_per_dataset(make_app, app_home, monkeypatch):
     import ui.search_widgets as sw
-    from tests.helpers.apptest import grid_ids
 
     searched, real = [], sw.search_text
 
