@@ -27,7 +27,13 @@ from core.filters import RowFilter
 from core.quality import quality_columns
 from core.workspace import open_workspace
 from tests.conftest import REPO
-from tests.helpers.apptest import click_rows, finish_job, finish_running_jobs, grid_payload, select_rows
+from tests.helpers.apptest import (
+    click_rows,
+    finish_job,
+    finish_running_jobs,
+    grid_payload,
+    select_rows,
+)
 from tests.helpers.apptest import grid_ids as grid
 
 PAGE = str(REPO / "pages/clusters.py")
