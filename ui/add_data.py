@@ -118,7 +118,8 @@ def render_started(ws: Workspace) -> None:
     if job is None:
         return
     if job.active:
-        show(f"Adding {name}: {job.describe_progress()}. Its rows appear when it is done.", "info")
+        show(f"Adding {name}: its rows appear when it is done.", "info")
+        jobs.watch_job(ws, job)
     elif job.status == "done":
         summary = (job.result or {}).get("summary", "")
         show(f"Added {name}. Its embedding is computed in the background (see the sidebar).")

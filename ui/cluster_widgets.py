@@ -134,7 +134,7 @@ def compute_projection(ws: Workspace, dataset: str, embedding: str, method: str,
     if job.status == "failed":
         raise EmbeddingError(f"the map failed: {job.error}")
     first = f" (the first time takes {estimate_text(estimate)})" if estimate is not None else ""
-    st.progress(job.fraction, text=f"{job.label}{first}: {job.describe_progress()}")
+    jobs.watch_job(ws, job, f"{job.label}{first}")
     st.caption("It runs in the background (see the sidebar); the map appears when it is done "
                "and is read from the cache after that.")
 

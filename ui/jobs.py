@@ -103,6 +103,21 @@ def start_ingest(ws: Workspace, dataset: str, source: str, options: dict, *,
                             params={"source": str(source), **{k: str(v) for k, v in options.items()}})
 
 
+def watch_job(ws: Workspace, job: Job, text: str = "") -> None:
+    """Draw ``job``'s progress here, refreshed every second, and rerun the page when it
+    ends: for a page that waits on a job it started in this run (the sidebar's panel was
+    drawn before the job existed). ``text`` is put before the progress line."""
+    _watch(str(ws.home), job.id, text)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _watch(home: str, job_id: str, text: str) -> None:
+    job = job_board(home).get(job_id)
+    if not job.active:
+        st.rerun(scope="app")
+    st.progress(job.fraction, text=safe_text(f"{text or job.label}: {job.describe_progress()}"))
+
+
 def active_jobs(ws: Workspace) -> list[Job]:
     return board(ws).jobs(active=True)
 

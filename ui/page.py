@@ -39,8 +39,8 @@ def _embedding_needed(ws: Workspace, dataset: str, what: str) -> None:
 
     running = jobs.board(ws).latest(dataset, "embed")
     if running is not None and running.active:
-        st.info(f"{safe_text(dataset)} is being embedded ({safe_text(running.describe_progress())}); "
-                "this page fills in when it is done.")
+        st.info(f"{safe_text(dataset)} is being embedded; this page fills in when it is done.")
+        jobs.watch_job(ws, running)
         return
     st.info(no_embedding_message(what, dataset))
     left, right = st.columns([1, 3])

@@ -248,8 +248,9 @@ def ensure_fallback(ws: Workspace, dataset: str) -> bool:
     if job.status == "failed":
         raise EmbeddingError(f"indexing the row text of {dataset} failed: {job.error}")
     st.info(f"Text search on {safe_text(dataset)} first indexes each row's caption, file name, "
-            f"label and metadata (once, as the derived embedding {FALLBACK_EMBEDDING}): "
-            f"{safe_text(job.describe_progress())}. Results appear here when it is done.")
+            f"label and metadata (once, as the derived embedding {FALLBACK_EMBEDDING}). "
+            "Results appear here when it is done.")
+    jobs.watch_job(ws, job)
     return False
 
 
