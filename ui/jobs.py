@@ -122,10 +122,23 @@ def active_jobs(ws: Workspace) -> list[Job]:
     return board(ws).jobs(active=True)
 
 
+FAILURE_SHOWN_SECONDS = 3600.0  # a failure older than this is no longer news
+
+
 def _failed_to_show(ws: Workspace) -> list[Job]:
+    """Failed or interrupted jobs to report: not dismissed in this session, under an hour
+    old, and not followed by a newer job of the same dataset and kind (a retry)."""
+    import time
+
     dismissed = st.session_state.setdefault(_DISMISSED, set())
+    newest: dict[tuple[str, str], str] = {}
+    for job in board(ws).jobs(limit=50):  # newest first
+        newest.setdefault((job.dataset, job.kind), job.id)
+    now = time.time()
     return [j for j in board(ws).jobs(limit=20)
-            if j.status in ("failed", "interrupted") and j.id not in dismissed]
+            if j.status in ("failed", "interrupted") and j.id not in dismissed
+            and newest.get((j.dataset, j.kind)) == j.id
+            and now - (j.finished_epoch or j.updated_epoch or now) < FAILURE_SHOWN_SECONDS]
 
 
 def render_jobs(ws: Workspace) -> None:
