@@ -37,17 +37,46 @@ def _expect():
     return expect
 
 
+# Counts the script runs that finished from now on (a MutationObserver sees every change
+# of the app's run state, however short the run).
+_COUNT_RUNS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  window.__e2eRunsDone = 0;
+  if (!window.__e2eRunWatch) {
+    window.__e2eRunWatch = new MutationObserver(records => records.forEach(r => {
+      if (r.oldValue === 'running' && app.getAttribute('data-test-script-state') !== 'running')
+        window.__e2eRunsDone += 1;
+    }));
+    window.__e2eRunWatch.observe(app, {attributes: true, attributeOldValue: true,
+                                       attributeFilter: ['data-test-script-state']});
+  }
+}"""
+
+
+def run_and_settle(page, action, wait_idle) -> None:
+    """Do ``action`` (which makes the app rerun) and wait until that rerun has finished
+    (not the idle state of the run before it)."""
+    page.evaluate(_COUNT_RUNS)
+    action()
+    page.wait_for_function("() => window.__e2eRunsDone > 0")
+    wait_idle(page)
+
+
 def open_page(page, base_url: str, path: str, dataset: str, wait_idle) -> None:
-    """Open ``path`` and choose ``dataset`` in the sidebar picker."""
+    """Open ``path``, choose ``dataset`` in the sidebar picker and wait until the page has
+    been drawn for it."""
     expect = _expect()
     page.goto(f"{base_url}/{path}")
     picker = page.get_by_role("combobox", name="Dataset")
     expect(picker).to_be_visible()
+    wait_idle(page)
     if picker.input_value() != dataset:
-        picker.click()
-        page.get_by_role("option", name=dataset, exact=True).click()
-        expect(picker).to_have_value(dataset)
-    wait_idle(page)  # may still be the previous dataset's idle state: callers wait for content
+        def choose() -> None:
+            picker.click()
+            page.get_by_role("option", name=dataset, exact=True).click()
+            expect(picker).to_have_value(dataset)
+
+        run_and_settle(page, choose, wait_idle)
 
 
 def pick_option(page, label: str, option: str) -> None:
@@ -63,22 +92,55 @@ def pick_option(page, label: str, option: str) -> None:
     expect(listbox).to_have_count(0)
 
 
+def click_tile(page, tile, wait_idle, **click_args) -> None:
+    """Click a grid tile (or table row) and wait until the browser has sent the selection
+    to Python: the grid sends it once the clicks settle, in one fragment rerun."""
+    run_and_settle(page, lambda: tile.click(**click_args), wait_idle)
+
+
+def open_filters(page) -> None:
+    """Expand the (collapsed) filter panel."""
+    expect = _expect()
+    page.get_by_test_id("stExpander").locator("summary", has_text="Filters").first.click()
+    expect(page.get_by_label("Text or id contains")).to_be_visible()
+
+
+def popover_action(page, opener: str, fields: dict[str, str], button: str | None = None) -> None:
+    """Open the selection bar's popover ``opener``, fill its ``fields`` (label → text) and
+    press its button ``button`` (default: the one named like the popover)."""
+    expect = _expect()
+    page.get_by_role("button", name=opener, exact=True).click()
+    body = page.locator('[data-testid="stPopoverBody"]')
+    expect(body).to_be_visible()
+    for label, text in fields.items():
+        body.get_by_label(label, exact=True).fill(text)
+    body.get_by_role("button", name=button or opener, exact=True).click()
+
+
 def test_catalog_filter_open_and_tag(page_ctx):
     page, base_url, home, wait_idle = page_ctx
     expect = _expect()
     open_page(page, base_url, "", "digits", wait_idle)
     expect(page.get_by_text("1,797 of 1,797 rows")).to_be_visible()
+    open_filters(page)
     pick_option(page, "Label", "7")
     n7 = int((open_workspace(home).dataset("digits").rows()["label"] == "7").sum())
     expect(page.get_by_text(f"{n7:,} of 1,797 rows")).to_be_visible()
     wait_idle(page)
-    page.locator('button[data-testid^="stBaseButton"]', has_text=re.compile(r"^Open$")).first.click()
-    expect(page.get_by_role("heading", name=re.compile(r"Row 7.digit"))).to_be_visible()
+    tile = page.locator(".cg-tile").first
+    expect(tile).to_have_attribute("title", re.compile(r"^7/digit"))
+    tile.hover()  # the row actions show on hover
+    tile.locator(".cg-action", has_text=re.compile(r"^Open$")).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Row detail")).to_be_visible()
+    expect(dialog.locator("code", has_text=re.compile(r"^7/digit"))).to_be_visible()
     wait_idle(page)
-    page.get_by_text("Select", exact=True).first.click()
-    expect(page.get_by_text("1 selected")).to_be_visible()
-    page.get_by_label("Tag", exact=True).fill("e2e-tag")
-    page.get_by_role("button", name="Tag selected").click()
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+    click_tile(page, tile, wait_idle)
+    expect(page.locator(".cg-tile.cg-selected")).to_have_count(1)
+    expect(page.locator(".cg-count")).to_have_text(re.compile(r"^1 selected \(1 of \d+ on this page\)"))
+    popover_action(page, "Tag selected", {"Tag": "e2e-tag"})
     expect(page.get_by_text("Tagged 1 rows 'e2e-tag'")).to_be_visible()
     assert open_workspace(home).store.tags("digits") == {"e2e-tag": 1}
 
@@ -86,11 +148,13 @@ def test_catalog_filter_open_and_tag(page_ctx):
 def test_similarity_anchor_scores_threshold_and_slice(page_ctx):
     page, base_url, home, wait_idle = page_ctx
     expect = _expect()
-    anchor = sorted(open_workspace(home).dataset("digits").rows()["id"])[0]
+    anchor = min(open_workspace(home).dataset("digits").rows()["id"])
     open_page(page, base_url, "similarity", "digits", wait_idle)
     page.get_by_label("Row ids").fill(anchor)
     page.get_by_role("button", name="Add as anchors").click()
-    expect(page.get_by_text(re.compile(r"score 0\.\d{3}")).first).to_be_visible()
+    # the ranked tiles: a score badge, and the score in the hover text
+    expect(page.locator(".cg-tile .cg-badge").first).to_have_text(re.compile(r"^-?\d\.\d{3}$"))
+    expect(page.locator(".cg-tile").nth(1)).to_have_attribute("title", re.compile(r"\nscore 0\.\d{3}"))
     wait_idle(page)
     page.get_by_text("Score ≥ threshold").click()
     slider = page.get_by_role("slider", name="Score threshold")
@@ -104,17 +168,16 @@ def test_similarity_anchor_scores_threshold_and_slice(page_ctx):
     expect(count).not_to_have_text(before)
     wait_idle(page)
     page.get_by_role("button", name="Select all above threshold").click()
-    expect(page.get_by_text(re.compile(r"[1-9][\d,]* selected"))).to_be_visible()
+    expect(page.locator(".cg-count")).to_have_text(re.compile(r"^[1-9][\d,]* selected"))
     wait_idle(page)
-    page.get_by_label("Slice name").fill("e2e-similar")
-    page.get_by_role("button", name="Save as slice").click()
+    popover_action(page, "Save as slice", {"Slice name": "e2e-similar"})
     expect(page.get_by_text("Saved slice 'e2e-similar'")).to_be_visible()
     saved = open_workspace(home).store.get_slice("digits", "e2e-similar")
     assert saved.recipe["anchors"] == [anchor]
 
 
 def test_text_search_finds_read_csv(page_ctx):
-    page, base_url, home, wait_idle = page_ctx
+    page, base_url, _home, wait_idle = page_ctx
     expect = _expect()
     open_page(page, base_url, "text_search", "api-docs", wait_idle)
     box = page.get_by_label("Describe what you are looking for")
@@ -164,7 +227,7 @@ def page_ctx(browser_page, base_url, demo_copy, wait_idle):
 
 
 def test_cluster_map_box_selection_fills_the_grid(page_ctx):
-    page, base_url, home, wait_idle = page_ctx
+    page, base_url, _home, wait_idle = page_ctx
     expect = _expect()
     open_page(page, base_url, "clusters", "digits", wait_idle)
     plot = page.locator(".js-plotly-plot").first
@@ -180,8 +243,16 @@ def test_cluster_map_box_selection_fills_the_grid(page_ctx):
     page.mouse.move(x0 + area["width"] * 0.4, y0 + area["height"] * 0.3, steps=8)
     page.mouse.move(x0 + area["width"] * 0.6, y0 + area["height"] * 0.6, steps=8)
     page.mouse.up()
-    expect(page.get_by_text(re.compile(r"Picked rows \([1-9][\d,]*\)"))).to_be_visible()
-    expect(page.locator('[data-testid="stImage"]').first).to_be_visible()
+    # the box is only offered: the selection changes when a button says how
+    caught = page.get_by_text(re.compile(r"The lasso caught [1-9][\d,]* points"))
+    expect(caught).to_be_visible()
+    n = int(re.search(r"caught ([\d,]+) points", caught.inner_text()).group(1).replace(",", ""))
+    expect(page.get_by_text("Picked rows (0)")).to_be_visible()
+    wait_idle(page)
+    page.get_by_role("button", name="Replace selection").click()
+    expect(page.get_by_text(f"Picked rows ({n:,})")).to_be_visible()
+    expect(page.locator(".cg-tile img.cg-thumb").first).to_be_visible()
+    expect(page.locator(".cg-count")).to_have_text(re.compile(rf"^{n:,} selected"))
 
 
 def test_label_review_accept_changes_the_label_in_the_catalog(page_ctx):
@@ -193,6 +264,8 @@ def test_label_review_accept_changes_the_label_in_the_catalog(page_ctx):
     wait_idle(page)
     accept = page.get_by_role("button", name=re.compile(r"^Accept ")).first
     expect(accept).to_be_visible()
+    # each card explains its score with the row's nearest neighbours
+    expect(page.get_by_text("Nearest rows (label · similarity):").first).to_be_visible()
     new_label = accept.inner_text().removeprefix("Accept ").strip()
     before = set(open_workspace(home).store.label_overrides("digits"))
     accept.click()
@@ -201,14 +274,17 @@ def test_label_review_accept_changes_the_label_in_the_catalog(page_ctx):
     assert len(edited) == 1
     (rid,) = edited
     page.get_by_role("link", name="Catalog").click()
+    expect(page.get_by_role("heading", name="Catalog")).to_be_visible()
     wait_idle(page)
+    open_filters(page)
     box = page.get_by_label("Text or id contains")
     box.fill(rid)
     box.press("Enter")
     expect(page.get_by_text("1 of 1,797 rows")).to_be_visible()
-    card = (page.locator('[data-testid="stCaptionContainer"]', has_text=rid.split("/")[-1])
-            .filter(has_not_text="Filter:").first)  # the card, not the filter panel's summary
-    expect(card).to_contain_text(new_label)
+    tile = page.locator(".cg-tile")
+    expect(tile).to_have_count(1)
+    expect(tile).to_have_attribute("title", re.compile(rf"^{re.escape(rid)}\nlabel {re.escape(new_label)}(\n|$)"))
+    expect(tile.locator(".cg-label")).to_have_text(new_label)
 
 
 def test_embeddings_upload_and_make_active(page_ctx, tmp_path):
