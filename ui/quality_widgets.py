@@ -183,7 +183,7 @@ def _media(ds: Dataset, row: pd.Series | None) -> None:
         if thumb:
             st.image(thumb, width="stretch")
         else:
-            st.caption("⚠ unreadable image")
+            st.caption(":material/broken_image: unreadable image")
     else:
         st.markdown(safe_text(row.get("text", ""), 300))
 

@@ -116,7 +116,7 @@ def _strip_card(ds: Dataset, row: pd.Series | None, rid: str, key: str, dataset:
     verbatim (:func:`ui.grid.safe_code`) and a small remove button."""
     if row is not None and row["modality"] == "image" and isinstance(row.get("image"), str):
         thumb = card_image(ds, row["image"])
-        st.image(thumb, width=THUMB_PX) if thumb else st.caption("⚠ unreadable image")
+        st.image(thumb, width=THUMB_PX) if thumb else st.caption(":material/broken_image: unreadable image")
     elif row is not None:
         st.caption(safe_text(row.get("text"), 60))
     else:
