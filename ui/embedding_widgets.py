@@ -170,14 +170,18 @@ INDEX_KINDS = {"hnsw": "HNSW graph (fast queries, minutes to build on large sets
 
 
 def run_rebuild_index(ws: Workspace, dataset: str, name: str, kind: str) -> bool:
-    """Rebuild ``name``'s index as ``kind`` with a progress bar; True on success (then flash)."""
-    try:
-        info = rebuild_index(ws.dataset(dataset), name, kind,
-                             progress=progress_bar(f"Building the {kind} index of {name}"))
-    except CatalogError as err:
-        show_error(err)
-        return False
-    flash(f"{info.name}: {info.index_kind} index over {info.rows:,} rows")
+    """Start rebuilding ``name``'s index as ``kind`` as a background job (``rebuild_index``,
+    as ``catalog index`` runs it; progress in the sidebar); True when it started (a message
+    is flashed; the table shows the new index when the job ends)."""
+    def work(ctx) -> dict:
+        ctx.stage(f"building the {kind} index")
+        info = rebuild_index(ws.dataset(dataset), name, kind, progress=ctx.progress)
+        return {"summary": f"{info.name}: {info.index_kind} index over {info.rows:,} rows"}
+
+    job = jobs.board(ws).submit(dataset, "index", work,
+                                label=f"Building the {kind} index of {name}",
+                                params={"embedding": name, "kind": kind})
+    flash(f"{job.label}: running in the background (progress in the sidebar).", "info")
     return True
 
 

@@ -240,7 +240,10 @@ def test_rebuild_the_index_as_a_graph_from_the_page(make_app, app_home):
     at.selectbox(key="emb:index_kind").set_value("hnsw").run()
     at.button(key="emb:reindex").click().run()
     assert not at.exception, at.exception
+    assert any("Building the hnsw index of minilm: running in the background" in i.value
+               for i in at.info)
+    job = finish_job(at, app_home, "api-docs", "index")
+    assert job.result["summary"].startswith("minilm: hnsw index over")
     assert _table(at).set_index("Name").loc["minilm", "Index"] == "hnsw"
-    assert any("minilm: hnsw index over" in s.value for s in at.success)
     emb = open_workspace(app_home).dataset("api-docs").embedding_dir("minilm")
     assert json.loads((emb / "index.json").read_text())["kind"] == "hnsw"
