@@ -16,6 +16,9 @@ from ui.page import start_page
 
 ws, dataset, embedding = start_page("Label review", needs_embedding=True)
 rows = loaders.effective_rows(ws, dataset)
+if (pending := qd.pending_quality_job(ws, dataset, embedding)) is not None:
+    qw.wait_for_quality(ws, dataset, pending)  # a large first kNN pass: a background job
+    st.stop()
 qw.render_undo(ws)
 if state.detail_row():
     render_detail(ws, dataset, rows, state.detail_row())

@@ -21,7 +21,12 @@ from core.rows import join_quality, matching_rows, needs_quality
 from core.workspace import Workspace
 from ui import loaders, state
 from ui.grid import safe_text
-from ui.quality_data import quality_or_none, quality_profile, rows_with_quality
+from ui.quality_data import (
+    pending_quality_job,
+    quality_or_none,
+    quality_profile,
+    rows_with_quality,
+)
 
 MAX_CATEGORY_WIDGETS = 8
 MAX_RANGE_WIDGETS = 6
@@ -39,13 +44,22 @@ def catalog_rows(ws: Workspace, dataset: str, embedding: str | None) -> pd.DataF
     """The table the Catalog filters: effective rows (label edits applied) plus the quality
     columns of ``embedding`` (none without one). Cached and shared, the kNN pass included
     (one per embedding file stamp, the one the Catalog and Label review use): never mutate."""
-    return rows_with_quality(ws, dataset, embedding) if embedding else loaders.effective_rows(ws, dataset)
+    if not embedding:
+        return loaders.effective_rows(ws, dataset)
+    job = pending_quality_job(ws, dataset, embedding)
+    if job is None:
+        return rows_with_quality(ws, dataset, embedding)
+    if job.active:  # a large first kNN pass: rows now, quality columns when the job ends
+        from ui import jobs
+
+        jobs.watch_job(ws, job, f"{job.label} (the quality columns appear when it is done)")
+    return loaders.effective_rows(ws, dataset)
 
 
 def catalog_profile(ws: Workspace, dataset: str, embedding: str | None) -> ColumnProfile:
     """The columns the filter panel offers, on every page: :func:`catalog_rows` profiled
     (edited labels included; quality columns first with an embedding). Cached."""
-    if embedding:
+    if embedding and pending_quality_job(ws, dataset, embedding) is None:
         return quality_profile(ws, dataset, embedding)
     return loaders.effective_profile(ws, dataset)
 

@@ -205,3 +205,43 @@ def outlier_view(ws: Workspace, dataset: str, embedding: str) -> tuple[pd.DataFr
     """Rows with a vector, most unique first, and id → uniqueness (cached; do not mutate)."""
     return _outliers(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
                      labels_key(ws, dataset), ws)
+
+
+# ---- the first kNN pass of a large embedding: a background job ---------------------------
+QUALITY_INLINE_ROWS = 10_000  # up to here the first pass takes about a second: run inline
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_passes() -> set:
+    """Keys (home, dataset, embedding, stamp) whose quality table a job has computed."""
+    return set()
+
+
+def pending_quality_job(ws: Workspace, dataset: str, embedding: str):
+    """None when the quality columns of ``embedding`` can be read now (already computed,
+    or small enough to compute inline); else the background job computing them (started
+    here if needed; a failed one is returned, not retried), a :class:`core.jobs.Job`."""
+    from ui import jobs
+
+    stamp = embedding_stamp(ws, dataset, embedding)
+    key = (str(ws.home), dataset, embedding, stamp)
+    if key in _warm_passes():
+        return None
+    vectors = next((i.rows for i in loaders.embeddings(ws, dataset) if i.name == embedding), 0)
+    if vectors <= QUALITY_INLINE_ROWS:
+        return None
+
+    def work(ctx) -> dict:
+        ctx.stage("finding nearest neighbours and scoring labels")
+        table = rows_with_quality(ws, dataset, embedding)
+        quality_profile(ws, dataset, embedding)
+        _warm_passes().add(key)
+        return {"rows": len(table)}
+
+    job = jobs.start_unless_failed(ws, dataset, "quality", work,
+                                   label=f"Scoring label issues and uniqueness of {dataset}",
+                                   params={"embedding": embedding, "stamp": stamp})
+    if job.status == "done":  # computed by a job of this process with the same stamp
+        _warm_passes().add(key)
+        return None
+    return job

@@ -25,7 +25,7 @@ from core.quality import DuplicateGroup, LabelIssues
 from core.workspace import Dataset, Workspace
 from ui import state
 from ui.grid import card_image, safe_code, safe_text
-from ui.messages import flash, flash_error
+from ui.messages import flash, flash_error, show_error
 
 REVIEW_KIND = LABEL_ISSUE_REVIEW
 NEAR_PX = 48  # neighbour thumbnail width in an issue card
@@ -280,3 +280,16 @@ def render_group(ws: Workspace, dataset: str, rows: pd.DataFrame, group: Duplica
         left.radio("Keep", group.ids, key=key, horizontal=True, format_func=lambda r: safe_text(r, 40))
         right.button("Keep it, tag the others", key=f"qa:dedup:{gid}", on_click=keep_one,
                      args=(ws, dataset, group.ids, key))
+
+
+def wait_for_quality(ws: Workspace, dataset: str, job) -> None:
+    """The page's state while the first kNN pass of a large embedding runs as a job: its
+    one-line error if it failed, else its live progress (the page fills in when it ends)."""
+    from ui import jobs
+
+    if job.status == "failed":
+        show_error(f"Scoring {dataset} failed: {job.error}")
+        return
+    st.info(f"Label review of {safe_text(dataset)} needs one nearest-neighbour pass over "
+            "its vectors, computed once in the background.")
+    jobs.watch_job(ws, job)
