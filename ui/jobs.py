@@ -125,17 +125,18 @@ def active_jobs(ws: Workspace) -> list[Job]:
 FAILURE_SHOWN_SECONDS = 3600.0  # a failure older than this is no longer news
 
 
-def _failed_to_show(ws: Workspace) -> list[Job]:
-    """Failed or interrupted jobs to report: not dismissed in this session, under an hour
-    old, and not followed by a newer job of the same dataset and kind (a retry)."""
+def _failed_to_show(jobs: list[Job]) -> list[Job]:
+    """Of ``jobs`` (newest first), the failed or interrupted ones to report: not dismissed
+    in this session, under an hour old, and not followed by a newer job of the same
+    dataset and kind (a retry)."""
     import time
 
     dismissed = st.session_state.setdefault(_DISMISSED, set())
     newest: dict[tuple[str, str], str] = {}
-    for job in board(ws).jobs(limit=50):  # newest first
+    for job in jobs:
         newest.setdefault((job.dataset, job.kind), job.id)
     now = time.time()
-    return [j for j in board(ws).jobs(limit=20)
+    return [j for j in jobs
             if j.status in ("failed", "interrupted") and j.id not in dismissed
             and newest.get((j.dataset, j.kind)) == j.id
             and now - (j.finished_epoch or j.updated_epoch or now) < FAILURE_SHOWN_SECONDS]
@@ -152,10 +153,7 @@ def render_jobs(ws: Workspace) -> None:
 def _draw(home: str) -> bool:
     """Draw the panel; True if any job is active. Reruns the app when a job this session
     saw changes stage or ends."""
-    from core.workspace import open_workspace
-
-    ws = open_workspace(home)
-    jobs = board(ws).jobs(limit=20)
+    jobs = job_board(home).jobs(limit=50)  # one read of the jobs table per poll
     seen = st.session_state.setdefault(_SEEN, {})
     changed = False
     for job in jobs:
@@ -168,7 +166,7 @@ def _draw(home: str) -> bool:
     for job in active:
         stage = f" · {job.stage}" if job.stage else ""
         st.progress(job.fraction, text=safe_text(f"{job.label}{stage}: {job.describe_progress()}"))
-    for job in _failed_to_show(ws):
+    for job in _failed_to_show(jobs):
         show_error(f"{job.label} failed: {job.error}")
         if st.button("Dismiss", key=f"jobs:dismiss:{job.id}"):
             st.session_state[_DISMISSED].add(job.id)

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from core.workspace import open_workspace
+from tests.e2e.test_pages_browser import run_and_settle
 
 UI_MS = 120_000
 VIEW_H = 1000
@@ -66,6 +67,15 @@ def _pick(page, label: str, option: str) -> None:
     _expect()(box).to_have_value(option)
 
 
+def _upload(page, path: Path, wait_idle) -> None:
+    """On the Add data page: the Upload tab, ``path`` into the uploader, "Upload and preview"."""
+    page.get_by_role("tab", name="Upload").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    _expect()(page.get_by_text(path.name).first).to_be_visible()
+    wait_idle(page)
+    page.get_by_role("button", name="Upload and preview").click()
+
+
 # ---- adding data ---------------------------------------------------------------------------
 def test_add_a_folder_by_path_and_a_csv_by_upload_then_see_their_rows(
     served_app, browser_page, tmp_path, wait_idle, monkeypatch
@@ -101,11 +111,7 @@ def test_add_a_folder_by_path_and_a_csv_by_upload_then_see_their_rows(
 
     # a CSV by upload, the text column chosen in the mapping
     page.get_by_role("link", name="Add data").click()
-    page.get_by_role("tab", name="Upload").click()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(table))
-    expect(page.get_by_text("notes.csv").first).to_be_visible()
-    wait_idle(page)
-    page.get_by_role("button", name="Upload and preview").click()
+    _upload(page, table, wait_idle)
     expect(page.get_by_text(re.compile(r"notes\.csv.*7 rows"))).to_be_visible()
     wait_idle(page)
     _pick(page, "text column", "caption")
@@ -131,11 +137,7 @@ def test_a_zip_with_dotdot_names_is_refused_and_nothing_is_created(
         archive.writestr("../escape.png", b"x" * 100)
     home = tmp_path / "home"
     page.goto(served_app(home) + "/add_data")
-    page.get_by_role("tab", name="Upload").click()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(evil))
-    expect(page.get_by_text("evil.zip").first).to_be_visible()
-    wait_idle(page)
-    page.get_by_role("button", name="Upload and preview").click()
+    _upload(page, evil, wait_idle)
     expect(page.get_by_text(re.compile(r"member '\.\./escape\.png'"))).to_be_visible()
     expect(page.get_by_role("heading", name="Preview")).to_have_count(0)
     uploads = home / "uploads"
@@ -199,7 +201,8 @@ def test_shift_click_selects_a_range_then_save_as_slice(served_app, browser_page
     ids = open_workspace(home).dataset("digits").rows()["id"].astype(str).tolist()
     tiles.nth(2).click()
     tiles.nth(6).click(modifiers=["Shift"])
-    tiles.nth(9).click(modifiers=["Control"])
+    # the browser sends the selection once the clicks settle: wait for that one run
+    run_and_settle(page, lambda: tiles.nth(9).click(modifiers=["Control"]), wait_idle)
     expect(page.locator(".cg-tile.cg-selected")).to_have_count(6)
     expect(page.locator(".cg-count")).to_have_text(re.compile(r"^6 selected"))
     page.get_by_role("button", name="Save as slice").click()
