@@ -193,6 +193,30 @@ def grid_controls(view: pd.DataFrame, key: str, *, scores: bool, text_rows: bool
             "descending": bool(descending), "page_size": int(page_size), "page": int(page)}
 
 
+def _page_rows(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[str, float] | None,
+               ctl: Mapping[str, object]) -> tuple[list[dict], list[str]]:
+    """The rows (browser payload) of the page ``ctl`` asks for, and the numeric columns.
+
+    Kept in session state for the fragment's reruns: those get the very ``view`` and
+    ``scores`` objects of the full run that drew the grid, so a selection change (the
+    common rerun) sends the page it already built instead of looking up 100 thumbnails
+    again. A full run passes new objects, so anything it changed is rebuilt."""
+    memo_key = f"{key}:page_rows"
+    wanted = (ds.name, ctl["layout"], ctl["by"], ctl["descending"], ctl["page"], ctl["page_size"])
+    memo = st.session_state.get(memo_key)
+    if (memo is not None and memo["key"] == wanted and memo["view"] is view
+            and memo["scores"] is scores):
+        return memo["rows"], memo["numeric"]
+    ordered = _sorted(view, ctl["by"], ctl["descending"], scores)
+    start = (ctl["page"] - 1) * ctl["page_size"]
+    page = ordered.iloc[start : start + ctl["page_size"]]
+    numeric = score_columns(view)
+    rows = _payload_rows(ds, page, scores, numeric, with_images=ctl["layout"] == "Tiles")
+    st.session_state[memo_key] = {"key": wanted, "view": view, "scores": scores, "rows": rows,
+                                  "numeric": numeric}
+    return rows, numeric
+
+
 @st.fragment
 def _grid_fragment(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[str, float] | None,
                    actions: Sequence[tuple[str, Callable[[str], None]]], paginate_rows: bool) -> None:
@@ -204,17 +228,14 @@ def _grid_fragment(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[st
     else:
         ctl = {"layout": "Table" if text_rows else "Tiles", "size": TILE_SIZES[DEFAULT_TILE_SIZE],
                "by": UNSORTED, "descending": True, "page_size": max(len(view), 1), "page": 1}
-    ordered = _sorted(view, ctl["by"], ctl["descending"], scores)
-    start = (ctl["page"] - 1) * ctl["page_size"]
-    page = ordered.iloc[start : start + ctl["page_size"]]
-    numeric = score_columns(view)
+    rows, numeric = _page_rows(ds, view, key, scores, ctl)
     callbacks = {_action_name(label): cb for label, cb in actions}
     comp_key = f"{key}:tiles"
     token = state.selection_version(ds.name)
-    page_ids = set(page["id"].astype(str))
+    page_ids = {row["id"] for row in rows}
     chosen = state.selection(ds.name)
     payload = {
-        "rows": _payload_rows(ds, page, scores, numeric, with_images=ctl["layout"] == "Tiles"),
+        "rows": rows,
         "selected": [rid for rid in chosen if rid in page_ids], "total_selected": len(chosen),
         "token": token, "layout": ctl["layout"].lower(), "size": ctl["size"],
         "page_key": f"{key}|{ctl['by']}|{ctl['descending']}|{ctl['page']}|{ctl['page_size']}",

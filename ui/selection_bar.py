@@ -46,7 +46,7 @@ def render_selection_bar(
         chosen = state.selection(dataset)
         if chosen:
             state.add_anchors(dataset, chosen)
-            st.toast(f"{len(chosen)} anchors set: open Similarity search")
+            st.toast(f"{len(chosen)} anchor{'' if len(chosen) == 1 else 's'} set: open Similarity search")
         else:
             show("Select rows first.", "warning")
     with cols[4].popover("Tag selected", icon=":material/sell:", width="stretch"):

@@ -48,6 +48,16 @@ def _small_digits(root: Path, n: int, *, embed: bool = False) -> Path:
     return root / "home"
 
 
+def _open_small_digits(page, served_app, tmp_path: Path, wait_idle) -> Path:
+    """Serve a 30-digit workspace, open its Catalog and wait until the grid is drawn."""
+    home = _small_digits(tmp_path, 30)
+    page.goto(served_app(home))
+    _expect()(page.get_by_text("30 of 30 rows")).to_be_visible()
+    _expect()(page.locator(".cg-tile")).to_have_count(30)
+    wait_idle(page)
+    return home
+
+
 def _visible_loaded_thumbs(page) -> int:
     return page.evaluate(
         """h => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
@@ -193,10 +203,7 @@ def test_the_digits_catalog_shows_at_least_40_thumbnails_on_one_screen(
 def test_shift_click_selects_a_range_then_save_as_slice(served_app, browser_page, tmp_path, wait_idle):
     expect = _expect()
     page = browser_page
-    home = _small_digits(tmp_path, 30)
-    page.goto(served_app(home))
-    expect(page.get_by_text("30 of 30 rows")).to_be_visible()
-    wait_idle(page)
+    home = _open_small_digits(page, served_app, tmp_path, wait_idle)
     tiles = page.locator(".cg-tile")
     ids = open_workspace(home).dataset("digits").rows()["id"].astype(str).tolist()
     tiles.nth(2).click()
@@ -212,6 +219,27 @@ def test_shift_click_selects_a_range_then_save_as_slice(served_app, browser_page
     expect(page.get_by_text("Saved slice 'range' with 6 rows.")).to_be_visible()
     saved = open_workspace(home).store.get_slice("digits", "range")
     assert list(saved.ids) == ids[2:7] + [ids[9]]
+
+
+def test_a_button_pressed_right_after_a_tile_click_sees_that_click(
+        served_app, browser_page, tmp_path, wait_idle):
+    """The grid sends its selection a moment after the last click; a button pressed within
+    that moment must still act on it (the press sends the pending selection first)."""
+    expect = _expect()
+    page = browser_page
+    _open_small_digits(page, served_app, tmp_path, wait_idle)
+    page.evaluate("""() => {
+      const tiles = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+        .flatMap(r => [...r.querySelectorAll('.cg-tile')]);
+      const button = [...document.querySelectorAll('button')]
+        .find(b => b.innerText.includes('Use as anchors'));
+      tiles[4].click();  // then at once the button: its press, and its click (next task)
+      button.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true, composed: true}));
+      setTimeout(() => button.click(), 0);
+    }""")
+    expect(page.get_by_text("1 anchor set: open Similarity search")).to_be_visible()
+    expect(page.get_by_text("Select rows first.")).to_have_count(0)
+    expect(page.locator(".cg-tile.cg-selected")).to_have_count(1)
 
 
 def test_open_in_catalog_opens_the_slice_dataset_filtered(served_app, browser_page, tmp_path, wait_idle):

@@ -1,8 +1,10 @@
 // Catalog tile grid: a dense grid (or table) of rows whose selection lives in the browser.
 // Clicks change the selection at once on screen; Python learns it in ONE state update
-// sent 150 ms after the last click (SYNC_MS), which reruns only the grid's fragment.
+// sent SYNC_MS after the last click (so a burst of clicks is one update), which reruns
+// only the grid's fragment. A press anywhere outside the grid (a "Save as slice" button,
+// a page link) sends a pending update at once, before that press is handled.
 // All row text is set with textContent, never innerHTML.
-const SYNC_MS = 150;
+const SYNC_MS = 40;
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -28,15 +30,27 @@ export default function (component) {
     root._last = null;
   }
   const selected = root._selected;
-  let timer = null;
+
+  function send() {
+    clearTimeout(root._timer);
+    root._pending = null;
+    setStateValue("selection", {
+      page: ids, selected: ids.filter((id) => selected.has(id)), token: data.token,
+    });
+  }
 
   function sync() {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      setStateValue("selection", {
-        page: ids, selected: ids.filter((id) => selected.has(id)), token: data.token,
-      });
-    }, SYNC_MS);
+    clearTimeout(root._timer);
+    root._pending = send;
+    root._timer = setTimeout(send, SYNC_MS);
+  }
+
+  if (!root._flushOnPress) {
+    // capture phase: runs before the pressed button's own handlers
+    root._flushOnPress = (event) => {
+      if (root._pending && !event.composedPath().includes(root)) root._pending();
+    };
+    document.addEventListener("pointerdown", root._flushOnPress, true);
   }
 
   function paint() {
@@ -165,5 +179,9 @@ export default function (component) {
     }
   }
   paint();
-  return () => clearTimeout(timer);
+  return () => {
+    if (root._pending) root._pending();
+    document.removeEventListener("pointerdown", root._flushOnPress, true);
+    root._flushOnPress = null;
+  };
 }
