@@ -157,6 +157,16 @@ class Store:
             )
         return [r[0] for r in rows]
 
+    def ids_with_tags(self, dataset: str, tags) -> list[str]:
+        """Ids of the rows carrying any of ``tags`` (each once; unknown tags match nothing)."""
+        tags = list(dict.fromkeys(str(t) for t in tags))
+        if not tags:
+            return []
+        marks = ", ".join("?" for _ in tags)
+        return [r[0] for r in self._query(
+            f"SELECT DISTINCT row_id FROM tags WHERE dataset=? AND tag IN ({marks}) ORDER BY row_id",
+            (dataset, *tags))]
+
     def tags_by_row(self, dataset: str) -> dict[str, list[str]]:
         """Row id → its tags (only rows with at least one tag)."""
         out: dict[str, list[str]] = {}

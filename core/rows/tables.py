@@ -1,8 +1,10 @@
 """The rows a user sees and filters: effective rows (label edits applied) plus, with an
 embedding, the quality columns; and the rows of that table that pass a :class:`RowFilter`.
 
-The Catalog filter panel and the CLI's ``--where`` both go through :func:`matching_rows`,
-so a filter means the same thing in the app and on the command line.
+The Catalog filter panel and the CLI's ``--where`` both go through :func:`matching_rows`
+(and :func:`filter_ids`), which run the one compiled SQL filter of :mod:`core.rows.sql`
+(DuckDB, :mod:`core.rows.query`), so a filter means the same thing in the app and on the
+command line.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from core.errors import CatalogError, InputError, NotFoundError, format_list
-from core.filters import RowFilter, filter_columns, filter_mask
+from core.filters import RowFilter, filter_columns
 from core.labels import effective_labels, effective_rows
+from core.rows.query import open_frame, open_rows
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -87,19 +90,33 @@ def needs_quality(flt: RowFilter, columns: Sequence[str]) -> bool:
 
 def matching_rows(ws: Workspace, dataset: str, flt: RowFilter, *, table: pd.DataFrame | None = None,
                   embedding: str | None = None) -> pd.DataFrame:
-    """The rows of ``table`` (default: :func:`catalog_table` of ``embedding``, with the
-    quality columns only if ``flt`` needs them) that pass ``flt``, in table order. Tags and
-    slices are looked up in the store only if used. Raises NotFoundError (unknown slice)
-    and SchemaError (a column the table does not have, listing those it has)."""
-    if table is None:
-        table = effective_rows(ws, dataset)
-        if embedding is not None and needs_quality(flt, table.columns):
-            table = catalog_table(ws, dataset, embedding)
+    """The rows of ``table`` (default: the dataset's effective rows, with the quality
+    columns of ``embedding`` only if ``flt`` needs them) that pass ``flt``, in table order.
+    Raises NotFoundError (unknown slice) and SchemaError (a column the table does not
+    have, listing those it has)."""
     if not flt.active:
-        return table
-    slice_ids = ws.store.get_slice(dataset, flt.slice_name).ids if flt.slice_name else None
-    tags_by_row = ws.store.tags_by_row(dataset) if flt.tags else None
-    return table.loc[filter_mask(table, flt, tags_by_row=tags_by_row, slice_ids=slice_ids)]
+        return table if table is not None else effective_rows(ws, dataset)
+    if flt.slice_name:
+        ws.store.get_slice(dataset, flt.slice_name)  # NotFoundError naming the slices
+    if table is not None:
+        with open_frame(table, ws=ws, dataset=dataset, only_for=flt) as query:
+            return table.iloc[query.positions(flt)]
+    quality = None
+    if embedding is not None and needs_quality(flt, effective_rows_columns(ws, dataset)):
+        ws.dataset(dataset).require_embedding(embedding)
+        quality = _quality_or_none(ws, dataset, embedding)
+        if quality is None:  # cannot be scored: no row has a quality score to pass
+            return effective_rows(ws, dataset).iloc[:0]
+    with open_rows(ws, dataset, quality=quality) as query:
+        return query.rows(flt)
+
+
+def effective_rows_columns(ws: Workspace, dataset: str) -> list[str]:
+    """The columns of ``dataset``'s effective rows (``label`` always among them)."""
+    import pyarrow.parquet as pq
+
+    names = list(pq.read_schema(ws.dataset(dataset).rows_path).names)
+    return names if "label" in names else [*names, "label"]
 
 
 def filter_ids(ws: Workspace, dataset: str, where: str | RowFilter,
@@ -113,15 +130,28 @@ def filter_ids(ws: Workspace, dataset: str, where: str | RowFilter,
 
     flt = parse_where(where) if isinstance(where, str) else where
     check_filter_names(ws, dataset, flt)
-    table = effective_rows(ws, dataset)
-    used = None
-    if needs_quality(flt, table.columns):
+    quality, used = None, None
+    if needs_quality(flt, effective_rows_columns(ws, dataset)):
         if embedding is None:
             raise InputError(f"the filter '{flt.describe()}' uses a quality column, which needs an "
                              f"embedding; dataset {dataset!r} has none (run `catalog embed {dataset}`)")
-        table, used = catalog_table(ws, dataset, embedding), embedding
-    return matching_rows(ws, dataset, flt, table=table)["id"].astype(str).tolist(), flt, used
+        ws.dataset(dataset).require_embedding(embedding)
+        quality, used = _quality_or_none(ws, dataset, embedding), embedding
+    with open_rows(ws, dataset, quality=quality) as query:
+        if used and quality is None:  # cannot be scored: the quality columns are all NULL
+            return [], flt, used
+        return query.ids(flt), flt, used
 
 
-__all__ = ["catalog_table", "check_filter_names", "filter_ids", "join_quality", "matching_rows",
-           "needs_quality", "quality_table"]
+def _quality_or_none(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame | None:
+    try:
+        return quality_table(ws, dataset, embedding)
+    except NotFoundError:
+        raise
+    except CatalogError as err:
+        log.warning("no quality columns for %s/%s: %s", dataset, embedding, err)
+        return None
+
+
+__all__ = ["catalog_table", "check_filter_names", "effective_rows_columns", "filter_ids",
+           "join_quality", "matching_rows", "needs_quality", "quality_table"]
