@@ -32,9 +32,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def ids_hash(ids: Sequence[str]) -> str:
-    """Content hash of an ordered id list (sha256 hex of the ids joined by newlines)."""
-    return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+def ids_hash(ids: Sequence[str], step: int = 1 << 16) -> str:
+    """Content hash of an ordered id list (sha256 hex of the ids joined by newlines),
+    hashed ``step`` ids at a time so ten million ids never become one string. ``ids``: a
+    list or a numpy array of strings."""
+    digest = hashlib.sha256()
+    for start in range(0, len(ids), step):
+        part = ids[start:start + step]
+        part = part.tolist() if isinstance(part, np.ndarray) else part
+        digest.update(("\n" if start else "").encode() + "\n".join(map(str, part)).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:

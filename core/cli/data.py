@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from core.cli.output import emit, open_ws, progress_bar
+from core.encoders import DEFAULT_BATCH_SIZES, DEVICES
 from core.errors import InputError, NotFoundError
 
 # app.py of a checkout: the Streamlit app (app.py, pages/, ui/) is not part of the wheel
@@ -23,7 +24,7 @@ APP_PARTS = ("pages", "ui")
 def cmd_ingest(args) -> int:
     from core.ingest import ingest
 
-    progress, close = progress_bar("checking images")
+    progress, close = progress_bar("ingesting")
     try:
         report = ingest(
             open_ws(args), args.source, args.name, format=args.format, id_col=args.id_col,
@@ -39,24 +40,27 @@ def cmd_ingest(args) -> int:
 
 def cmd_embed(args) -> int:
     from core.embeddings import compute_embeddings
+    from core.encoders import choose_device
 
+    choice = choose_device(args.device, batch_size=args.batch_size)  # an unavailable device: exit 2
     ds = open_ws(args).dataset(args.name)
     progress, close = progress_bar("embedding")
     try:
         report = compute_embeddings(
-            ds, args.encoder, args.embedding, batch_size=args.batch_size,
+            ds, args.encoder, args.embedding, batch_size=choice.batch_size, device=choice.device,
             chunk_rows=args.chunk_rows, replace=args.replace, progress=progress,
         )
     finally:
         close()
     lines = [f"{e.name}: {e.rows} rows × {e.dims} dims ({e.encoder}, index {e.index_kind})"
              for e in report.embeddings]
-    lines.append(f"encoded {report.encoded_rows} rows, resumed {report.resumed_rows} from an earlier run")
+    lines.append(f"encoded {report.encoded_rows} rows, resumed {report.resumed_rows} from an earlier run, "
+                 f"on {choice.device} ({choice.dtype}, batches of {choice.batch_size})")
     for reason, count in report.skipped.items():
         lines.append(f"skipped {count} rows: {reason}")
     payload = {"embeddings": [e.to_json() for e in report.embeddings],
                "encoded_rows": report.encoded_rows, "resumed_rows": report.resumed_rows,
-               "skipped": report.skipped}
+               "skipped": report.skipped, "device": choice.to_json()}
     emit(args, payload, "\n".join(lines))
     return 0
 
@@ -188,7 +192,11 @@ def register(sub) -> None:
     p.add_argument("name")
     p.add_argument("--encoder", help="text:minilm, image:efficientnet-lite0, clip:NAME, st:NAME")
     p.add_argument("--embedding", help="embedding name (default: the encoder's name)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", type=str.lower, choices=DEVICES, default="auto",
+                   help="where the encoder runs: auto (CUDA if torch sees a GPU, else MPS, else CPU), "
+                        "cpu, cuda (float16), mps")
+    p.add_argument("--batch-size", type=int, help="rows per encoder batch (default per device: "
+                   + ", ".join(f"{n} on {d}" for d, n in DEFAULT_BATCH_SIZES.items()) + ")")
     p.add_argument("--chunk-rows", type=int, default=256, help="rows saved per resumable chunk")
     p.add_argument("--replace", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -213,10 +221,11 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import_embeddings)
 
-    p = sub.add_parser("index", help="rebuild an embedding's index (exact or HNSW)")
+    p = sub.add_parser("index", help="rebuild an embedding's index (exact, HNSW or IVF)")
     p.add_argument("name")
     p.add_argument("--embedding")
-    p.add_argument("--kind", default="auto", help="auto (by row count), exact or hnsw")
+    p.add_argument("--kind", default="auto", help="auto (by row count), exact, hnsw or ivf "
+                   "(compressed codes re-ranked from the memory-mapped vectors: large sets)")
     p.add_argument("--m", type=int, help="HNSW links per node")
     p.add_argument("--ef-construction", type=int, help="HNSW build beam width")
     p.add_argument("--ef-search", type=int, help="HNSW query beam width")

@@ -22,6 +22,7 @@ from core.embeddings.files import (
     normalise_rows,
     rebuild_index,
     write_embedding,
+    write_embedding_chunks,
 )
 from core.embeddings.io import (
     IMPORT_FORMATS,
@@ -35,5 +36,5 @@ __all__ = [
     "IMPORT_FORMATS", "MAX_DIMS", "ComputeReport", "Embedding", "EmbeddingInfo", "ImportReport",
     "compute_embeddings", "delete_embedding", "describe_embedding", "export_embeddings",
     "import_embeddings", "list_embeddings", "load_embedding", "load_index", "normalise_rows",
-    "rebuild_index", "rows_for_encoder", "write_embedding",
+    "rebuild_index", "rows_for_encoder", "write_embedding", "write_embedding_chunks",
 ]

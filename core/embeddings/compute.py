@@ -4,7 +4,7 @@ A computation in progress lives in ``embeddings/.<name>.partial/``: one ``.npy``
 per finished chunk (vectors, then its ``ok`` mask, each written atomically). A killed
 run leaves finished chunks behind and the next run with the same encoder and rows
 continues from them, retrying image rows that could not be read before. The result is
-saved with :func:`core.embeddings.write_embedding` (swapped in atomically).
+streamed into :func:`core.embeddings.write_embedding_chunks` (swapped in atomically).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 
 from core import atomic
 from core._shared import ProgressFn, check_positive_int, ids_hash
-from core.embeddings.files import EmbeddingInfo, write_embedding
+from core.embeddings.files import EmbeddingInfo, write_embedding_chunks
 from core.errors import AlreadyExistsError, EmbeddingError, MediaError
 from core.workspace import Dataset, check_name
 
@@ -50,9 +50,10 @@ def compute_embeddings(
     encoder_spec: str | None = None,
     name: str | None = None,
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     replace: bool = False,
+    device: str = "auto",
     progress: ProgressFn | None = None,
 ) -> ComputeReport:
     """Encode the dataset's rows and save them as embedding(s).
@@ -62,13 +63,17 @@ def compute_embeddings(
     to the encoder's short name. Work is saved per chunk of ``chunk_rows`` rows; an
     interrupted run is resumed: finished chunks are reused, and their image rows that could
     not be read then are tried again; ``skipped`` counts the rows left out of the final
-    embedding. Raises InputError (``batch_size`` or ``chunk_rows`` not a whole number >= 1,
-    before any work), EncoderError, AlreadyExistsError, EmbeddingError, MediaError (no image
-    row readable: nothing is saved and no partial work is kept).
+    embedding. The encoders run on ``device`` (``auto``: CUDA, else MPS, else the CPU; see
+    :func:`core.encoders.choose_device`) in batches of ``batch_size`` rows (None: the
+    device's default, 32 on the CPU). Raises InputError (``batch_size`` or ``chunk_rows`` not
+    a whole number >= 1, an unknown or unavailable device: before any work), EncoderError,
+    AlreadyExistsError, EmbeddingError, MediaError (no image row readable: nothing is saved
+    and no partial work is kept).
     """
-    from core.encoders import DEFAULT_ENCODERS, load_encoder
+    from core.encoders import DEFAULT_ENCODERS, choose_device, load_encoder
 
-    batch_size = check_positive_int(batch_size, "batch_size")
+    choice = choose_device(device, batch_size=batch_size)
+    batch_size = choice.batch_size
     chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
     rows = ds.rows()
     if encoder_spec is None:
@@ -81,7 +86,7 @@ def compute_embeddings(
             )
     else:
         specs = [encoder_spec]
-    encoders = [load_encoder(spec) for spec in specs]  # fail fast on a bad spec
+    encoders = [load_encoder(spec, choice.device) for spec in specs]  # fail fast on a bad spec
     infos, encoded, resumed, skipped = [], 0, 0, {}
     for encoder in encoders:
         emb_name = check_name(name or encoder.name, "embedding")
@@ -171,11 +176,8 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
         if progress:
             progress(done, total)
 
-    parts, oks = [], []
-    for chunk_no in range(len(starts)):
-        parts.append(np.load(partial / f"chunk_{chunk_no:06d}.npy", allow_pickle=False))
-        oks.append(np.load(partial / f"chunk_{chunk_no:06d}.ok.npy", allow_pickle=False))
-    vectors = np.concatenate(parts)
+    oks = [np.load(partial / f"chunk_{chunk_no:06d}.ok.npy", allow_pickle=False)
+           for chunk_no in range(len(starts))]
     keep = np.concatenate(oks)
     if not keep.any():  # nothing could be read: no embedding, and no partial work to resume
         shutil.rmtree(partial)
@@ -183,12 +185,16 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
                          f"embedding {emb_name!r}, e.g. {todo['image'].iloc[0]!r}; check that the "
                          f"images under {ds.media_root} are there and readable")
     skipped = {"unreadable image": int((~keep).sum())} if not keep.all() else {}
-    ids = todo["id"].astype(str).to_numpy()[keep]
+    all_ids = todo["id"].astype(str).to_numpy()
+    # chunk files streamed into the embedding's memory map: never all vectors in memory
+    chunks = ((all_ids[start:start + len(ok)][ok],
+               np.load(partial / f"chunk_{chunk_no:06d}.npy", allow_pickle=False)[ok])
+              for chunk_no, (start, ok) in enumerate(zip(starts, oks)))
     modalities = sorted(set(todo["modality"]) & set(encoder.modalities))
-    info = write_embedding(
-        ds, emb_name, list(ids), vectors[keep],
+    info = write_embedding_chunks(
+        ds, emb_name, chunks,
         {"encoder": encoder.spec, "source": "computed", "modalities": modalities},
-        replace=True,
+        total=int(keep.sum()), replace=True,
     )
     shutil.rmtree(partial)
     log.info("embedding %s: %d rows encoded, %d resumed", emb_name, n_new, n_old)

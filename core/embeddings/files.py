@@ -4,7 +4,9 @@ On disk, ``<dataset>/embeddings/<name>/`` holds ``vectors.npy`` ((n, d) float32,
 L2-normalised, row order = ``ids.npy``), ``ids.npy`` (n,) unicode, ``meta.json`` and
 the persisted index (``index.faiss``, ``index.json``, ``index_ids.npy``).
 
-The final directory is swapped in atomically, so readers see the old embedding or
+Vectors are written chunk by chunk into a memory-mapped ``vectors.npy`` in a temp
+directory (normalised in place, never two full copies in memory), the index is built from
+that map, and the directory is swapped in atomically, so readers see the old embedding or
 the new one, never half of one. Computing embeddings with an encoder (batched,
 resumable) is :mod:`core.embeddings.compute`; import/export of user vectors is
 :mod:`core.embeddings.io`.
@@ -14,15 +16,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core import atomic
 from core._shared import ids_hash, now_iso
+from core.embeddings.readers import chunk_rows
 from core.errors import AlreadyExistsError, EmbeddingError, IndexStateError
 from core.index import VectorIndex, build_index
 from core.workspace import Dataset, check_name
@@ -188,24 +193,28 @@ UNIT_TOLERANCE = 1e-6  # |norm - 1| below which a row counts as already unit len
 def normalise_rows(vectors: np.ndarray, *, in_place: bool = False, chunk_rows: int = 65_536) -> np.ndarray:
     """L2-normalise the rows of ``vectors`` ((n, d) float32), idempotently.
 
-    Norms are computed in float64, chunk by chunk. Rows already within
-    ``UNIT_TOLERANCE`` of unit length, zero rows and NaN rows are left bit for bit, so
-    stored vectors exported and imported again are identical. Returns ``vectors``
-    itself if no row needs scaling or ``in_place``, else a scaled copy.
+    Chunk by chunk (``chunk_rows`` rows, one float64 copy of a chunk at a time): norms in
+    float64, each row needing it divided by its norm in float64 and rounded to float32.
+    Rows already within ``UNIT_TOLERANCE`` of unit length, zero rows and NaN rows are left
+    bit for bit, so stored vectors exported and imported again are identical. Returns
+    ``vectors`` itself if no row needs scaling or ``in_place``, else a scaled copy.
     """
-    n = len(vectors)
-    norms = np.empty(n, dtype=np.float64)
-    for start in range(0, n, chunk_rows):
-        block = np.asarray(vectors[start : start + chunk_rows], dtype=np.float64)
-        norms[start : start + chunk_rows] = np.sqrt(np.einsum("ij,ij->i", block, block))
-    with np.errstate(invalid="ignore"):
-        rows = np.flatnonzero((np.abs(norms - 1.0) > UNIT_TOLERANCE) & (norms > 0))
-    if len(rows) == 0:
-        return vectors
-    out = vectors if in_place else vectors.copy()
-    for start in range(0, len(rows), chunk_rows):
-        sel = rows[start : start + chunk_rows]
-        out[sel] = (out[sel] / norms[sel, None]).astype(np.float32)
+    out = vectors
+    for start in range(0, len(vectors), chunk_rows):
+        block = np.array(vectors[start : start + chunk_rows], dtype=np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        with np.errstate(invalid="ignore"):
+            scale = (np.abs(norms - 1.0) > UNIT_TOLERANCE) & (norms > 0)
+        if not scale.any():
+            continue
+        if out is vectors and not in_place:
+            out = vectors.copy()
+        np.divide(block, np.where(scale, norms, 1.0)[:, None], out=block)
+        rows = out[start : start + chunk_rows]
+        if scale.all():
+            rows[...] = block
+        else:
+            rows[scale] = block[scale]
     return out
 
 
@@ -221,30 +230,102 @@ def write_embedding(
 ) -> EmbeddingInfo:
     """Validate, normalise, index and atomically save vectors as embedding ``name``.
 
-    ``vectors`` (n, d) float; ``meta`` needs ``encoder`` (or None) and ``source``.
-    Raises AlreadyExistsError if the name exists and not ``replace``.
+    ``vectors`` (n, d) float (an array or a memory map, never modified) is written
+    :func:`write_embedding_chunks`, ``chunk_rows(d)`` rows at a time; ``meta`` needs
+    ``encoder`` (or None) and ``source``. Raises AlreadyExistsError if the name exists and
+    not ``replace``, EmbeddingError on a shape that does not match ``ids``.
+    """
+    vectors = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[0] == 0:
+        raise EmbeddingError(f"expected ({len(ids)}, d) vectors, got shape {vectors.shape}")
+    step = chunk_rows(vectors.shape[1])
+    chunks = ((ids[s:s + step], vectors[s:s + step]) for s in range(0, len(vectors), step))
+    return write_embedding_chunks(ds, name, chunks, meta, total=len(vectors), replace=replace,
+                                  index_kind=index_kind)
+
+
+IdChunk = Sequence[str] | np.ndarray | pa.Array  # the ids of one chunk
+
+
+def write_embedding_chunks(
+    ds: Dataset,
+    name: str,
+    chunks: Iterable[tuple[IdChunk, np.ndarray]],
+    meta: dict,
+    *,
+    total: int,
+    replace: bool = False,
+    index_kind: str = "auto",
+) -> EmbeddingInfo:
+    """Save ``total`` vectors, given as ``(ids (m,), vectors (m, d))`` chunks, as embedding ``name``.
+
+    Each chunk is normalised (:func:`normalise_rows`) into ``vectors.npy``, a memory map
+    (``numpy.lib.format.open_memmap``) in a temp folder next to the embedding; the index is
+    built from that map, then ``ids.npy``, the index and ``meta.json`` are written and the
+    folder swapped in (``atomic.atomic_dir``), so at no point are all the vectors held twice.
+    ``meta`` needs ``encoder`` (or None) and ``source``. Raises AlreadyExistsError (name
+    taken, unless ``replace``), InputError (``index_kind``), EmbeddingError (a chunk whose
+    ids and vectors differ in length, dims that change, more or fewer than ``total`` rows,
+    NaN/Inf or zero rows, duplicate ids) and whatever iterating ``chunks`` raises; on any
+    error nothing is written.
     """
     check_name(name, "embedding")
     if name in ds.embedding_names() and not replace:
         raise AlreadyExistsError(
             f"embedding {name!r} already exists in {ds.name!r}; pass --replace to overwrite it"
         )
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[0] != len(ids) or vectors.shape[0] == 0:
-        raise EmbeddingError(f"expected ({len(ids)}, d) vectors, got shape {vectors.shape}")
-    vectors = normalise_rows(vectors)
-    ids_arr = np.asarray(ids).astype(str)
-    index = build_index(vectors, ids_arr, kind=index_kind)
-    full_meta = {
-        "name": name, "dims": int(vectors.shape[1]), "rows": int(vectors.shape[0]),
-        "dataset_rows": ds.row_count(), "created": now_iso(), "ids_hash": ids_hash(list(ids_arr)),
-        **meta,
-    }
+    if total <= 0:
+        raise EmbeddingError(f"expected ({total}, d) vectors, got none")
     with atomic.atomic_dir(ds.embedding_dir(name)) as tmp:
-        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
-        np.save(tmp / "ids.npy", ids_arr, allow_pickle=False)
+        vectors, ids = _write_vectors(tmp / "vectors.npy", chunks, total)
+        index = build_index(vectors, ids, kind=index_kind)
+        np.save(tmp / "ids.npy", ids, allow_pickle=False)
         index.save(tmp)
-        atomic.write_json(tmp / "meta.json", full_meta)
+        atomic.write_json(tmp / "meta.json", {
+            "name": name, "dims": int(vectors.shape[1]), "rows": int(total),
+            "dataset_rows": ds.row_count(), "created": now_iso(), "ids_hash": ids_hash(ids),
+            **meta,
+        })
+        del vectors, index
     if ds.info().get("default_embedding") is None:
         ds.update_info(default_embedding=name)
     return describe_embedding(ds, name)
+
+
+def _write_vectors(path: Path, chunks: Iterable[tuple[IdChunk, np.ndarray]],
+                   total: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fill ``path`` (a new .npy of ``total`` float32 rows) from ``chunks``, normalised;
+    returns (its read-only memory map (total, d), the ids (total,) unicode)."""
+    out, id_parts, done = None, [], 0
+    for chunk_ids, block in chunks:
+        block = np.asarray(block)
+        if block.ndim != 2 or len(block) != len(chunk_ids):
+            raise EmbeddingError(f"a chunk of {len(chunk_ids)} ids came with vectors of shape {block.shape}")
+        if out is None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                            shape=(total, block.shape[1]))
+        if block.shape[1] != out.shape[1] or done + len(block) > total:
+            raise EmbeddingError(f"vectors of {out.shape[1]} dims for {total} rows expected; rows "
+                                 f"{done}.. came with shape {block.shape}")
+        target = out[done:done + len(block)]
+        target[...] = block
+        normalise_rows(target, in_place=True)  # in the map: the caller's block is never changed
+        id_parts.append(chunk_ids.cast(pa.large_string()) if isinstance(chunk_ids, pa.Array)
+                        else pa.array(np.asarray(chunk_ids).astype(str), pa.large_string()))
+        done += len(block)
+    if out is None or done != total:
+        raise EmbeddingError(f"expected {total} vectors, got {done}")
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r", allow_pickle=False), _unicode(id_parts, total)
+
+
+def _unicode(parts: list[pa.Array], total: int) -> np.ndarray:
+    """The ids of ``parts`` as one (total,) numpy unicode array, filled part by part."""
+    width = max((pc.max(pc.utf8_length(p)).as_py() or 0) for p in parts)
+    ids = np.empty(total, dtype=f"<U{max(width, 1)}")
+    start = 0
+    for part in parts:
+        ids[start:start + len(part)] = part.to_numpy(zero_copy_only=False)
+        start += len(part)
+    return ids

@@ -1,7 +1,9 @@
 """Import user vectors as an embedding of a dataset; export an embedding to a file.
 
-Import formats (:data:`IMPORT_FORMATS`), read in chunks into one (n, d) float32 array
-(preallocated when the row count is known, so memory stays near the vectors' size):
+Import formats (:data:`IMPORT_FORMATS`), streamed: the ids are read first and matched
+against the dataset, then the vectors flow block by block (about 32 MB each) through the
+checks into :func:`core.embeddings.files.write_embedding_chunks`, which normalises each block
+into a memory-mapped ``vectors.npy``; no step holds two copies of the vectors:
 
 - ``parquet``: an id column plus one list / fixed-size-list column, or one numeric
   column per dimension (every other column, in file order).
@@ -11,36 +13,34 @@ Import formats (:data:`IMPORT_FORMATS`), read in chunks into one (n, d) float32 
 - ``csv``: the id column (``id_col`` if present, else the first) and one column per
   dimension.
 
-The readers live in :mod:`core.embeddings.readers`. Everything is validated before
-anything is written; the vectors are saved with :func:`core.embeddings.write_embedding`
-(normalise, index, atomic swap). Rows already of unit length are stored bit for bit, so
-export → import round-trips exactly.
+The readers live in :mod:`core.embeddings.readers`. A file that fails any check (ids first:
+null, duplicate, unknown; then each block's values) writes nothing: the new embedding's
+folder is swapped in only once every block passed. Rows already of unit length are stored
+bit for bit, so export → import round-trips exactly.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core import atomic
-from core.embeddings.files import (
-    EmbeddingInfo,
-    load_embedding,
-    normalise_rows,
-    write_embedding,
-)
+from core.embeddings.files import EmbeddingInfo, load_embedding, write_embedding_chunks
 from core.embeddings.readers import (
     MAX_DIMS,
     ProgressFn,
+    VectorFile,
     chunk_rows,
+    open_vectors,
     plural,
-    read_vectors,
 )
 from core.errors import (
     AlreadyExistsError,
@@ -96,35 +96,51 @@ def _format_of(path: Path, format: str | None) -> str:
     return fmt
 
 
-def _match_dataset(ds: Dataset, ids: np.ndarray, vectors: np.ndarray, skip_unknown: bool,
-                   where: str) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
-    """Check ids against the dataset; returns (ids, vectors, skipped, modalities)."""
-    index = pd.Index(ids)
-    dups = index[index.duplicated()].unique()
-    if len(dups):
-        raise SchemaError(f"{where} has {plural(len(dups), 'duplicate id')}, e.g. "
-                          f"{format_list(dups.tolist())}; ids must be unique")
-    rows = pq.read_table(ds.rows_path, columns=["id", "modality"])
-    ds_ids = pd.Index(rows.column("id").to_numpy(zero_copy_only=False))
-    pos = ds_ids.get_indexer(index)
-    unknown = pos < 0
+def _match_dataset(ds: Dataset, ids: pa.Array, skip_unknown: bool, where: str
+                   ) -> tuple[np.ndarray | None, int, list[str]]:
+    """Check the file's ``ids`` (n,) against the dataset's rows (Arrow hash tables, no Python
+    strings); returns (rows to keep (n,) bool or None for all, skipped, modalities)."""
+    if len(pc.unique(ids)) < len(ids):
+        counts = pc.value_counts(ids)
+        dup = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        at = np.flatnonzero(pc.is_in(ids, value_set=dup).to_numpy(zero_copy_only=False))
+        rows: dict[str, list[int]] = {}
+        for row, value in zip(at.tolist(), ids.take(pa.array(at)).to_pylist()):
+            rows.setdefault(value, []).append(row)
+        ordered = sorted(rows, key=lambda k: rows[k][1])  # by second occurrence, as pandas
+        shown = "; ".join(f"{k!r} at {', '.join(map(str, rows[k][:4]))}" for k in ordered[:5])
+        raise SchemaError(f"{where} has {plural(len(rows), 'duplicate id')}, e.g. "
+                          f"{format_list(ordered)}; ids must be unique (rows, 0-based: {shown})")
+    table = pq.read_table(ds.rows_path, columns=["id", "modality"])
+    ds_ids = pc.cast(table.column("id"), pa.large_string()).combine_chunks()
+    pos = pc.index_in(ids, value_set=ds_ids)
+    unknown = pos.is_null().to_numpy(zero_copy_only=False)
     skipped = int(unknown.sum())
     if skipped == len(ids):
         raise EmbeddingError(f"none of the {len(ids):,} ids in {where} are rows of dataset {ds.name!r} "
-                             f"(file ids: {format_list(ids[:3])}; dataset ids: {format_list(ds_ids[:3])}); "
-                             "nothing to import — check --id-col")
+                             f"(file ids: {format_list(ids[:3].to_pylist())}; dataset ids: "
+                             f"{format_list(ds_ids[:3].to_pylist())}); nothing to import — check --id-col")
     if skipped and not skip_unknown:
+        first = ids.take(pa.array(np.flatnonzero(unknown)[:5])).to_pylist()
+        more = f" (+{skipped - len(first)} more)" if skipped > len(first) else ""
         raise EmbeddingError(f"{skipped:,} of {len(ids):,} ids in {where} are not rows of dataset "
-                             f"{ds.name!r}: {format_list(ids[unknown])}; pass --skip-unknown "
+                             f"{ds.name!r}: {format_list(first)}{more}; pass --skip-unknown "
                              "(skip_unknown=True) to drop them")
-    if skipped:  # compact in place, in order: every kept row moves to a position <= its own
-        keep = np.flatnonzero(~unknown)
-        step = chunk_rows(vectors.shape[1])
-        for start in range(0, len(keep), step):
-            vectors[start:start + len(keep[start:start + step])] = vectors[keep[start:start + step]]
-        ids, vectors, pos = ids[keep], vectors[: len(keep)], pos[keep]
-    modality = rows.column("modality").to_numpy(zero_copy_only=False)
-    return ids, vectors, skipped, sorted(str(m) for m in pd.unique(modality[pos]))
+    modality = table.column("modality").take(pos.drop_null())
+    modalities = sorted(str(m) for m in pc.unique(modality).to_pylist())
+    return (~unknown if skipped else None), skipped, modalities
+
+
+def _kept_blocks(source: VectorFile, keep: np.ndarray | None, progress: ProgressFn | None
+                 ) -> Iterator[tuple[pa.Array, np.ndarray]]:
+    """(ids, vectors) of each block of ``source``, only the rows where ``keep``."""
+    start = 0
+    for block in source.blocks(progress):
+        ids, end = source.ids.slice(start, len(block)), start + len(block)
+        if keep is not None:
+            ids, block = ids.filter(pa.array(keep[start:end])), block[keep[start:end]]
+        start = end
+        yield ids, block
 
 
 def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str | None = None,
@@ -134,9 +150,10 @@ def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str
     """Import vectors from ``source`` (Parquet, NPY + ids, CSV) as embedding ``name`` of ``ds``.
 
     ``format`` defaults to the file's extension. Rows of the dataset without a vector
-    are allowed (see ``EmbeddingInfo.coverage``). Every check runs before anything is
-    written. Raises AlreadyExistsError (name taken, unless ``replace``), NotFoundError
-    (missing file), InputError (unknown format, unreadable file, no ids file),
+    are allowed (see ``EmbeddingInfo.coverage``). The file is streamed (ids first, then
+    the vectors block by block); a file that fails any check writes nothing. Raises
+    AlreadyExistsError (name taken, unless ``replace``), NotFoundError (missing file),
+    InputError (unknown format, unreadable file, no ids file),
     SchemaError (missing id column, null or duplicate ids) and EmbeddingError
     (inconsistent or > MAX_DIMS dims, non-numeric, NaN/Inf, all-zero vectors, ids not in
     the dataset unless ``skip_unknown``, nothing left). ``progress(done, total)`` per chunk.
@@ -155,12 +172,12 @@ def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str
         raise NotFoundError(f"embedding file {str(path)!r} does not exist")
     if ids_file is not None and fmt != "npy":
         raise InputError(f"an ids file only goes with .npy vectors; {str(path)!r} is {fmt} with its own id column")
-    where = repr(str(path))
-    ids, vectors = read_vectors(path, fmt, ids_file=ids_file, id_col=id_col, progress=progress)
-    ids, vectors, skipped, modalities = _match_dataset(ds, ids, vectors, skip_unknown, where)
-    vectors = normalise_rows(vectors, in_place=True)  # so write_embedding needs no copy
+    vectors = open_vectors(path, fmt, ids_file=ids_file, id_col=id_col)
+    keep, skipped, modalities = _match_dataset(ds, vectors.ids, skip_unknown, vectors.where)
     meta = {"encoder": None, "source": "imported", "modalities": modalities, "imported_from": path.name}
-    info = write_embedding(ds, name, ids, vectors, meta, replace=replace, index_kind=index_kind)
+    info = write_embedding_chunks(ds, name, _kept_blocks(vectors, keep, progress), meta,
+                                  total=len(vectors.ids) - skipped, replace=replace,
+                                  index_kind=index_kind)
     report = ImportReport(info, skipped, max(info.dataset_rows - info.rows, 0))
     log.info("%s", report.summary())
     return report

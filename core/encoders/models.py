@@ -1,8 +1,9 @@
 """Encoder implementations: shared batching/validation (:class:`_BaseEncoder`), a
 sentence-transformers model (text, or CLIP for text + images) and EfficientNet-Lite0.
 
-Each takes an already loaded model; :mod:`core.encoders.loading` finds and loads the models.
-Torch and PIL are imported lazily.
+Each takes an already loaded model (on the device of its :class:`DeviceChoice`, default the
+CPU); :mod:`core.encoders.loading` finds, loads and places the models. Torch and PIL are
+imported lazily.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core._shared import ProgressFn, check_positive_int
+from core.encoders.devices import DEFAULT_BATCH_SIZES, DeviceChoice
 from core.errors import EncoderError, InputError
 from core.media import to_rgb
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 _EFFNET_SIZE = 224
 _EFFNET_MEAN = np.array([0.5, 0.5, 0.5], dtype=np.float32)
 _EFFNET_STD = np.array([0.5, 0.5, 0.5], dtype=np.float32)
+_ON_CPU = DeviceChoice("cpu", "float32", DEFAULT_BATCH_SIZES["cpu"])
 
 
 def _l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -37,20 +40,29 @@ def _l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class _BaseEncoder:
-    """Shared batching, validation, progress and locking; subclasses encode one batch."""
+    """Shared batching, validation, progress and locking; subclasses encode one batch.
+
+    ``choice`` (default: the CPU, float32, batches of 32) says where the model was placed;
+    it sets :attr:`device`, :attr:`dtype` and the default :attr:`batch_size`."""
 
     spec: str
     name: str
     dims: int
     modalities: frozenset[str]
     max_text_tokens: int | None
+    device: str
+    dtype: str
+    batch_size: int
 
-    def __init__(self) -> None:
+    def __init__(self, choice: DeviceChoice | None = None) -> None:
         # Fast tokenizers are not safe for concurrent use ("Already borrowed"): one batch at a time.
         self._lock = threading.Lock()
+        choice = choice or _ON_CPU
+        self.device, self.dtype, self.batch_size = choice.device, choice.dtype, choice.batch_size
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.spec} dims={self.dims} modalities={sorted(self.modalities)}>"
+        return (f"<{type(self).__name__} {self.spec} dims={self.dims} modalities={sorted(self.modalities)} "
+                f"on {self.device} {self.dtype}>")
 
     def _require(self, modality: str) -> None:
         if modality not in self.modalities:
@@ -58,8 +70,8 @@ class _BaseEncoder:
                 f"encoder {self.spec!r} cannot encode {modality}s; it supports {', '.join(sorted(self.modalities))}"
             )
 
-    def _run(self, items: list[Any], batch_size: int, progress: ProgressFn | None, fn: Callable) -> np.ndarray:
-        batch_size = check_positive_int(batch_size, "batch_size")
+    def _run(self, items: list[Any], batch_size: int | None, progress: ProgressFn | None, fn: Callable) -> np.ndarray:
+        batch_size = self.batch_size if batch_size is None else check_positive_int(batch_size, "batch_size")
         total = len(items)
         if total == 0:
             return np.zeros((0, self.dims), dtype=np.float32)
@@ -78,9 +90,10 @@ class _BaseEncoder:
         return out
 
     def encode_texts(
-        self, texts: Sequence[str], *, batch_size: int = 64, progress: ProgressFn | None = None
+        self, texts: Sequence[str], *, batch_size: int | None = None, progress: ProgressFn | None = None
     ) -> np.ndarray:
-        """Encode ``texts`` → ``(n, dims) float32``, rows L2-normalised, in input order.
+        """Encode ``texts`` → ``(n, dims) float32``, rows L2-normalised, in input order, in
+        batches of ``batch_size`` (None: :attr:`batch_size`, the device's default).
 
         Texts longer than :attr:`max_text_tokens` are truncated by the model.
 
@@ -98,9 +111,10 @@ class _BaseEncoder:
         return self._run(items, batch_size, progress, self._encode_text_batch)
 
     def encode_images(
-        self, images: Sequence[Image.Image], *, batch_size: int = 32, progress: ProgressFn | None = None
+        self, images: Sequence[Image.Image], *, batch_size: int | None = None, progress: ProgressFn | None = None
     ) -> np.ndarray:
-        """Encode PIL ``images`` (any mode; converted to RGB) → ``(n, dims) float32``, L2-normalised.
+        """Encode PIL ``images`` (any mode; converted to RGB) → ``(n, dims) float32``, L2-normalised,
+        in batches of ``batch_size`` (None: :attr:`batch_size`).
 
         Raises:
             EncoderError: this encoder has no ``"image"`` modality.
@@ -141,8 +155,9 @@ class _BaseEncoder:
 class SentenceTransformerEncoder(_BaseEncoder):
     """A ``sentence_transformers.SentenceTransformer`` (text model, or CLIP for text + images)."""
 
-    def __init__(self, spec: str, name: str, model: Any, modalities: frozenset[str]) -> None:
-        super().__init__()
+    def __init__(self, spec: str, name: str, model: Any, modalities: frozenset[str],
+                 choice: DeviceChoice | None = None) -> None:
+        super().__init__(choice)
         self.spec, self.name, self.model, self.modalities = spec, name, model, modalities
         max_len = getattr(model, "max_seq_length", None)
         tokenizer = getattr(model, "tokenizer", None)
@@ -183,8 +198,8 @@ class SentenceTransformerEncoder(_BaseEncoder):
 class EfficientNetEncoder(_BaseEncoder):
     """EfficientNet-Lite0: 224×224 RGB scaled to [-1, 1] → mean of the last conv map, 1280-d."""
 
-    def __init__(self, spec: str, model: Any) -> None:
-        super().__init__()
+    def __init__(self, spec: str, model: Any, choice: DeviceChoice | None = None) -> None:
+        super().__init__(choice)
         self.spec, self.name, self.model = spec, "efficientnet-lite0", model
         self.modalities = frozenset({"image"})
         self.max_text_tokens = None
@@ -205,10 +220,11 @@ class EfficientNetEncoder(_BaseEncoder):
     def _encode_image_batch(self, images: list[Image.Image]) -> np.ndarray:
         import torch
 
-        batch = torch.from_numpy(self.preprocess(images))
+        weights = next(self.model.parameters())  # the batch goes where the model is, in its precision
+        batch = torch.from_numpy(self.preprocess(images)).to(device=weights.device, dtype=weights.dtype)
         with torch.inference_mode():
             features = self.model.extract_features(batch).mean((2, 3))
-        return features.numpy().astype(np.float32, copy=False)
+        return features.float().cpu().numpy()
 
 
 def _blank() -> Image.Image:

@@ -1,13 +1,18 @@
-"""File readers for :mod:`core.ingest.pipeline`: strict UTF-8 CSV, Parquet, JSONL, captions and
-image-folder scanning. Each raises a typed error naming the file (and line or byte)."""
+"""Small readers for :mod:`core.ingest`: the first rows of a CSV, Parquet or JSONL table as a
+DataFrame (:data:`READERS`, for :func:`~core.ingest.preview_source`), the lines of a JSONL
+file one object at a time (:func:`jsonl_records`), ``captions.csv`` and image-folder scanning.
+Whole tables are read in batches by :mod:`core.ingest.tables`. Each raises a typed error
+naming the file (and line or byte)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import posixpath
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +68,11 @@ def _read_parquet(path: Path, str_cols: set[str], nrows: int | None = None) -> p
         raise InputError(f"cannot read {str(path)!r} as Parquet: {exc}") from None
 
 
-def _read_jsonl(path: Path, str_cols: set[str], nrows: int | None = None) -> pd.DataFrame:
-    """One JSON object per line (blank lines ignored), all of them or the first ``nrows``;
-    InputError names the bad line."""
-    records: list[dict] = []
+def jsonl_records(path: Path) -> Iterator[dict]:
+    """The JSON object of each line of ``path`` in order (blank lines skipped), read lazily;
+    InputError names the bad line (not UTF-8, not JSON, not an object)."""
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
-            if nrows is not None and len(records) >= nrows:
-                break
             try:
                 text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -86,8 +88,13 @@ def _read_jsonl(path: Path, str_cols: set[str], nrows: int | None = None) -> pd.
             if not isinstance(record, dict):
                 raise InputError(f"{str(path)!r} line {lineno} holds a JSON "
                                  f"{type(record).__name__}, expected one object per line")
-            records.append(record)
-    return pd.DataFrame.from_records(records)
+            yield record
+
+
+def _read_jsonl(path: Path, str_cols: set[str], nrows: int | None = None) -> pd.DataFrame:
+    """One JSON object per line (blank lines ignored), all of them or the first ``nrows``
+    (lines after those are not read); InputError names the bad line."""
+    return pd.DataFrame.from_records(list(itertools.islice(jsonl_records(path), nrows)))
 
 
 READERS = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}
@@ -189,5 +196,3 @@ def scan_folder(root: Path, home: Path
                     format_list(sorted(bad_names)))
     return sorted(images), sizes, sidecars, dict(skipped)
 
-
-# ---- output -----------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_a_failing_run_leaves_no_embedding_and_resumes(notes, monkeypatch):
                 raise KeyboardInterrupt  # like Ctrl-C in the middle of a run
             return real.encode_texts(texts, **kw)
 
-    monkeypatch.setattr(encoders, "load_encoder", lambda spec: Flaky())
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="auto": Flaky())
     with pytest.raises(KeyboardInterrupt):
         compute_embeddings(notes, "text:minilm", chunk_rows=10)
     assert notes.embedding_names() == []
@@ -129,12 +129,12 @@ def test_a_resumed_run_retries_images_that_were_unreadable_before(pets, monkeypa
     hidden = root.parent / "hidden.png"
     (root / "cat" / "0.png").rename(hidden)  # e.g. a media share not mounted yet
     flaky = MeanColour(fail_on_call=2)
-    monkeypatch.setattr(encoders, "load_encoder", lambda spec: flaky)
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="auto": flaky)
     with pytest.raises(KeyboardInterrupt):
         compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     hidden.rename(root / "cat" / "0.png")  # back before the re-run
     again = MeanColour()
-    monkeypatch.setattr(encoders, "load_encoder", lambda spec: again)
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="auto": again)
     report = compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     assert report.skipped == {} and report.embeddings[0].rows == 6
     assert "cat/0.png" in set(E.load_embedding(ds, "mean-colour").ids)
@@ -146,10 +146,10 @@ def test_still_unreadable_images_are_counted_as_skipped_on_resume(pets, monkeypa
 
     ds, root = pets
     (root / "cat" / "0.png").write_bytes(b"not a png")  # in the chunk the first run finishes
-    monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour(fail_on_call=2))
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="auto": MeanColour(fail_on_call=2))
     with pytest.raises(KeyboardInterrupt):
         compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
-    monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour())
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="auto": MeanColour())
     report = compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     assert report.skipped == {"unreadable image": 1} and report.embeddings[0].rows == 5
 
@@ -161,7 +161,7 @@ def test_no_readable_image_is_a_media_error_and_leaves_nothing_to_resume(pets, m
     ds, root = pets
     moved = root.parent / "moved"
     root.rename(moved)
-    monkeypatch.setattr(encoders, "load_encoder", lambda spec: MeanColour())
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="auto": MeanColour())
     with pytest.raises(MediaError, match="none of the 6 image rows"):
         compute_embeddings(ds, "image:mean-colour", chunk_rows=2)
     assert ds.embedding_names() == [] and not list(ds.embeddings_dir.glob(".*"))
