@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.errors import MediaError
 from core.media import open_image
+from core.rows import RowsView
 from core.workspace import Workspace
 from ui import state
 from ui.grid import safe_code
@@ -20,39 +21,83 @@ from ui.messages import show
 SIMILARITY_PAGE = "pages/similarity.py"
 
 
-def render_detail(ws: Workspace, dataset: str, rows: pd.DataFrame, rid: str | None = None,
+def render_detail(ws: Workspace, dataset: str, rows: pd.DataFrame | RowsView, rid: str | None = None,
                   *, order: Sequence[str] | None = None) -> None:
     """Open the detail dialog if a row was just opened (:func:`ui.state.open_detail`).
 
-    ``order``: the row ids the page shows, in order (previous / next walk them; default:
-    ``rows``' order). ``rid`` is accepted for older callers; the open row is in ui.state."""
+    ``rows``: a DataFrame, or a :class:`core.rows.RowsView` (the row and its neighbours are
+    then looked up by query). ``order``: the row ids the page shows, in order (previous /
+    next walk them; default: ``rows``' order). ``rid`` is accepted for older callers; the
+    open row is in ui.state."""
     if not state.take_detail_request():
         return
+    if isinstance(rows, RowsView):
+        _row_dialog(ws, dataset, _ViewWalk(rows))
+        return
     ids = [str(i) for i in (order if order is not None else rows["id"].astype(str).tolist())]
-    _row_dialog(ws, dataset, rows, ids)
+    _row_dialog(ws, dataset, _ListWalk(rows, ids))
+
+
+class _ListWalk:
+    """Rows of a DataFrame walked in ``order``."""
+
+    def __init__(self, rows: pd.DataFrame, order: list[str]) -> None:
+        self.rows, self.order = rows, order
+
+    def row(self, rid: str) -> pd.Series | None:
+        match = self.rows.loc[self.rows["id"].astype(str) == rid]
+        return match.iloc[0] if len(match) else None
+
+    def position(self, rid: str) -> int | None:
+        return self.order.index(rid) if rid in self.order else None
+
+    def total(self) -> int:
+        return len(self.order)
+
+    def id_at(self, pos: int) -> str | None:
+        return self.order[pos] if 0 <= pos < len(self.order) else None
+
+
+class _ViewWalk:
+    """Rows of a :class:`RowsView`, each step one query."""
+
+    def __init__(self, view: RowsView) -> None:
+        self.view = view
+
+    def row(self, rid: str) -> pd.Series | None:
+        return self.view.row(rid)
+
+    def position(self, rid: str) -> int | None:
+        return self.view.position_of(rid)
+
+    def total(self) -> int:
+        return self.view.count()
+
+    def id_at(self, pos: int) -> str | None:
+        return self.view.id_at(pos)
 
 
 @st.dialog("Row detail", width="large")
-def _row_dialog(ws: Workspace, dataset: str, rows: pd.DataFrame, order: list[str]) -> None:
+def _row_dialog(ws: Workspace, dataset: str, walk: _ListWalk | _ViewWalk) -> None:
     rid = state.detail_row()
-    match = rows.loc[rows["id"].astype(str) == rid] if rid is not None else rows.iloc[:0]
-    if match.empty:
+    row = walk.row(rid) if rid is not None else None
+    if row is None:
         show("This row is no longer in the dataset.", "warning")
         return
-    row = match.iloc[0]
-    pos = order.index(rid) if rid in order else None
+    pos = walk.position(rid)
+    total = walk.total()
     nav = st.columns([1, 1, 2, 3], vertical_alignment="center")
     if nav[0].button("Previous", key="detail:prev", icon=":material/chevron_left:",
                      disabled=not pos):
-        _step(order, pos - 1)
+        _step(walk, pos - 1)
     if nav[1].button("Next", key="detail:next", icon=":material/chevron_right:",
-                     disabled=pos is None or pos + 1 >= len(order)):
-        _step(order, pos + 1)
+                     disabled=pos is None or pos + 1 >= total):
+        _step(walk, pos + 1)
     if nav[2].button("Find similar", key="detail:similar", icon=":material/join_inner:"):
         state.clear_anchors(dataset)
         state.add_anchors(dataset, [rid])
         st.switch_page(SIMILARITY_PAGE)
-    nav[3].markdown(safe_code(rid) + (f" · {pos + 1:,} of {len(order):,}" if pos is not None else ""))
+    nav[3].markdown(safe_code(rid) + (f" · {pos + 1:,} of {total:,}" if pos is not None else ""))
     ds = ws.dataset(dataset)
     left, right = st.columns([3, 2])
     with left:
@@ -78,8 +123,10 @@ def _row_dialog(ws: Workspace, dataset: str, rows: pd.DataFrame, order: list[str
             ]), hide_index=True, key="detail:history")
 
 
-def _step(order: list[str], pos: int) -> None:
-    st.session_state["detail_row"] = order[pos]
+def _step(walk: _ListWalk | _ViewWalk, pos: int) -> None:
+    rid = walk.id_at(pos)
+    if rid is not None:
+        st.session_state["detail_row"] = rid
     st.rerun(scope="fragment")
 
 

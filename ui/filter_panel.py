@@ -17,7 +17,13 @@ import streamlit as st
 
 from core.errors import NotFoundError
 from core.filters import ColumnProfile, RowFilter
-from core.rows import join_quality, matching_rows, needs_quality
+from core.rows import (
+    RowsView,
+    effective_rows_columns,
+    join_quality,
+    matching_rows,
+    needs_quality,
+)
 from core.workspace import Workspace
 from ui import loaders, state
 from ui.grid import safe_text
@@ -25,6 +31,7 @@ from ui.quality_data import (
     pending_quality_job,
     quality_or_none,
     quality_profile,
+    quality_scores,
     rows_with_quality,
 )
 
@@ -62,6 +69,41 @@ def catalog_profile(ws: Workspace, dataset: str, embedding: str | None) -> Colum
     if embedding and pending_quality_job(ws, dataset, embedding) is None:
         return quality_profile(ws, dataset, embedding)
     return loaders.effective_profile(ws, dataset)
+
+
+def catalog_view(ws: Workspace, dataset: str, embedding: str | None, flt: RowFilter) -> RowsView:
+    """The Catalog's rows passing ``flt`` as a :class:`core.rows.RowsView` (queried page by
+    page; no table in memory): effective rows plus the quality columns of ``embedding``
+    once they are computed (:func:`catalog_rows` starts or watches that job). A condition on
+    a column the table lacks is dropped with a warning naming it; so is a deleted slice
+    (from the saved filter too)."""
+    quality = None
+    if embedding:
+        job = pending_quality_job(ws, dataset, embedding)
+        if job is None:
+            quality = quality_scores(ws, dataset, embedding)
+        elif job.active:
+            from ui import jobs
+
+            jobs.watch_job(ws, job, f"{job.label} (the quality columns appear when it is done)")
+    columns = effective_rows_columns(ws, dataset) + ([c for c in quality.column_names if c != "id"]
+                                                    if quality is not None else [])
+    usable = _usable(flt, columns)
+    if usable.slice_name and usable.slice_name not in {s.name for s in ws.store.list_slices(dataset)}:
+        _missing_slice_warning(usable.slice_name)
+        rename_slice_in_filter(dataset, usable.slice_name, None)
+        usable = replace(usable, slice_name=None)
+    return RowsView(ws, dataset, usable, quality)
+
+
+def _usable(flt: RowFilter, columns) -> RowFilter:
+    """``flt`` without its conditions on columns not in ``columns`` (a warning names them)."""
+    usable = flt.applicable_to(columns)
+    if usable != flt:
+        skipped = RowFilter(categories=tuple(c for c in flt.categories if c not in usable.categories),
+                            ranges=tuple(r for r in flt.ranges if r not in usable.ranges))
+        st.warning(f"Not applied on this page (no such column here): {safe_text(skipped.describe())}.")
+    return usable
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -228,11 +270,7 @@ def filtered_rows(ws: Workspace, dataset: str, rows: pd.DataFrame, flt: RowFilte
     if not flt.active:
         return rows
     table = _with_quality_columns(ws, dataset, rows, flt)
-    usable = flt.applicable_to(table.columns)
-    if usable != flt:
-        skipped = RowFilter(categories=tuple(c for c in flt.categories if c not in usable.categories),
-                            ranges=tuple(r for r in flt.ranges if r not in usable.ranges))
-        st.warning(f"Not applied on this page (no such column here): {safe_text(skipped.describe())}.")
+    usable = _usable(flt, table.columns)
     if not usable.active:
         return rows
     try:

@@ -24,6 +24,7 @@ import streamlit as st
 
 from core.errors import MediaError
 from core.media import thumbnail_path
+from core.rows import RowsView, ViewSummary, is_numeric_type
 from core.workspace import Dataset
 from ui import state
 from ui.loaders import file_stamp
@@ -101,12 +102,34 @@ _TILE_GRID = st.components.v2.component(
 )
 
 
-def score_columns(view: pd.DataFrame) -> list[str]:
+def score_columns(view: pd.DataFrame | RowsView) -> list[str]:
     """Numeric columns worth showing on hover and in the table (scores first)."""
-    numeric = [c for c in view.columns if c not in _HIDDEN
-               and pd.api.types.is_numeric_dtype(view[c]) and not pd.api.types.is_bool_dtype(view[c])]
+    if isinstance(view, RowsView):
+        numeric = [c for c, t in _summary(view).schema.items() if c not in _HIDDEN and is_numeric_type(t)]
+    else:
+        numeric = [c for c in view.columns if c not in _HIDDEN and pd.api.types.is_numeric_dtype(view[c])
+                   and not pd.api.types.is_bool_dtype(view[c])]
     scores = [c for c in numeric if "score" in c or c in ("similarity", "uniqueness")]
     return (scores + [c for c in numeric if c not in scores])[:_NUMERIC_LIMIT]
+
+
+def _summary(view: RowsView) -> ViewSummary:
+    """The view's count, schema and modalities (one query per view object)."""
+    return view.summary()
+
+
+def _total(view: pd.DataFrame | RowsView) -> int:
+    return _summary(view).total if isinstance(view, RowsView) else len(view)
+
+
+def _columns(view: pd.DataFrame | RowsView) -> list[str]:
+    return list(_summary(view).schema) if isinstance(view, RowsView) else list(view.columns)
+
+
+def _has_images(view: pd.DataFrame | RowsView) -> bool:
+    if isinstance(view, RowsView):
+        return _summary(view).modalities.get("image", 0) > 0
+    return bool((view["modality"] == "image").any())
 
 
 def _number(value: object) -> str:
@@ -173,10 +196,10 @@ def _action_name(label: str) -> str:
     return "open" if label.lower() == "open" else re.sub(r"[^a-z0-9]+", "-", label.lower())
 
 
-def grid_controls(view: pd.DataFrame, key: str, *, scores: bool, text_rows: bool) -> dict:
+def grid_controls(view: pd.DataFrame | RowsView, key: str, *, scores: bool, text_rows: bool) -> dict:
     """Draw the layout, size, sort and page controls; return their values."""
     sortable = [UNSORTED] + (["score"] if scores else []) + score_columns(view) + [
-        c for c in ("label", "id") if c in view.columns]
+        c for c in ("label", "id") if c in _columns(view)]
     cols = st.columns([1.3, 1.2, 2, 1, 1.2, 1.3], vertical_alignment="bottom")
     layout = cols[0].segmented_control("View", ["Tiles", "Table"], key=f"{key}:layout",
                                        default="Table" if text_rows else "Tiles")
@@ -186,14 +209,14 @@ def grid_controls(view: pd.DataFrame, key: str, *, scores: bool, text_rows: bool
     descending = cols[3].toggle("Desc", key=f"{key}:desc", value=True,
                                 disabled=by == UNSORTED)
     page_size = cols[4].selectbox("Per page", PAGE_SIZES, index=1, key=f"{key}:page_size")
-    pages = max(1, math.ceil(len(view) / page_size))
+    pages = max(1, math.ceil(_total(view) / page_size))
     page = cols[5].number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1,
                                 step=1, key=f"{key}:page")
     return {"layout": layout or "Tiles", "size": TILE_SIZES[size or DEFAULT_TILE_SIZE], "by": by,
             "descending": bool(descending), "page_size": int(page_size), "page": int(page)}
 
 
-def _page_rows(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[str, float] | None,
+def _page_rows(ds: Dataset, view: pd.DataFrame | RowsView, key: str, scores: Mapping[str, float] | None,
                ctl: Mapping[str, object]) -> tuple[list[dict], list[str]]:
     """The rows (browser payload) of the page ``ctl`` asks for, and the numeric columns.
 
@@ -207,9 +230,13 @@ def _page_rows(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[str, f
     if (memo is not None and memo["key"] == wanted and memo["view"] is view
             and memo["scores"] is scores):
         return memo["rows"], memo["numeric"]
-    ordered = _sorted(view, ctl["by"], ctl["descending"], scores)
     start = (ctl["page"] - 1) * ctl["page_size"]
-    page = ordered.iloc[start : start + ctl["page_size"]]
+    if isinstance(view, RowsView):  # the database sorts and cuts the page
+        page = view.page(order_by=None if ctl["by"] == UNSORTED else ctl["by"],
+                         descending=ctl["descending"], offset=start, limit=ctl["page_size"])
+    else:
+        ordered = _sorted(view, ctl["by"], ctl["descending"], scores)
+        page = ordered.iloc[start : start + ctl["page_size"]]
     numeric = score_columns(view)
     rows = _payload_rows(ds, page, scores, numeric, with_images=ctl["layout"] == "Tiles")
     st.session_state[memo_key] = {"key": wanted, "view": view, "scores": scores, "rows": rows,
@@ -218,16 +245,16 @@ def _page_rows(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[str, f
 
 
 @st.fragment
-def _grid_fragment(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[str, float] | None,
+def _grid_fragment(ds: Dataset, view: pd.DataFrame | RowsView, key: str, scores: Mapping[str, float] | None,
                    actions: Sequence[tuple[str, Callable[[str], None]]], paginate_rows: bool) -> None:
     if st.session_state.pop(_RERUN_APP, False):
         st.rerun(scope="app")
-    text_rows = not (view["modality"] == "image").any()
+    text_rows = not _has_images(view)
     if paginate_rows:
         ctl = grid_controls(view, key, scores=scores is not None, text_rows=text_rows)
     else:
         ctl = {"layout": "Table" if text_rows else "Tiles", "size": TILE_SIZES[DEFAULT_TILE_SIZE],
-               "by": UNSORTED, "descending": True, "page_size": max(len(view), 1), "page": 1}
+               "by": UNSORTED, "descending": True, "page_size": max(_total(view), 1), "page": 1}
     rows, numeric = _page_rows(ds, view, key, scores, ctl)
     callbacks = {_action_name(label): cb for label, cb in actions}
     comp_key = f"{key}:tiles"
@@ -239,7 +266,7 @@ def _grid_fragment(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[st
         "selected": [rid for rid in chosen if rid in page_ids], "total_selected": len(chosen),
         "token": token, "layout": ctl["layout"].lower(), "size": ctl["size"],
         "page_key": f"{key}|{ctl['by']}|{ctl['descending']}|{ctl['page']}|{ctl['page_size']}",
-        "render_id": f"{len(view)}|{view['id'].iloc[0] if len(view) else ''}",
+        "render_id": f"{_total(view)}|{rows[0]['id'] if rows else ''}",
         "columns": numeric, "actions": [{"name": n, "label": label} for label, n in
                                         ((lbl, _action_name(lbl)) for lbl, _ in actions)],
     }
@@ -250,21 +277,23 @@ def _grid_fragment(ds: Dataset, view: pd.DataFrame, key: str, scores: Mapping[st
 
 def render_grid(
     ds: Dataset,
-    view: pd.DataFrame,
+    view: pd.DataFrame | RowsView,
     *,
     key: str,
     scores: Mapping[str, float] | None = None,
     actions: Sequence[tuple[str, Callable[[str], None]]] = (),
     paginate_rows: bool = True,
 ) -> None:
-    """Draw ``view`` (rows with ``id``, ``modality``…) as a tile grid or table bound to the
-    selection of ``ds``; ``scores`` (row id → score) adds a badge and a sort key.
+    """Draw ``view`` (rows with ``id``, ``modality``…: a DataFrame, or a
+    :class:`core.rows.RowsView` the database pages and sorts, for datasets of any size) as a
+    tile grid or table bound to the selection of ``ds``; ``scores`` (row id → score, with a
+    DataFrame only) adds a badge and a sort key.
 
     ``actions`` are (button label, callback(row_id)) pairs shown on each tile on hover; an
     action labelled "Open" also runs on double-click. The grid runs as a fragment: its
     controls and selection updates rerun only the grid.
     """
-    if view.empty:
+    if _total(view) == 0:
         st.info("No rows to show.")
         return
     _grid_fragment(ds, view, key, scores, tuple(actions), paginate_rows)

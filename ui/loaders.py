@@ -116,15 +116,16 @@ def labels_key(ws: Workspace, dataset: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _effective_profile(home: str, dataset: str, labels: str, _ws: Workspace) -> ColumnProfile:
-    return profile_columns(effective_rows(_ws, dataset))
+    from core.rows import open_rows
+
+    with open_rows(_ws, dataset) as query:  # aggregates in the database, no table in memory
+        return query.profile()
 
 
 def effective_profile(ws: Workspace, dataset: str) -> ColumnProfile:
     """:func:`column_profile` of the effective rows (edited labels included, labels no
     row carries any more left out): what the filter panel offers without quality columns.
     Cached by :func:`labels_key`."""
-    if not ws.store.label_overrides(dataset):
-        return column_profile(ws, dataset)
     return _effective_profile(str(ws.home), dataset, labels_key(ws, dataset), ws)
 
 

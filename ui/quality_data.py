@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CatalogError
-from core.filters import ColumnProfile, profile_columns
+from core.filters import ColumnProfile
 from core.quality import (
     DEFAULT_K,
     DUPLICATE_CANDIDATES,
@@ -32,7 +32,7 @@ from core.quality import (
     neighbours_of,
     quality_columns,
 )
-from core.rows import join_quality
+from core.rows import join_quality, open_rows, quality_arrow
 from core.workspace import Workspace
 from ui import loaders
 
@@ -150,6 +150,20 @@ def quality_or_none(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
+def _quality_arrow(home: str, dataset: str, embedding: str, stamp: str, labels: str,
+                   _ws: Workspace):
+    quality = quality_or_none(_ws, dataset, embedding)
+    return quality_arrow(quality) if quality is not None else None
+
+
+def quality_scores(ws: Workspace, dataset: str, embedding: str):
+    """:func:`quality_or_none` as a shared Arrow table (``pyarrow.Table``, or None), what
+    :class:`core.rows.RowsView` joins without copying (cached; never mutate)."""
+    return _quality_arrow(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                          labels_key(ws, dataset), ws)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _merged(home: str, dataset: str, embedding: str, stamp: str, labels: str,
             _ws: Workspace) -> pd.DataFrame:
     return join_quality(loaders.effective_rows(_ws, dataset), quality_or_none(_ws, dataset, embedding), dataset)
@@ -167,7 +181,8 @@ def rows_with_quality(ws: Workspace, dataset: str, embedding: str) -> pd.DataFra
 @st.cache_data(show_spinner=False, max_entries=16)
 def _profile(home: str, dataset: str, embedding: str, stamp: str, labels: str,
              _ws: Workspace) -> ColumnProfile:
-    profile = profile_columns(rows_with_quality(_ws, dataset, embedding))
+    with open_rows(_ws, dataset, quality=quality_scores(_ws, dataset, embedding)) as query:
+        profile = query.profile()  # aggregates in the database, no table in memory
     first = {c: (0.0, 1.0) for c in SCORE_COLUMNS if c in profile.numeric}
     numeric = {**first, **{c: v for c, v in profile.numeric.items() if c not in first}}
     cats = dict(profile.categorical)

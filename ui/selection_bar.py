@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from core.errors import CatalogError
+from core.rows import RowsView, ViewIds
 from core.workspace import Workspace
 from ui import state
 from ui.grid import safe_text
@@ -19,25 +20,28 @@ MAX_SELECT_ALL = 100_000
 def render_selection_bar(
     ws: Workspace,
     dataset: str,
-    view_ids: Sequence[str],
+    view_ids: Sequence[str] | RowsView,
     *,
     key: str,
     recipe: dict | None = None,
     shown: int | None = None,
     total: int | None = None,
 ) -> None:
-    """Draw the bar for the rows in ``view_ids`` (the current filtered/ranked view).
+    """Draw the bar for the rows in ``view_ids`` (the current filtered/ranked view: ids, or
+    a :class:`core.rows.RowsView`, whose ids are then fetched only when a button needs them).
 
     ``recipe`` is stored with a saved slice (e.g. the search that produced the view);
     ``shown``/``total`` add "N of M rows". The buttons read the selection when pressed
     (the grid sends it from the browser), so none is disabled by a stale count.
     """
+    if isinstance(view_ids, RowsView):
+        view_ids = ViewIds(view_ids, total=shown)
     cols = st.columns([1.1, 1.4, 0.9, 1.45, 1.3, 1.3], vertical_alignment="bottom")
     if shown is not None and total is not None:
         cols[0].markdown(f"**{shown:,} of {total:,} rows**")
     if cols[1].button("Select all shown", key=f"{key}:all", disabled=not view_ids,
                       icon=":material/select_all:"):
-        state.select(dataset, list(view_ids)[:MAX_SELECT_ALL])
+        state.select(dataset, list(view_ids[:MAX_SELECT_ALL]))
         st.rerun()
     if cols[2].button("Clear", key=f"{key}:clear", icon=":material/deselect:"):
         state.clear_selection(dataset)

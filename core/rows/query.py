@@ -134,9 +134,10 @@ class RowQuery:
 
     def page(self, flt: RowFilter | None = None, *, order_by: str | None = None,
              descending: bool = False, offset: int = 0, limit: int | None = 100,
-             columns: Sequence[str] | None = None) -> RowPage:
+             columns: Sequence[str] | None = None, with_total: bool = True) -> RowPage:
         """Rows ``offset``… ``offset + limit`` of those passing ``flt``, in row order or by
-        ``order_by`` (NULLs last, ties in row order); ``total`` counts every matching row."""
+        ``order_by`` (NULLs last, ties in row order); ``total`` counts every matching row
+        (-1 with ``with_total`` False, which spares the database counting them)."""
         if offset < 0 or (limit is not None and limit < 0):
             raise InputError(f"a page needs offset ≥ 0 and limit ≥ 0, not {offset} and {limit}")
         sql, params = self._where(flt)
@@ -154,11 +155,38 @@ class RowQuery:
         select = ", ".join(quote_ident(c) for c in wanted)
         paging = f" LIMIT {int(limit)}" if limit is not None else ""
         paging += f" OFFSET {int(offset)}" if offset else ""
+        counted = ", count(*) OVER () AS __total" if with_total else ""
         frame = self._con.execute(
-            f"SELECT {select}, count(*) OVER () AS __total FROM effective_rows WHERE {sql} "
-            f"ORDER BY {order}{paging}", params).df()
+            f"SELECT {select}{counted} FROM effective_rows WHERE {sql} ORDER BY {order}{paging}",
+            params).df()
+        if not with_total:
+            return RowPage(frame, -1, offset)
         total = int(frame["__total"].iloc[0]) if len(frame) else (self.count(flt) if offset else 0)
         return RowPage(frame.drop(columns="__total"), total, offset)
+
+    def position_of(self, flt: RowFilter | None, row_id: str) -> int | None:
+        """0-based position of ``row_id`` among the rows passing ``flt`` (row order), or None."""
+        sql, params = self._where(flt)
+        found = self._con.execute(
+            f"SELECT n FROM (SELECT CAST(id AS VARCHAR) AS rid, row_number() OVER (ORDER BY {POSITION}) - 1 "
+            f"AS n FROM effective_rows WHERE {sql}) WHERE rid = ?", [*params, str(row_id)]).fetchall()
+        return int(found[0][0]) if found else None
+
+    def row(self, row_id: str) -> pd.Series | None:
+        """Every column of row ``row_id`` (None if there is no such row)."""
+        frame = self._con.execute(
+            f"SELECT {', '.join(quote_ident(c) for c in self.schema)} FROM effective_rows "
+            f"WHERE CAST(id AS VARCHAR) = ? LIMIT 1", [str(row_id)]).df()
+        return frame.iloc[0] if len(frame) else None
+
+    def modalities(self, flt: RowFilter | None = None) -> dict[str, int]:
+        """Modality → number of rows passing ``flt``."""
+        if "modality" not in self.schema:
+            return {}
+        sql, params = self._where(flt)
+        return {str(m): int(n) for m, n in self._con.execute(
+            f"SELECT modality, count(*) FROM effective_rows WHERE {sql} GROUP BY modality",
+            params).fetchall()}
 
     # ---- what the filter panel offers ----------------------------------------------------
     def profile(self) -> ColumnProfile:
@@ -198,16 +226,27 @@ def _edits_table(overrides: Mapping[str, str | None]) -> pa.Table:
                      "label": pa.array(list(overrides.values()), type=pa.string())})
 
 
-def _quality_columns(quality: pd.DataFrame | None, present: Sequence[str]) -> list[str]:
+def quality_arrow(quality: pd.DataFrame | pa.Table) -> pa.Table:
+    """``quality`` (``id`` + score columns) as an Arrow table with string ids: what
+    :func:`open_rows` joins without copying. Convert once and reuse it across queries."""
+    if isinstance(quality, pa.Table):
+        return quality
+    return pa.Table.from_pandas(quality.assign(id=quality["id"].astype(str)), preserve_index=False)
+
+
+def _quality_columns(quality: pd.DataFrame | pa.Table | None, present: Sequence[str]) -> list[str]:
     if quality is None:
         return []
-    return [c for c in quality.columns if c != "id" and c not in present]
+    names = quality.column_names if isinstance(quality, pa.Table) else list(quality.columns)
+    return [c for c in names if c != "id" and c not in present]
 
 
-def open_rows(ws: Workspace, dataset: str, *, quality: pd.DataFrame | None = None) -> RowQuery:
+def open_rows(ws: Workspace, dataset: str, *,
+              quality: pd.DataFrame | pa.Table | None = None) -> RowQuery:
     """A :class:`RowQuery` over ``dataset``'s effective rows (label edits applied), plus the
-    columns of ``quality`` (``id`` + score columns, e.g. :func:`core.rows.quality_table`)
-    joined on id, skipping any a row column already has. Raises NotFoundError."""
+    columns of ``quality`` (``id`` + score columns, e.g. :func:`core.rows.quality_table`;
+    pass it through :func:`quality_arrow` once when it serves many queries) joined on id,
+    skipping any a row column already has. Raises NotFoundError."""
     ds = ws.dataset(dataset)
     if not ds.rows_path.exists():
         ds.rows()  # raises NotFoundError naming the file
@@ -223,7 +262,7 @@ def open_rows(ws: Workspace, dataset: str, *, quality: pd.DataFrame | None = Non
     joins = "LEFT JOIN label_edits e ON e.id = CAST(s.id AS VARCHAR)"
     extra = _quality_columns(quality, present + ["label"])
     if extra:
-        con.register("quality_scores", quality[["id", *extra]].assign(id=quality["id"].astype(str)))
+        con.register("quality_scores", quality_arrow(quality).select(["id", *extra]))
         cols += [f"q.{quote_ident(c)}" for c in extra]
         joins += " LEFT JOIN quality_scores q ON q.id = CAST(s.id AS VARCHAR)"
     select = (f"SELECT {', '.join(cols)}, s.file_row_number AS {POSITION} "
