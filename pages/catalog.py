@@ -6,7 +6,7 @@ the page fetches the tiles it shows and the counts it draws, at any dataset size
 from ui import state
 from ui.detail import render_detail
 from ui.filter_panel import catalog_profile, catalog_view, render_filter_panel
-from ui.grid import render_grid
+from ui.grid import render_grid, view_count
 from ui.page import start_page
 from ui.selection_bar import render_selection_bar
 
@@ -14,7 +14,7 @@ ws, dataset, embedding = start_page("Catalog")
 flt = render_filter_panel(ws, dataset, profile=catalog_profile(ws, dataset, embedding))
 view = catalog_view(ws, dataset, embedding, flt)
 render_detail(ws, dataset, view)
-shown = view.count()
+shown = view_count(view)
 render_selection_bar(ws, dataset, view, key="catalog", shown=shown,
                      total=ws.dataset(dataset).row_count(),
                      recipe={"method": "manual", "filter": flt.to_json()})

@@ -15,7 +15,7 @@ from core.media import open_image
 from core.rows import RowsView
 from core.workspace import Workspace
 from ui import state
-from ui.grid import safe_code
+from ui.grid import safe_code, view_count
 from ui.messages import show
 
 SIMILARITY_PAGE = "pages/similarity.py"
@@ -71,7 +71,7 @@ class _ViewWalk:
         return self.view.position_of(rid)
 
     def total(self) -> int:
-        return self.view.count()
+        return view_count(self.view)
 
     def id_at(self, pos: int) -> str | None:
         return self.view.id_at(pos)

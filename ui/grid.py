@@ -14,6 +14,7 @@ and :func:`safe_code` do the same for st.markdown.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -113,9 +114,36 @@ def score_columns(view: pd.DataFrame | RowsView) -> list[str]:
     return (scores + [c for c in numeric if c not in scores])[:_NUMERIC_LIMIT]
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_summary(state_key: str, dataset: str, flt: str, _view: RowsView) -> ViewSummary:
+    return _view.summary()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_page(state_key: str, dataset: str, flt: str, order_by: str | None, descending: bool,
+                 offset: int, limit: int, _view: RowsView) -> pd.DataFrame:
+    return _view.page(order_by=order_by, descending=descending, offset=offset, limit=limit)
+
+
 def _summary(view: RowsView) -> ViewSummary:
-    """The view's count, schema and modalities (one query per view object)."""
+    """The view's count, schema and modalities: one query per view object, and kept across
+    reruns under the view's ``state_key`` (a rerun that changes nothing asks nothing)."""
+    if view.cacheable:
+        return _cached_summary(view.state_key, view.dataset, json.dumps(view.flt.to_json()), view)
     return view.summary()
+
+
+def _view_page(view: RowsView, order_by: str | None, descending: bool, offset: int,
+               limit: int) -> pd.DataFrame:
+    if view.cacheable:
+        return _cached_page(view.state_key, view.dataset, json.dumps(view.flt.to_json()),
+                            order_by, descending, offset, limit, view)
+    return view.page(order_by=order_by, descending=descending, offset=offset, limit=limit)
+
+
+def view_count(view: RowsView) -> int:
+    """Rows in ``view`` (asked once per view, kept across reruns like the grid's pages)."""
+    return _summary(view).total
 
 
 def _total(view: pd.DataFrame | RowsView) -> int:
@@ -232,8 +260,8 @@ def _page_rows(ds: Dataset, view: pd.DataFrame | RowsView, key: str, scores: Map
         return memo["rows"], memo["numeric"]
     start = (ctl["page"] - 1) * ctl["page_size"]
     if isinstance(view, RowsView):  # the database sorts and cuts the page
-        page = view.page(order_by=None if ctl["by"] == UNSORTED else ctl["by"],
-                         descending=ctl["descending"], offset=start, limit=ctl["page_size"])
+        page = _view_page(view, None if ctl["by"] == UNSORTED else ctl["by"], ctl["descending"],
+                          start, ctl["page_size"])
     else:
         ordered = _sorted(view, ctl["by"], ctl["descending"], scores)
         page = ordered.iloc[start : start + ctl["page_size"]]

@@ -168,9 +168,14 @@ class RowQuery:
         """0-based position of ``row_id`` among the rows passing ``flt`` (row order), or None."""
         sql, params = self._where(flt)
         found = self._con.execute(
-            f"SELECT n FROM (SELECT CAST(id AS VARCHAR) AS rid, row_number() OVER (ORDER BY {POSITION}) - 1 "
-            f"AS n FROM effective_rows WHERE {sql}) WHERE rid = ?", [*params, str(row_id)]).fetchall()
-        return int(found[0][0]) if found else None
+            f"SELECT {POSITION} FROM effective_rows WHERE CAST(id AS VARCHAR) = ? AND {sql} LIMIT 1",
+            [str(row_id), *params]).fetchall()
+        if not found:
+            return None
+        before = self._con.execute(
+            f"SELECT count(*) FROM effective_rows WHERE {POSITION} < ? AND {sql}",
+            [found[0][0], *params]).fetchall()
+        return int(before[0][0])
 
     def row(self, row_id: str) -> pd.Series | None:
         """Every column of row ``row_id`` (None if there is no such row)."""

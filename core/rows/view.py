@@ -34,7 +34,16 @@ class RowsView:
     dataset: str
     flt: RowFilter = field(default_factory=RowFilter)
     quality: pd.DataFrame | pa.Table | None = field(default=None, compare=False, repr=False)
+    # what the rows are made of (e.g. rows file stamp + label edits + quality stamp): a cache
+    # may keep answers under it; None: nothing may be cached
+    state_key: str | None = None
     _memo: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether answers depend only on ``state_key`` and the filter (tags and slices live
+        in the store and change without the rows changing, so a filter on them is not)."""
+        return self.state_key is not None and not self.flt.tags and not self.flt.slice_name
 
     def query(self) -> RowQuery:
         """A :class:`RowQuery` over the view's table (close it, or use ``with``)."""
