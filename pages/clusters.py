@@ -1,6 +1,7 @@
 """Cluster map: a 2-D map (UMAP / PCA) of the active embedding coloured by KMeans
-cluster, label, tag, quality score or a column; lasso, box or click points (or pick a
-cluster) to select rows, then tag, slice, relabel or use them as anchors."""
+cluster, label, tag, quality score or a column (a large map: a sample of the points over
+the density of all rows); lasso, box or click points (or pick a cluster) to select rows,
+then tag, slice, relabel or use them as anchors."""
 
 import streamlit as st
 
@@ -48,9 +49,12 @@ except CatalogError as err:
     st.stop()
 
 points = cw.map_points(view, proj, clu)
+shown = cw.shown_points(points, dataset)  # a large map draws a sample over the density of all rows
 missing = len(view) - len(points)
 st.caption(f"{len(points):,} rows on the map (filter: {safe_text(flt.describe())})"
            + (f" · {missing:,} rows have no vector in this embedding" if missing else "")
+           + (f" · {len(shown):,} of them drawn, the shading shows all; a box or lasso selects every "
+              "row inside it" if len(shown) < len(points) else "")
            + (f" · {clu.k} clusters, not {clu.requested_k}: only {clu.k} distinct vectors"
               if clu.k < clu.requested_k else ""))
 if points.empty:
@@ -66,13 +70,13 @@ color_by = o1.selectbox("Colour by", colorings, key="clu:color")
 tag = o2.selectbox("Tag", tags, key="clu:tag") if color_by == cw.COLOR_TAG else ""
 try:
     values = cw.color_values(
-        points, color_by, tag=tag,
+        shown, color_by, tag=tag,
         tagged=ws.store.rows_with_tag(dataset, tag) if color_by == cw.COLOR_TAG else (),
         scores=cw.quality_by_id(ws, dataset, embedding) if color_by in cw.SCORE_COLORINGS else None)
 except CatalogError as err:
     show_error(err)
     st.stop()
-fig, trace_ids = cw.map_figure(points, values, color_by)
+fig, trace_ids = cw.map_figure_with_density(points, shown, values, color_by)
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", "points"), key="clu:map")
 
 recipe = {"embedding": embedding, "projection": proj.params, "k": k, "seed": seed,

@@ -2,7 +2,9 @@
 "Select cluster" box replaces the session selection (``ui.state``) with the cluster's rows
 (:func:`render_picks`); a lasso/box/click on the map changes nothing by itself: it is
 offered with "Replace selection", "Add to selection" and "Intersect with selection"
-buttons (:func:`render_lasso_offer`). Each widget's value is acted
+buttons (:func:`render_lasso_offer`). A box or lasso catches every shown row inside it,
+drawn or not (a large map draws a sample: :func:`map_selection`); a click, the points
+clicked. Each widget's value is acted
 on once, when it changes (its last value is kept under ``clu:_seen``), so checkboxes
 un-ticked in the grid stay un-ticked on later reruns. The table and the box are keyed per
 clustering (:func:`pick_keys`): a cluster chosen on one dataset is not carried over to
@@ -18,7 +20,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.clusters import Clustering, selection_to_ids
+from core.clusters import (
+    Clustering,
+    regions_from_event,
+    rows_in_regions,
+    selection_to_ids,
+)
 from core.errors import CatalogError, InputError
 from core.labels import relabel_rows, undo_relabel
 from core.workspace import Workspace
@@ -87,12 +94,14 @@ def render_picks(dataset: str, clu: Clustering, points: pd.DataFrame, event: Any
     ``embedding``, ``k`` and ``seed``) is stored with the picked rows."""
     summary_key, box_key = pick_keys(dataset, recipe["embedding"], recipe["k"], recipe["seed"])
     try:
-        lasso_ids, lasso_sig = map_selection(event, trace_ids)
+        lasso_ids, lasso_sig = map_selection(event, trace_ids, points)
     except CatalogError as err:
         show_error(err)
         lasso_ids, lasso_sig = [], None
     if changed(dataset, "map", lasso_sig):  # a new lasso is only offered: see render_lasso_offer
-        offer_lasso(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": colour_by})
+        regions = lasso_sig.get("regions") if isinstance(lasso_sig, dict) else None
+        offer_lasso(dataset, lasso_ids, {"method": "lasso", **recipe, "colour_by": colour_by,
+                                         **({"regions": regions} if regions else {})})
     render_lasso_offer(dataset)
 
     st.subheader("Clusters")
@@ -203,8 +212,18 @@ def picked(dataset: str) -> tuple[list[str], dict]:
     return (list(entry["ids"]), dict(entry["recipe"])) if entry else ([], {})
 
 
-def map_selection(event: Any, trace_ids: Sequence[Sequence[str]]) -> tuple[list[str], Any]:
-    """(ids, the event's points as plain JSON) of a plotly selection event."""
+def map_selection(event: Any, trace_ids: Sequence[Sequence[str]],
+                  rows: pd.DataFrame | None = None) -> tuple[list[str], Any]:
+    """(ids, a plain-JSON signature of the selection) of a plotly selection event.
+
+    With ``rows`` (the shown rows: columns id, x, y) and a box or lasso in the event: every
+    row inside the regions, drawn or not, in ``rows`` order (signature ``{"regions":
+    [...]}``). Otherwise the points the event lists (``trace_ids``: ids per trace, in
+    plotted order; signature: the points)."""
+    regions = regions_from_event(event) if rows is not None else ()
+    if regions:
+        inside = rows_in_regions(rows[["x", "y"]].to_numpy(), regions)
+        return rows["id"].to_numpy()[inside].tolist(), {"regions": [r.to_json() for r in regions]}
     selection = event.get("selection", {}) if isinstance(event, dict) else {}
     points = [{"curve_number": p.get("curve_number"), "point_index": p.get("point_index",
                p.get("point_number"))} for p in selection.get("points", []) if isinstance(p, dict)]

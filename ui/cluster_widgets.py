@@ -1,33 +1,45 @@
 """Streamlit glue of the Cluster map page: cached projections and clusterings, quality
-scores (the shared quality table of :mod:`ui.quality_data`); the map figure
-(:mod:`ui.cluster_map`) and the summary table, pick and relabel actions
-(:mod:`ui.cluster_picks`) are re-exported here, so the page uses one module.
+scores (the shared quality table of :mod:`ui.quality_data`), the points drawn of a large
+map and its density layer; the map figure (:mod:`ui.cluster_map`) and the summary table,
+pick and relabel actions (:mod:`ui.cluster_picks`) are re-exported here, so the page uses
+one module.
 
-Caching: ``st.cache_data`` wrappers keyed by (home, dataset, embedding, embedding file
-stamp, parameters, label-edit hash); ``_ws`` is not hashed. A first projection runs
-outside them (:func:`compute_projection`) to drive ``st.progress`` (a cached function
-must not update an element created outside it, or its replay fails); ``project`` stores
-it in ``ds.projections_dir``, where the cached wrapper then reads it.
+Caching: ``st.cache_resource`` wrappers (shared, read-only: a projection or clustering
+of millions of rows is not copied on every rerun, as ``st.cache_data`` would) keyed by
+(home, dataset, embedding, embedding file stamp, parameters, label-edit hash); ``_ws`` is
+not hashed. A first projection runs outside them (:func:`compute_projection`) to drive
+``st.progress`` (a cached function must not update an element created outside it, or
+its replay fails); ``project`` stores it in ``ds.projections_dir``, where the cached
+wrapper then reads it.
+
+A map of more than :data:`MAP_POINT_CAP` rows draws a stable sample of them (selected
+rows and anchors first: :func:`shown_points`) over a density layer of every row
+(:func:`map_figure_with_density`); a box or lasso still selects every row inside it
+(:func:`ui.cluster_picks.map_selection`).
 """
 
 from __future__ import annotations
 
-import json
-
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.clusters import (
+    MAP_POINT_CAP,
     Clustering,
     Projection,
     cluster,
+    density_grid,
+    display_sample,
     estimate_projection_seconds,
+    is_projection_cached,
     project,
-    vectors_hash,
+    projection_key,
 )
 from core.errors import EmbeddingError
 from core.workspace import Workspace
-from ui import loaders
+from ui import loaders, state
 from ui import quality_data as qd
 from ui.cluster_map import (
     COLOR_CLUSTER,
@@ -64,12 +76,13 @@ from ui.cluster_picks import (
 
 __all__ = [
     "COLOR_CLUSTER", "COLOR_ISSUE", "COLOR_LABEL", "COLOR_TAG", "COLOR_UNIQUE", "COLUMN_PREFIX",
-    "CONFIRM_ABOVE_SECONDS", "MAX_GROUPS", "METHOD_NAMES", "SCORE_COLORINGS", "SNIPPET",
-    "build_map", "changed", "cluster_ids", "cluster_label", "clustering", "color_options",
-    "color_values", "compute_projection", "estimate_text", "first_run_estimate",
-    "hover_texts", "map_figure", "map_points", "map_selection", "pick",
-    "pick_keys", "picked", "plain", "projection", "projection_on_disk", "quality_by_id",
-    "render_picks", "render_relabel", "rows_of", "summary_table", "table_choice",
+    "CONFIRM_ABOVE_SECONDS", "MAP_POINT_CAP", "MAX_GROUPS", "METHOD_NAMES", "SCORE_COLORINGS",
+    "SNIPPET", "build_map", "changed", "cluster_ids", "cluster_label", "clustering",
+    "color_options", "color_values", "compute_projection", "density_layer", "estimate_text",
+    "first_run_estimate", "hover_texts", "map_figure", "map_figure_with_density", "map_points",
+    "map_selection", "pick", "pick_keys", "picked", "plain", "projection", "projection_on_disk",
+    "quality_by_id", "render_picks", "render_relabel", "rows_of", "shown_points",
+    "summary_table", "table_choice",
 ]
 
 METHOD_NAMES = {"umap": "UMAP (cached after the first run)", "pca": "PCA (instant)"}
@@ -77,31 +90,24 @@ CONFIRM_ABOVE_SECONDS = 30.0  # ask before a projection estimated to take longer
 
 
 # ---- projections ---------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=16)
-def _vectors_hash(home: str, dataset: str, embedding: str, stamp: str, _ws: Workspace) -> str:
+@st.cache_data(show_spinner=False, max_entries=32)
+def _projection_key(home: str, dataset: str, embedding: str, stamp: str, method: str, seed: int,
+                    _ws: Workspace) -> str:
     emb = loaders.embedding(_ws, dataset, embedding)
-    return vectors_hash([str(i) for i in emb.ids], emb.vectors)
+    return projection_key([str(i) for i in emb.ids], emb.vectors, method=method, seed=seed,
+                          cache_dir=_ws.dataset(dataset).projections_dir)
 
 
 def projection_on_disk(ws: Workspace, dataset: str, embedding: str, method: str, seed: int) -> bool:
-    """True if ``project`` would read this map from ``ds.projections_dir`` (a record with
-    the same method, seed, row count and vectors hash; see core.clusters.projection's docstring)."""
+    """True if ``project`` would read this map from ``ds.projections_dir`` (its record is
+    there: see core.clusters.cache). The key is computed once per embedding version; the
+    memory-mapped vectors are hashed once per file version (by the job that made the map)."""
     cache = ws.dataset(dataset).projections_dir
-    if not cache.is_dir():
-        return False
-    stamp = loaders.embedding_stamp(ws, dataset, embedding)
-    n = len(loaders.embedding(ws, dataset, embedding).ids)
-    vhash = _vectors_hash(str(ws.home), dataset, embedding, stamp, ws)
-    for path in cache.glob("proj-*.json"):
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        params = meta.get("params", {})
-        if (meta.get("vectors_hash") == vhash and meta.get("n") == n
-                and params.get("method") == method and params.get("seed") == seed):
-            return True
-    return False
+    if not cache.is_dir() or next(cache.glob("proj-*.json"), None) is None:
+        return False  # no map yet: nothing to hash the vectors for (the job that makes one does)
+    key = _projection_key(str(ws.home), dataset, embedding, loaders.embedding_stamp(ws, dataset, embedding),
+                          method, int(seed), ws)
+    return is_projection_cached(key, cache)
 
 
 def first_run_estimate(n_rows: int, dims: int, method: str) -> float | None:
@@ -139,7 +145,7 @@ def compute_projection(ws: Workspace, dataset: str, embedding: str, method: str,
                "and is read from the cache after that.")
 
 
-@st.cache_data(show_spinner="Loading the map…", max_entries=16)
+@st.cache_resource(show_spinner="Loading the map…", max_entries=8)
 def _projection(home: str, dataset: str, embedding: str, stamp: str, method: str, seed: int,
                 _ws: Workspace) -> Projection:
     emb = loaders.embedding(_ws, dataset, embedding)
@@ -148,12 +154,13 @@ def _projection(home: str, dataset: str, embedding: str, stamp: str, method: str
 
 
 def projection(ws: Workspace, dataset: str, embedding: str, method: str, seed: int) -> Projection:
-    """The 2-D map of every row of ``embedding`` (cached; from disk after the first run)."""
+    """The 2-D map of every row of ``embedding`` (cached, shared: never mutate it; from disk
+    after the first run)."""
     return _projection(str(ws.home), dataset, embedding, loaders.embedding_stamp(ws, dataset, embedding),
                        method, int(seed), ws)
 
 
-@st.cache_data(show_spinner="Clustering…", max_entries=16)
+@st.cache_resource(show_spinner="Clustering…", max_entries=8)
 def _clustering(home: str, dataset: str, embedding: str, stamp: str, k: int, seed: int,
                 labels: str, _ws: Workspace) -> Clustering:
     emb = loaders.embedding(_ws, dataset, embedding)
@@ -165,8 +172,9 @@ def _clustering(home: str, dataset: str, embedding: str, stamp: str, k: int, see
 
 
 def clustering(ws: Workspace, dataset: str, embedding: str, k: int, seed: int) -> Clustering:
-    """KMeans (k, seed) of every row of ``embedding`` with label/term summaries (cached;
-    recomputed when labels are edited). Raises InputError for k outside 2..rows."""
+    """KMeans (k, seed) of every row of ``embedding`` with label/term summaries (cached,
+    shared: never mutate it; recomputed when labels are edited). Raises InputError for k
+    outside 2..rows."""
     return _clustering(str(ws.home), dataset, embedding, loaders.embedding_stamp(ws, dataset, embedding),
                        int(k), int(seed), loaders.labels_key(ws, dataset), ws)
 
@@ -177,3 +185,36 @@ def quality_by_id(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
     pass: colouring adds no neighbour search, and a relabel rescores the labels on the
     cached neighbours. Raises InputError (< 2 rows)."""
     return qd.quality_table(ws, dataset, embedding).set_index("id")
+
+
+# ---- large maps: a sample of points over the density of every row -----------------------------
+def shown_points(points: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The rows of ``points`` to draw: all of them up to :data:`MAP_POINT_CAP`, else that
+    many (the selected rows and anchors first, then a sample stable across reruns and
+    filters: :func:`core.clusters.display_sample`), in ``points`` order."""
+    if len(points) <= MAP_POINT_CAP:
+        return points
+    keep = [*state.selection(dataset), *state.anchors(dataset)]
+    drawn = display_sample(points["id"].to_numpy(), MAP_POINT_CAP, always=keep)
+    return points.iloc[drawn].reset_index(drop=True)
+
+
+def density_layer(points: pd.DataFrame) -> go.Heatmap:
+    """A grey heatmap of how many rows of ``points`` (columns x, y) fall in each map cell
+    (log scale; empty cells transparent), drawn under the sampled points."""
+    grid = density_grid(points[["x", "y"]].to_numpy())
+    shade = np.where(grid.counts > 0, np.log10(np.maximum(grid.counts, 1)) + 1.0, np.nan)
+    return go.Heatmap(x=grid.x, y=grid.y, z=shade, colorscale="Greys", showscale=False,
+                      opacity=0.45, hoverinfo="skip", name="all rows (density)", zsmooth=False)
+
+
+def map_figure_with_density(points: pd.DataFrame, shown: pd.DataFrame, values: pd.Series,
+                            title: str) -> tuple[go.Figure, list[list[str]]]:
+    """:func:`map_figure` of the ``shown`` points coloured by ``values``; when they are a
+    sample of ``points``, with :func:`density_layer` of every row under them as trace 0
+    (its ids list is empty, so click selections still map to rows)."""
+    fig, trace_ids = map_figure(shown, values, title)
+    if len(shown) == len(points):
+        return fig, trace_ids
+    layered = go.Figure(data=[density_layer(points), *fig.data], layout=fig.layout)
+    return layered, [[], *trace_ids]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core._shared import check_positive_int, unit_rows
-from core.clusters import distinct_rows, fit_kmeans
+from core._shared import ProgressFn, check_positive_int, unit_rows
+from core.clusters import cluster_rows, members_by_cluster
 from core.errors import InputError, SchemaError, format_list
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ def scope_vectors(
     ids: Sequence[str], vectors: np.ndarray, scope: Sequence[str]
 ) -> tuple[list[str], np.ndarray]:
     """Rows of ``vectors`` ((n, d), aligned with ``ids``) for the ids in ``scope``, in
-    scope order; scope ids without a vector are dropped (logged). Returns (ids, (m, d))."""
+    scope order; scope ids without a vector are dropped (logged). Returns (ids, (m, d)):
+    ``vectors`` itself (no copy) when the scope is every row in order."""
     lookup = pd.Index([str(i) for i in ids])
     scope = [str(i) for i in scope]
     pos = lookup.get_indexer(scope)
@@ -71,6 +72,8 @@ def scope_vectors(
     if missing:
         log.info("%d of %d scope rows have no vector and are left out", missing, len(scope))
     keep = pos >= 0
+    if len(pos) == len(lookup) and (pos == np.arange(len(pos))).all():
+        return scope, vectors  # every row, in order: the vectors as they are (a memory map stays one)
     kept_ids = [rid for rid, ok in zip(scope, keep) if ok]
     return kept_ids, np.asarray(vectors)[pos[keep]]
 
@@ -198,17 +201,22 @@ def select_by_cluster(
     per_cluster: str = "proportional",
     pick: str = "central",
     seed: int = 0,
+    progress: ProgressFn | None = None,
 ) -> Selection:
-    """``n`` rows spread over ``k`` KMeans clusters of the L2-normalised ``vectors`` ((N, d)).
+    """``n`` rows spread over ``k`` KMeans clusters of the L2-normalised ``vectors`` ((N, d),
+    e.g. the memory map of a stored embedding: it is read in chunks, never copied whole).
 
-    KMeans (:func:`core.clusters.fit_kmeans`: seeded; MiniBatchKMeans above 20,000 rows; ``k``
-    capped at the number of distinct rows, so no cluster is empty). Quotas: ``"proportional"`` to cluster size (largest remainder; each
+    KMeans (:func:`core.clusters.cluster_rows`: seeded; on every row up to 100,000 rows,
+    MiniBatchKMeans above 20,000; above 100,000 fitted on a seeded sample of 100,000 and
+    every row assigned in chunks; ``k`` capped at the number of distinct rows, so no
+    cluster is empty). Quotas: ``"proportional"`` to cluster size (largest remainder; each
     cluster ≥ 1 when ``n`` >= k) or ``"equal"`` (leftovers of small clusters go to the
     others). Within a cluster ``pick="central"`` takes the rows closest to the centroid
     first, ``"random"`` a seeded draw. Ids come round-robin over clusters (rank 0 of every
     cluster, then rank 1, ...), so any prefix is spread too. Recipe adds ``k``,
-    ``cluster_sizes`` and ``per_cluster_counts``. Raises InputError (bad n, k, choices),
-    EmbeddingError (vectors not (N, d) or not finite).
+    ``cluster_sizes`` and ``per_cluster_counts`` (and ``fitted_rows`` when KMeans was fitted
+    on a sample). ``progress(done_rows, N)`` as rows are assigned. Raises InputError (bad n,
+    k, choices), EmbeddingError (vectors not (N, d) or not finite).
     """
     ids = _check_ids(ids)
     per_cluster = _check_choice(per_cluster, PER_CLUSTER_CHOICES, "per_cluster")
@@ -216,33 +224,37 @@ def select_by_cluster(
     n = _check_n(n, len(ids))
     seed = _check_seed(seed)
     k = check_positive_int(k, "k")
-    X = unit_rows(vectors, ids)
-    k_used = distinct_rows(X, min(int(k), len(ids)))  # no empty cluster: k <= distinct rows
+    vectors = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[0] != len(ids):
+        unit_rows(vectors, ids)  # raises EmbeddingError naming the shape
+    rows = cluster_rows(vectors, min(int(k), len(ids)), seed, ids=ids, progress=progress)
+    k_used = rows.k  # no empty cluster: k <= distinct rows
     if k_used < k:
         log.info("k=%d clusters but the scope has %d distinct rows; using k=%d", k, k_used, k_used)
-    fit = fit_kmeans(X, k_used, seed)
-    labels, centroids, algorithm = fit.labels, fit.centroids, fit.algorithm
+    labels = rows.labels
     sizes = np.bincount(labels, minlength=k_used)
     quotas = _quotas(sizes, n, per_cluster)
     rng = np.random.default_rng(seed)
+    members_of = members_by_cluster(labels, k_used)
     picked: list[np.ndarray] = []
     for c in range(k_used):
-        members = np.flatnonzero(labels == c)
+        members = members_of[c]
         if pick == "central":
-            dist = np.linalg.norm(X[members] - centroids[c], axis=1)
-            members = members[np.argsort(dist, kind="stable")]
+            members = members[np.argsort(rows.distances[members], kind="stable")]
         else:
             members = rng.permutation(members)
         picked.append(members[: quotas[c]])
     rank = np.concatenate([np.arange(len(p)) for p in picked])
     cluster = np.concatenate([np.full(len(p), c) for c, p in enumerate(picked)])
-    rows = np.concatenate(picked)[np.lexsort((cluster, rank))]
+    chosen = np.concatenate(picked)[np.lexsort((cluster, rank))]
     recipe = {
         "method": "cluster", "n": n, "seed": seed, "k": k_used, "per_cluster": per_cluster,
-        "pick": pick, "algorithm": algorithm, "cluster_sizes": sizes.tolist(),
+        "pick": pick, "algorithm": rows.algorithm, "cluster_sizes": sizes.tolist(),
         "per_cluster_counts": quotas.tolist(), "scope_rows": len(ids),
     }
-    return Selection(tuple(ids[i] for i in rows), recipe)
+    if rows.fitted_rows < len(ids):
+        recipe["fitted_rows"] = rows.fitted_rows
+    return Selection(tuple(ids[i] for i in chosen), recipe)
 
 
 def select_diverse(ids: Sequence[str], vectors: np.ndarray, n: int, seed: int = 0) -> Selection:
@@ -294,6 +306,6 @@ def select_diverse(ids: Sequence[str], vectors: np.ndarray, n: int, seed: int = 
 
 
 __all__ = [
-    "SELECT_METHODS", "Selection", "apply_scope", "scope_vectors", "select_random",
-    "select_ordered", "select_by_cluster", "select_diverse",
+    "SELECT_METHODS", "Selection", "apply_scope", "scope_vectors", "select_by_cluster",
+    "select_diverse", "select_ordered", "select_random",
 ]

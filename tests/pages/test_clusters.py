@@ -464,3 +464,54 @@ def test_combine_modes():
     assert combine(["a", "b", "c"], ["c", "a", "x"], "intersect") == ["a", "c"]
     with pytest.raises(InputError, match="unknown selection mode 'xor'; choose one of replace, add, intersect"):
         combine([], [], "xor")
+
+
+def send_selection(at, selection: dict) -> None:
+    """Send a plotly selection event (points, box, lasso) for the map, as the browser does."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    chart = at.get("plotly_chart")[0]
+    states = at._tree.get_widget_states()
+    event = {"selection": {"points": [], "point_indices": [], "box": [], "lasso": [], **selection}}
+    states.widgets.append(WidgetState(id=chart.proto.id, string_value=json.dumps(event)))
+    at._run(states)
+    assert not at.exception, at.exception
+
+
+def test_a_large_map_draws_a_sample_over_the_density_and_a_lasso_takes_every_row_inside(
+        make_app, truth, monkeypatch):
+    monkeypatch.setattr(cw, "MAP_POINT_CAP", 400)
+    at = open_map(make_app)
+    data = traces(at)
+    assert data[0]["type"] == "heatmap" and all(t["type"] == "scattergl" for t in data[1:])
+    drawn = [i for t in data[1:] for i in ids_of(t)]
+    assert len(drawn) == len(set(drawn)) == 400
+    assert any(c.value.startswith("1,797 rows on the map") and "400 of them drawn" in c.value for c in at.caption)
+    assert at.dataframe[0].value["shown"].sum() == 1797  # the summary counts every row, drawn or not
+
+    ids = truth["rows"]["id"].tolist()
+    xy = np.array([truth["xy"][i] for i in ids])
+    cx, cy = np.median(xy, axis=0)
+    rx, ry = 0.6 * xy.std(axis=0)
+    diamond = {"x": [cx - rx, cx, cx + rx, cx], "y": [cy, cy - ry, cy, cy + ry]}
+    inside = np.abs(xy[:, 0] - cx) / rx + np.abs(xy[:, 1] - cy) / ry < 1
+    expected = [rid for rid, hit in zip(ids, inside) if hit]
+    drawn_inside = [rid for rid in expected if rid in set(drawn)]
+    assert len(expected) > len(drawn_inside) > 0
+    where = {rid: (j, i) for j, t in enumerate(data) if j for i, rid in enumerate(ids_of(t))}
+    points = [{"curve_number": where[r][0], "point_index": where[r][1]} for r in drawn_inside]
+    send_selection(at, {"points": points, "lasso": [{"xref": "x", "yref": "y", **diamond}]})
+    offer = next(m.value for m in at.markdown if m.value.startswith("**The lasso caught"))
+    assert offer.startswith(f"**The lasso caught {len(expected):,} points**")
+    at.button(key="clu:sel:replace").click().run()
+    assert selection(at) == expected and picked_count(at) == len(expected)
+    recipe = at.session_state["clu:_picked"]["digits"]["recipe"]
+    assert recipe["method"] == "lasso" and recipe["regions"] == [{"kind": "lasso", **diamond}]
+
+    # a box too; and the selected rows are always among the drawn points
+    send_selection(at, {"box": [{"xref": "x", "yref": "y", "x": [cx, cx + rx], "y": [cy - ry, cy]}]})
+    boxed = [rid for rid, (x, y) in zip(ids, xy) if cx <= x <= cx + rx and cy - ry <= y <= cy]
+    at.button(key="clu:sel:intersect").click().run()
+    assert selection(at) == [rid for rid in expected if rid in set(boxed)]
+    now_drawn = {i for t in traces(at)[1:] for i in ids_of(t)}
+    assert set(selection(at)) <= now_drawn and len(now_drawn) == 400

@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 from core import clusters
-from core.clusters import projection as clusters_projection
+from core.clusters import models as clusters_models
 from core.errors import EmbeddingError, InputError
 
 
@@ -31,9 +31,9 @@ class Spy:
 
 @pytest.fixture
 def spies(monkeypatch):
-    fit, transform = Spy(clusters_projection._fit_model), Spy(clusters_projection._transform_rows)
-    monkeypatch.setattr(clusters_projection, "_fit_model", fit)
-    monkeypatch.setattr(clusters_projection, "_transform_rows", transform)
+    fit, transform = Spy(clusters_models.fit_model), Spy(clusters_models.transform_rows)
+    monkeypatch.setattr(clusters_models, "fit_model", fit)
+    monkeypatch.setattr(clusters_models, "transform_rows", transform)
     return fit, transform
 
 

@@ -174,9 +174,33 @@ def test_cluster_rejects_bad_choices_and_bad_vectors():
         select_diverse(ids, bad, 4)
 
 
+def test_cluster_selection_above_the_kmeans_sample_reads_a_memory_map(tmp_path, monkeypatch):
+    from core.clusters import kmeans
+
+    monkeypatch.setattr(kmeans, "KMEANS_SAMPLE", 2_000)  # 9,000 rows: fit on a sample, assign all
+    ids, vectors, owner = blobs([3000, 2000, 1500, 1200, 800, 500], seed=7)
+    np.save(tmp_path / "vectors.npy", vectors)
+    mapped = np.load(tmp_path / "vectors.npy", mmap_mode="r")
+    scope_ids, scoped = scope_vectors(ids, mapped, ids)
+    assert scoped is mapped, "a scope of every row, in order, is not copied"
+    sel = select_by_cluster(scope_ids, scoped, 60, k=6, seed=0)
+    assert sel.ids == select_by_cluster(ids, vectors, 60, k=6, seed=0).ids
+    assert sel.recipe["fitted_rows"] == 2_000 and sorted(sel.recipe["cluster_sizes"]) == [500, 800, 1200, 1500, 2000, 3000]
+    got = Counter(owner[i] for i in sel.ids)
+    assert [got[b] for b in range(6)] == [20, 14, 10, 8, 5, 3]  # proportional (largest remainder)
+    assert len({owner[i] for i in sel.ids[:6]}) == 6  # round robin: one per cluster first
+    central = sel.ids[0]
+    members = [j for j, i in enumerate(ids) if owner[i] == owner[central]]
+    X = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    centre = X[members].mean(axis=0)
+    dist = np.linalg.norm(X[members] - centre, axis=1)  # the centroid was fitted on a sample:
+    rank = int((dist < dist[members.index(ids.index(central))]).sum())  # its pick is among the most central
+    assert rank < 0.02 * len(members)
+
+
 # ---- diverse --------------------------------------------------------------------------
 def test_diverse_beats_random_draws_on_digits(digits):
-    ids, vectors, labels = digits
+    ids, vectors, _labels = digits
     pos = {rid: j for j, rid in enumerate(ids)}
     sel = select_diverse(ids, vectors, 100, seed=0)
     assert len(set(sel.ids)) == 100
