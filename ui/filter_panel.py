@@ -93,7 +93,7 @@ def catalog_view(ws: Workspace, dataset: str, embedding: str | None, flt: RowFil
         _missing_slice_warning(usable.slice_name)
         rename_slice_in_filter(dataset, usable.slice_name, None)
         usable = replace(usable, slice_name=None)
-    state_key = loaders.labels_key(ws, dataset) + (
+    state_key = f"{ws.home}|" + loaders.labels_key(ws, dataset) + (
         f"|{embedding}@{loaders.embedding_stamp(ws, dataset, embedding)}" if quality is not None else "")
     return RowsView(ws, dataset, usable, quality, state_key=state_key)
 
