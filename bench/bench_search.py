@@ -35,7 +35,7 @@ from core.index import (
     VectorIndex,
     build_index,
 )
-from core.index.vector_index import _one_thread  # noqa: E402
+from core.index.faiss_build import _one_thread  # noqa: E402
 from core.index.huge_pages import advise_huge_pages  # noqa: E402
 from core.index.faiss_build import graph_of  # noqa: E402
 

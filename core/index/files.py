@@ -1,9 +1,11 @@
-"""The three files of a saved :class:`core.index.VectorIndex`, written atomically and read back
-with every consistency check (the class itself only validates its parameters).
+"""The three files every saved :class:`core.index.VectorIndex` has, written atomically and
+read back with every consistency check (the class itself only validates its parameters).
 
 ``index.faiss`` (the faiss index), ``index_ids.npy`` (one id per faiss slot, ``''`` =
-removed), ``index.json`` (format version, kind, params, dims, count, slots). Each file
-is replaced atomically, index.json last.
+removed), ``index.json`` (format version, kind, params, dims, count, slots; ivf also
+``base_rows`` and ``base_fingerprint``). Each file is replaced atomically, index.json last.
+The ivf kind's own files (norms, added rows, the ``vectors.npy`` it reads) are
+:mod:`core.index.mapped`'s, written before these.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from core import atomic
 from core.errors import IndexStateError, format_list
-from core.index.faiss_build import is_kind
+from core.index.ivf import is_ivf
 
 FORMAT_VERSION = 2  # 2: hnsw = HNSW over SQ8 codes + exact re-rank (1: HNSW over floats)
 FILES = ("index.faiss", "index.json", "index_ids.npy")
@@ -60,10 +62,24 @@ def read_index_files(directory: str | Path) -> tuple[faiss.Index, np.ndarray, di
     if slot_ids.ndim != 1 or slot_ids.dtype.kind != "U":
         raise IndexStateError(f"index_ids.npy in {directory} is not a 1-D string array")
     live = int((slot_ids != "").sum())
-    if (index.d != meta.get("dims") or index.ntotal != len(slot_ids) or live != meta.get("count")
+    coded = live if kind == "ivf" else len(slot_ids)  # ivf: removed rows have no code
+    if (index.d != meta.get("dims") or index.ntotal != coded or live != meta.get("count")
             or len(set(slot_ids[slot_ids != ""].tolist())) != live):
         raise IndexStateError(
             f"index in {directory} is inconsistent: index.json says {meta.get('count')} rows of "
             f"{meta.get('dims')} dims, index.faiss has {index.ntotal} of {index.d}, "
             f"index_ids.npy has {len(slot_ids)} slots ({live} live, unique ids required)")
     return index, slot_ids.astype(object), meta
+
+
+def is_kind(index: faiss.Index, kind: Any) -> bool:
+    """Whether a faiss index read from disk is what ``kind`` builds (inner product)."""
+    if kind == "exact":
+        return isinstance(index, faiss.IndexFlatIP) and index.metric_type == faiss.METRIC_INNER_PRODUCT
+    if kind == "ivf":
+        return is_ivf(index)
+    if kind != "hnsw" or not isinstance(index, faiss.IndexRefine):
+        return False
+    graph, flat = faiss.downcast_index(index.base_index), faiss.downcast_index(index.refine_index)
+    return (isinstance(graph, faiss.IndexHNSWSQ) and isinstance(flat, faiss.IndexFlat)
+            and graph.metric_type == flat.metric_type == faiss.METRIC_INNER_PRODUCT)

@@ -182,9 +182,18 @@ def test_index_command_switches_the_kind_and_keeps_vectors_and_results(notes: Pa
     assert ids_after.tolist() == ids_before.tolist() and np.array_equal(vecs_after, vecs_before)
     assert json.loads(catalog(notes, *search).stdout)["results"] == exact  # 20 rows: graph is exact
 
-    bad = catalog(notes, "index", "notes", "--embedding", "base", "--kind", "ivf")
-    assert bad.returncode == 2 and "unknown index kind 'ivf'" in bad.stderr
-    assert json.loads((notes / "datasets/notes/embeddings/base/index.json").read_text())["kind"] == "hnsw"
+    out = catalog(notes, "index", "notes", "--embedding", "base", "--kind", "ivf", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["embedding"]["index_kind"] == "ivf"
+    meta = json.loads((notes / "datasets/notes/embeddings/base/index.json").read_text())
+    assert meta["kind"] == "ivf" and meta["base_rows"] == len(ids_before)
+    ids_after, vecs_after = _stored(notes, "base")  # ivf re-ranks from vectors.npy: left as it was
+    assert ids_after.tolist() == ids_before.tolist() and np.array_equal(vecs_after, vecs_before)
+    assert json.loads(catalog(notes, *search).stdout)["results"] == exact  # 20 rows: one list, exact
+
+    bad = catalog(notes, "index", "notes", "--embedding", "base", "--kind", "annoy")
+    assert bad.returncode == 2 and "unknown index kind 'annoy'; choose one of auto, exact, hnsw, ivf" in bad.stderr
+    assert json.loads((notes / "datasets/notes/embeddings/base/index.json").read_text())["kind"] == "ivf"
 
 
 def test_import_builds_the_index_kind_asked_for(notes: Path, tmp_path: Path):
