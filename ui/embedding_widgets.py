@@ -31,6 +31,7 @@ from core.embeddings import (
 )
 from core.encoders import DEFAULT_ENCODERS, is_custom_spec, normalise_spec
 from core.errors import CatalogError, InputError
+from core.index import EXACT_MAX_ROWS
 from core.workspace import Workspace
 from ui import jobs, loaders, state
 from ui.messages import flash, flash_error, show_error
@@ -165,7 +166,10 @@ def run_compute(ws: Workspace, dataset: str, choice: str, custom: str, name: str
     return True
 
 
-INDEX_KINDS = {"hnsw": "HNSW graph (fast queries, minutes to build on large sets)",
+INDEX_KINDS = {"auto": f"auto (exact up to {EXACT_MAX_ROWS:,} rows, IVF above)",
+               "ivf": "IVF, compressed codes re-ranked from the vectors (large sets: fast build, "
+                      "little memory)",
+               "hnsw": "HNSW graph (fast queries, minutes to build on large sets)",
                "exact": "exact (every query scans all rows)"}
 
 

@@ -131,8 +131,9 @@ def load_index(ds: Dataset, name: str | None = None) -> VectorIndex:
 
 def rebuild_index(ds: Dataset, name: str | None = None, kind: str = "auto", *,
                   progress: Callable[[int, int], None] | None = None, **params: int) -> EmbeddingInfo:
-    """Build embedding ``name``'s index again as ``kind`` ("auto", "exact" or "hnsw", with
-    HNSW ``params`` M, ef_construction, ef_search) and save it over the old one.
+    """Build embedding ``name``'s index again as ``kind`` ("auto", "exact", "hnsw" or "ivf")
+    and save it over the old one. ``params``: HNSW M, ef_construction, ef_search; IVF nlist,
+    nprobe, k_factor, bits, train_rows (defaults in ``core.index``).
 
     Reads the stored vectors through their memory map (no extra copy); the vectors and ids
     are not touched. The old index stays in place until the new one is built; each index

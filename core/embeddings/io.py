@@ -79,8 +79,8 @@ class ImportReport:
         if self.skipped_unknown:
             text += f"; skipped {self.skipped_unknown:,} ids not in the dataset"
         if i.index_kind == "exact" and i.rows > EXACT_MAX_ROWS:
-            text += (f"; exact index (every query scans all {i.rows:,} rows): build an HNSW graph "
-                     f"for faster queries with `catalog index DATASET --embedding {i.name} --kind hnsw`")
+            text += (f"; exact index (every query scans all {i.rows:,} rows): build an ANN index "
+                     f"for faster queries with `catalog index DATASET --embedding {i.name} --kind auto`")
         return text
 
     def to_json(self) -> dict:

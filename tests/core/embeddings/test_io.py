@@ -318,7 +318,7 @@ def test_replace_overwrites_and_npy_ids_file_can_be_given(base, tmp_path: Path) 
     assert list(emb.ids) == IDS and np.allclose(emb.vectors, unit(vecs), atol=1e-6)
 
 
-def test_large_exact_import_says_how_to_build_a_graph_and_rebuild_index_does(
+def test_large_exact_import_says_how_to_build_an_ann_index_and_rebuild_index_does(
         base, tmp_path: Path, monkeypatch) -> None:
     import core.embeddings.io as eio
     from core.embeddings import rebuild_index
@@ -326,7 +326,7 @@ def test_large_exact_import_says_how_to_build_a_graph_and_rebuild_index_does(
     monkeypatch.setattr(eio, "EXACT_MAX_ROWS", N_ROWS - 1)  # this import counts as "large"
     report = import_embeddings(base, write_npy(tmp_path / "big.npy", IDS, vectors(N_ROWS, seed=4)), "big")
     assert report.info.index_kind == "exact"
-    assert "catalog index DATASET --embedding big --kind hnsw" in report.summary()
+    assert "catalog index DATASET --embedding big --kind auto" in report.summary()
     emb_dir = base.embedding_dir("big")
     kept = {f: (emb_dir / f).read_bytes() for f in ("vectors.npy", "ids.npy", "meta.json")}
     before = find_similar(load_index(base, "big"), [IDS[0]], k=5)
