@@ -82,9 +82,16 @@ def open_page(page, base_url: str, path: str, dataset: str, wait_idle) -> None:
 def pick_option(page, label: str, option: str) -> None:
     """Choose ``option`` in the Streamlit selectbox/multiselect labelled ``label``."""
     expect = _expect()
-    page.get_by_role("combobox", name=label).first.click()
     choice = page.get_by_role("option", name=option, exact=True).first
-    expect(choice).to_be_visible()
+    for attempt in range(3):  # a rerun landing as the list opens redraws it closed
+        page.get_by_role("combobox", name=label).first.click()
+        try:
+            expect(choice).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     choice.click()
     listbox = page.get_by_role("listbox")
     if listbox.count():  # a multiselect stays open after a pick; an open list hides the page
