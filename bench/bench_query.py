@@ -34,6 +34,7 @@ logging.getLogger("streamlit").setLevel(logging.ERROR)
 from core.embeddings import load_index, write_embedding
 from core.encoders import load_encoder
 from core.ingest import ingest_table
+from core.rows import RowsView
 from core.search import SearchResult, find_similar, search_text
 from core.workspace import open_workspace  # noqa: E402
 from ui.search_widgets import DEFAULT_K, DEFAULT_POOL, ranked_rows, score_histogram  # noqa: E402
@@ -75,7 +76,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return (time.perf_counter() - w0) * 1000, (time.process_time() - c0) * 1000
 
 
-def render_data(rows: pd.DataFrame, pool: SearchResult, shown_ids: Sequence[str],
+def render_data(rows: RowsView, pool: SearchResult, shown_ids: Sequence[str],
                 shown_scores: np.ndarray, threshold: float | None) -> None:
     """The data the page draws: histogram figure, grid rows joined with scores."""
     score_histogram(pool.scores, threshold)
@@ -100,12 +101,14 @@ def main() -> None:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-query-"))
     t0 = time.perf_counter()
     build(work, args.rows)
-    ds = open_workspace(work).dataset("bench")
-    rows, index, encoder = ds.rows(), load_index(ds, "minilm"), load_encoder("text:minilm")
-    print(f"{len(rows):,} rows, index {index.kind}; setup {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    ws = open_workspace(work)
+    ds = ws.dataset("bench")
+    rows, index, encoder = RowsView(ws, "bench"), load_index(ds, "minilm"), load_encoder("text:minilm")
+    print(f"{rows.count():,} rows, index {index.kind}; setup {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     rng = np.random.default_rng(1)
     ids = np.asarray(index.ids)
-    within = rows.loc[rows["source"] == "web", "id"].tolist()  # a ~1/3 metadata filter
+    table = ds.rows()
+    within = table.loc[table["source"] == "web", "id"].tolist()  # a ~1/3 metadata filter
 
     def similar_topk(anchor: str, filt: list[str] | None = None) -> None:
         pool = find_similar(index, [anchor], k=DEFAULT_POOL, within=filt, embedding="minilm")
@@ -137,7 +140,7 @@ def main() -> None:
         "text query: encode + search + render data": lambda i: text_topk(f"{QUERIES[i % len(QUERIES)]} {i}"),
         "  of which: encode the query (MiniLM)": lambda i: encode_only(f"{QUERIES[i % len(QUERIES)]} {i}"),
     }
-    print(f"\nQuery end to end, {len(rows):,} rows × {DIMS} dims, N = {DEFAULT_POOL:,} candidates, "
+    print(f"\nQuery end to end, {len(table):,} rows × {DIMS} dims, N = {DEFAULT_POOL:,} candidates, "
           f"{args.queries} queries each (warm)\n")
     print("| case | median ms | p90 ms | best ms | median CPU ms |")
     print("|---|---|---|---|---|")

@@ -7,7 +7,7 @@ from core.search import DEFAULT_NEGATIVE_WEIGHT, METHODS
 from ui import search_widgets as sw
 from ui import state
 from ui.carried_filter import render_carried_filter
-from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
+from ui.filter_panel import catalog_profile, catalog_view, render_filter_panel
 from ui.messages import show_error
 from ui.page import start_page
 
@@ -19,10 +19,10 @@ METHOD_NAMES = {
 }
 
 ws, dataset, embedding = start_page("Similarity search", needs_embedding=True)
-rows = catalog_rows(ws, dataset, embedding)  # the Catalog's table: its filter applies as is
 spec = sw.encoder_spec(ws, dataset, embedding)
 flt = render_filter_panel(ws, dataset, key="sim:flt", expanded=False,
                           profile=catalog_profile(ws, dataset, embedding))
+rows = catalog_view(ws, dataset, embedding, flt)  # the Catalog's rows: its filter applies as is
 render_carried_filter(dataset, key="sim:clear_filter")
 
 with st.expander("Add anchors", expanded=not (state.anchors(dataset) or state.negatives(dataset))):

@@ -6,17 +6,17 @@ from core.errors import CatalogError
 from ui import loaders
 from ui import search_widgets as sw
 from ui.carried_filter import render_carried_filter
-from ui.filter_panel import catalog_profile, catalog_rows, render_filter_panel
+from ui.filter_panel import catalog_profile, catalog_view, render_filter_panel
 from ui.messages import show_error
 from ui.page import start_page
 
 ws, dataset, embedding = start_page("Text search", needs_embedding=True)
-rows = catalog_rows(ws, dataset, embedding)  # the Catalog's table: its filter applies as is
-plan = sw.text_plan(ws, dataset, embedding, rows)
+plan = sw.text_plan(ws, dataset, embedding)
 if plan.fallback:
     st.info(plan.note)
 flt = render_filter_panel(ws, dataset, key="txt:flt", expanded=False,
                           profile=catalog_profile(ws, dataset, embedding))
+rows = catalog_view(ws, dataset, embedding, flt)  # the Catalog's rows: its filter applies as is
 render_carried_filter(dataset, key="txt:clear_filter")
 
 left, right = st.columns([5, 1], vertical_alignment="bottom")

@@ -25,6 +25,7 @@ from core._shared import ids_hash
 from core.encoders import reads_images
 from core.errors import CatalogError, EmbeddingError
 from core.media import open_image_bytes
+from core.rows import RowsView
 from core.search import (
     FALLBACK_EMBEDDING,
     SearchResult,
@@ -36,7 +37,6 @@ from core.search import (
 )
 from core.workspace import Dataset, Workspace
 from ui import jobs, loaders, state
-from ui.filter_panel import filtered_rows
 from ui.grid import card_image, render_grid, safe_code, safe_text
 from ui.loaders import embedding_stamp
 from ui.selection_bar import render_selection_bar
@@ -76,11 +76,11 @@ def parse_ids(text: str) -> list[str]:
     return list(dict.fromkeys(p.strip() for p in _ID_SPLIT.split(text or "") if p.strip()))
 
 
-def add_typed_ids(rows: pd.DataFrame, dataset: str, text: str, *, negative: bool) -> list[str]:
-    """Add the known ids in ``text`` as anchors (or negatives); returns the unknown ones."""
+def add_typed_ids(view: RowsView, dataset: str, text: str, *, negative: bool) -> list[str]:
+    """Add the ids in ``text`` that are rows of the dataset as anchors (or negatives);
+    returns the unknown ones."""
     ids = parse_ids(text)
-    known = rows["id"].astype(str)
-    found = set(known[known.isin(ids)])
+    found = set(view.known_ids(ids))
     state.add_anchors(dataset, [i for i in ids if i in found], negative=negative)
     return [i for i in ids if i not in found]
 
@@ -126,13 +126,13 @@ def _strip_card(ds: Dataset, row: pd.Series | None, rid: str, key: str, dataset:
               help=f"Remove {rid}", type="tertiary")
 
 
-def render_anchor_strip(ws: Workspace, dataset: str, rows: pd.DataFrame,
+def render_anchor_strip(ws: Workspace, dataset: str, view: RowsView,
                         uploads: Sequence[UploadedAnchor], *, key: str) -> None:
     """Draw the anchors (with the uploaded ones) and the negatives as two strips of small
     thumbnails side by side (STRIP_MAX per row, first STRIP_MAX of each list shown), each
     removable, above the results."""
     anchors, negatives = state.anchors(dataset), state.negatives(dataset)
-    picked = rows.loc[rows["id"].astype(str).isin(anchors + negatives)]
+    picked = view.rows_of(anchors + negatives)
     by_id = picked.set_index(picked["id"].astype(str), drop=False)
     ds = ws.dataset(dataset)
     groups = (("Anchors", anchors, uploads), ("Negatives", negatives, ()))
@@ -156,14 +156,27 @@ def render_anchor_strip(ws: Workspace, dataset: str, rows: pd.DataFrame,
 
 
 # ---- filter ------------------------------------------------------------------------
-def within_ids(ws: Workspace, dataset: str, embedding: str, rows: pd.DataFrame) -> list[str] | None:
-    """Ids of the Catalog-filtered rows that have a vector in ``embedding``; None if no filter."""
-    flt = state.row_filter(dataset)
-    if not flt.active:
+def _with_vectors(ws: Workspace, dataset: str, embedding: str, view: RowsView) -> list[str]:
+    ids = pd.Index(view.ids())
+    return ids[ids.isin(loaders.vector_index(ws, dataset, embedding).ids)].tolist()
+
+
+@st.cache_resource(show_spinner="Finding the filtered rows…", max_entries=8)
+def _within(home: str, dataset: str, embedding: str, stamp: str, view_key: str, flt_key: str,
+            _ws: Workspace, _view: RowsView) -> list[str]:
+    return _with_vectors(_ws, dataset, embedding, _view)
+
+
+def within_ids(ws: Workspace, dataset: str, embedding: str, view: RowsView) -> list[str] | None:
+    """Ids of the rows of ``view`` (the Catalog-filtered rows) that have a vector in
+    ``embedding``, in row order; None if the view has no filter. Cached per view state and
+    filter (shared: never mutate it); a tag or slice filter is asked each run."""
+    if not view.flt.active:
         return None
-    ids = filtered_rows(ws, dataset, rows, flt)["id"].astype(str)
-    index_ids = loaders.vector_index(ws, dataset, embedding).ids
-    return ids[ids.isin(index_ids)].tolist()
+    if not view.cacheable:
+        return _with_vectors(ws, dataset, embedding, view)
+    return _within(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
+                   str(view.state_key), ids_hash([repr(view.flt.to_json())]), ws, view)
 
 
 def _within_key(within: Sequence[str] | None) -> str:
@@ -207,10 +220,15 @@ def text_search(ws: Workspace, plan: TextSearchPlan, query: str, *, within: list
                  plan.encoder, query.strip(), _within_key(within), k, threshold, ws, within)
 
 
-def text_plan(ws: Workspace, dataset: str, embedding: str, rows: pd.DataFrame) -> TextSearchPlan:
+@st.cache_data(show_spinner=False, max_entries=32)
+def _modalities(home: str, dataset: str, rows_stamp: str, _ws: Workspace) -> list[str]:
+    return sorted(RowsView(_ws, dataset).modalities())
+
+
+def text_plan(ws: Workspace, dataset: str, embedding: str) -> TextSearchPlan:
     """Search the embedding itself if its encoder reads text, else the row-text fallback."""
-    return plan_text_search(dataset, embedding, encoder_spec(ws, dataset, embedding),
-                            rows["modality"].unique().tolist())
+    modalities = _modalities(str(ws.home), dataset, loaders.file_stamp(ws.dataset(dataset).rows_path), ws)
+    return plan_text_search(dataset, embedding, encoder_spec(ws, dataset, embedding), modalities)
 
 
 def query_key(dataset: str) -> str:
@@ -255,15 +273,14 @@ def ensure_fallback(ws: Workspace, dataset: str) -> bool:
 
 
 # ---- results -----------------------------------------------------------------------
-def ranked_rows(rows: pd.DataFrame, ids: Sequence[str], scores: np.ndarray) -> pd.DataFrame:
-    """The table rows of ``ids`` in rank order, with a ``score`` column (ids without a row dropped)."""
-    ids = list(ids)
-    sub = rows.loc[rows["id"].astype(str).isin(ids)]  # isin: ~2 ms at 100k rows; a full Index ~30
-    pos = pd.Index(sub["id"].astype(str)).get_indexer(ids)
-    keep = pos >= 0
-    view = sub.iloc[pos[keep]].copy()
-    view["score"] = np.asarray(scores, dtype=np.float32)[keep]
-    return view
+def ranked_rows(view: RowsView, ids: Sequence[str], scores: np.ndarray) -> pd.DataFrame:
+    """The rows of ``ids`` (one query) in rank order, with a ``score`` column (ids without a
+    row dropped)."""
+    ids = [str(i) for i in ids]
+    ranked = view.rows_of(ids)
+    score_of = dict(zip(ids, np.asarray(scores, dtype=np.float32)))
+    ranked["score"] = np.asarray([score_of[i] for i in ranked["id"].astype(str)], dtype=np.float32)
+    return ranked
 
 
 def score_histogram(scores: np.ndarray, threshold: float | None = None) -> go.Figure:
@@ -303,12 +320,13 @@ def _threshold_slider(pool: SearchResult, key: str) -> float:
                            key=skey))
 
 
-def render_results(ws: Workspace, dataset: str, rows: pd.DataFrame, pool: SearchResult,
+def render_results(ws: Workspace, dataset: str, table: RowsView, pool: SearchResult,
                    above: Callable[[float], SearchResult], *, key: str, recipe_extra: dict,
                    actions: Sequence[tuple[str, Callable[[str], None]]] = ()) -> None:
     """Histogram of the pool's scores, top-k or threshold view, selection bar and grid.
 
-    ``pool``: the best N candidates; ``above(t)``: every row with score ≥ t (exact).
+    ``table``: the dataset's rows (the results are looked up in it); ``pool``: the best N
+    candidates; ``above(t)``: every row with score ≥ t (exact).
     The recipe of the shown view (``pool.recipe`` + ``recipe_extra``, k or threshold) is
     displayed and stored with saved slices.
     """
@@ -340,7 +358,7 @@ def render_results(ws: Workspace, dataset: str, rows: pd.DataFrame, pool: Search
     with st.expander("Recipe (stored with saved slices)"):
         st.json(recipe, expanded=False)
     render_selection_bar(ws, dataset, list(ids), key=key, recipe=recipe)
-    view = ranked_rows(rows, ids, scores)
+    view = ranked_rows(table, ids, scores)
     render_grid(ws.dataset(dataset), view, key=f"{key}:grid",
                 scores=dict(zip(view["id"].astype(str), view["score"].astype(float))), actions=actions)
 

@@ -34,6 +34,7 @@ from core.rows.sql import (
 )
 from core.workspace import Workspace
 
+WANTED_TABLE = "wanted_ids"  # (id VARCHAR, __rank BIGINT) the ids rows_of looks up
 POSITION = "__row_position"  # the row's position in the source table (file row number)
 _SOURCE = "source_rows"
 _ALL = RowFilter()
@@ -183,6 +184,21 @@ class RowQuery:
             f"SELECT {', '.join(quote_ident(c) for c in self.schema)} FROM effective_rows "
             f"WHERE CAST(id AS VARCHAR) = ? LIMIT 1", [str(row_id)]).df()
         return frame.iloc[0] if len(frame) else None
+
+    def rows_of(self, ids: Sequence[str], *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The rows of ``ids`` (every column, or ``columns``) in the order of ``ids``; ids
+        without a row are left out. One join, whatever the table's size."""
+        wanted = list(columns) if columns is not None else list(self.schema)
+        unknown = [c for c in wanted if c not in self.schema]
+        if unknown:
+            raise SchemaError(f"unknown column(s) {format_list(unknown)}")
+        wanted_ids = pa.table({"id": pa.array([str(i) for i in ids], type=pa.string()),
+                               "__rank": pa.array(np.arange(len(ids), dtype=np.int64))})
+        self._con.register(WANTED_TABLE, wanted_ids)
+        select = ", ".join(f"r.{quote_ident(c)}" for c in wanted)
+        return self._con.execute(
+            f"SELECT {select} FROM effective_rows r JOIN {WANTED_TABLE} w "
+            f"ON CAST(r.id AS VARCHAR) = w.id ORDER BY w.__rank").df()
 
     def modalities(self, flt: RowFilter | None = None) -> dict[str, int]:
         """Modality → number of rows passing ``flt``."""

@@ -102,6 +102,18 @@ class RowsView:
     def modalities(self) -> dict[str, int]:
         return self.summary().modalities
 
+    def rows_of(self, ids: Sequence[str], *, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The dataset's rows of ``ids`` (in the view or not), in the order of ``ids``; ids
+        without a row left out: what a page shows of a few ids (anchors, results)."""
+        if not len(ids):
+            return self.page(limit=0) if columns is None else self.page(limit=0)[list(columns)]
+        with self.query() as q:
+            return q.rows_of(ids, columns=columns)
+
+    def known_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that are rows of the dataset, in order."""
+        return self.rows_of(ids, columns=["id"])["id"].astype(str).tolist() if len(ids) else []
+
 
 class ViewIds(Sequence):
     """The ids of a :class:`RowsView` as a read-only sequence fetched on demand: ``len`` is

@@ -41,3 +41,13 @@ def test_view_ids_fetch_only_what_is_asked(notes_ws):
     with pytest.raises(IndexError):
         ids[30]
     assert not ViewIds(RowsView(notes_ws, "notes", RowFilter(labels=("zzz",))))
+
+
+def test_rows_of_returns_the_rows_of_ids_in_their_order_whatever_the_filter(notes_ws):
+    view = RowsView(notes_ws, "notes", RowFilter(labels=("a",)))
+    got = view.rows_of(["n005", "gone", "n000", "n005'; DROP TABLE x; --"])
+    assert got["id"].tolist() == ["n005", "n000"]  # n005 is not in the view: still a row
+    assert got["label"].tolist() == ["b", "a"] and got["size"].tolist() == [35.0, 40.0]
+    assert view.known_ids(["n039", "zzz", "n001"]) == ["n039", "n001"]
+    assert view.rows_of([]).empty and list(view.rows_of([], columns=["id"]).columns) == ["id"]
+    assert view.rows_of(["n001"], columns=["id", "text"]).to_dict("records") == [{"id": "n001", "text": "note 1"}]
