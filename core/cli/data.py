@@ -30,7 +30,7 @@ def cmd_ingest(args) -> int:
             open_ws(args), args.source, args.name, format=args.format, id_col=args.id_col,
             text_col=args.text_col, image_col=args.image_col, label_col=args.label_col,
             image_root=args.image_root, replace=args.replace, skip_invalid=args.skip_invalid,
-            progress=progress,
+            update=args.update, keep_missing=args.keep_missing, progress=progress,
         )
     finally:
         close()
@@ -184,6 +184,11 @@ def register(sub) -> None:
     p.add_argument("--label-col")
     p.add_argument("--image-root")
     p.add_argument("--replace", action="store_true", help="overwrite an existing dataset")
+    p.add_argument("--update", action="store_true",
+                   help="update an existing dataset by id: add new rows, update changed ones, remove "
+                        "missing ones; vectors of rows whose text or image is unchanged are kept")
+    p.add_argument("--keep-missing", action="store_true",
+                   help="with --update: keep rows whose id is no longer in the source")
     p.add_argument("--skip-invalid", action="store_true", help="skip rows with empty text")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
@@ -198,7 +203,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, help="rows per encoder batch (default per device: "
                    + ", ".join(f"{n} on {d}" for d, n in DEFAULT_BATCH_SIZES.items()) + ")")
     p.add_argument("--chunk-rows", type=int, default=256, help="rows saved per resumable chunk")
-    p.add_argument("--replace", action="store_true")
+    p.add_argument("--replace", action="store_true",
+                   help="recompute every row (default for an existing embedding: encode only the "
+                        "rows without a vector, e.g. new or changed by ingest --update)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_embed)
 

@@ -5,6 +5,8 @@
   :func:`rebuild_index`, :func:`list_embeddings`, :func:`delete_embedding`, :func:`write_embedding`.
 - :mod:`core.embeddings.compute`: :func:`compute_embeddings` (chunked, resumable).
 - :mod:`core.embeddings.io`: :func:`import_embeddings`, :func:`export_embeddings`.
+- :mod:`core.embeddings.update`: :func:`carry_embeddings` (a dataset update keeps the
+  vectors of unchanged rows), :func:`append_vectors` (new rows appended, index ``add``).
 - :mod:`core.embeddings.readers`: reading vector files (Parquet, NPY, CSV) and id files.
 """
 
@@ -31,10 +33,29 @@ from core.embeddings.io import (
     import_embeddings,
 )
 from core.embeddings.readers import MAX_DIMS
+from core.embeddings.update import append_vectors, carry_embeddings, link_tree
 
 __all__ = [
-    "IMPORT_FORMATS", "MAX_DIMS", "ComputeReport", "Embedding", "EmbeddingInfo", "ImportReport",
-    "compute_embeddings", "delete_embedding", "describe_embedding", "export_embeddings",
-    "import_embeddings", "list_embeddings", "load_embedding", "load_index", "normalise_rows",
-    "rebuild_index", "rows_for_encoder", "write_embedding", "write_embedding_chunks",
+    "IMPORT_FORMATS",
+    "MAX_DIMS",
+    "ComputeReport",
+    "Embedding",
+    "EmbeddingInfo",
+    "ImportReport",
+    "append_vectors",
+    "carry_embeddings",
+    "compute_embeddings",
+    "delete_embedding",
+    "describe_embedding",
+    "export_embeddings",
+    "import_embeddings",
+    "link_tree",
+    "list_embeddings",
+    "load_embedding",
+    "load_index",
+    "normalise_rows",
+    "rebuild_index",
+    "rows_for_encoder",
+    "write_embedding",
+    "write_embedding_chunks",
 ]

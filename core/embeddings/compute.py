@@ -18,7 +18,12 @@ import pandas as pd
 
 from core import atomic
 from core._shared import ProgressFn, check_positive_int, ids_hash
-from core.embeddings.files import EmbeddingInfo, write_embedding_chunks
+from core.embeddings.files import (
+    EmbeddingInfo,
+    describe_embedding,
+    write_embedding_chunks,
+)
+from core.embeddings.update import append_vectors
 from core.errors import AlreadyExistsError, EmbeddingError, MediaError
 from core.workspace import Dataset, check_name
 
@@ -60,7 +65,11 @@ def compute_embeddings(
 
     ``encoder_spec`` None → one embedding per modality present, with the default
     encoder of each (``text:minilm``, ``image:efficientnet-lite0``). ``name`` defaults
-    to the encoder's short name. Work is saved per chunk of ``chunk_rows`` rows; an
+    to the encoder's short name. An embedding that exists already (and ``replace`` is False)
+    gets only the rows without a vector encoded (new rows, rows whose content changed in an
+    update), appended and added to its index (``encoded_rows`` counts them; 0 when none is
+    missing); AlreadyExistsError if it was made with another encoder or imported. ``replace``
+    recomputes every row. Work is saved per chunk of ``chunk_rows`` rows; an
     interrupted run is resumed: finished chunks are reused, and their image rows that could
     not be read then are tried again; ``skipped`` counts the rows left out of the final
     embedding. The encoders run on ``device`` (``auto``: CUDA, else MPS, else the CPU; see
@@ -90,23 +99,41 @@ def compute_embeddings(
     infos, encoded, resumed, skipped = [], 0, 0, {}
     for encoder in encoders:
         emb_name = check_name(name or encoder.name, "embedding")
-        if emb_name in ds.embedding_names() and not replace:
-            raise AlreadyExistsError(
-                f"embedding {emb_name!r} already exists in {ds.name!r}; pass --replace to recompute it"
-            )
         todo = rows_for_encoder(rows, encoder.modalities)
         if todo.empty:
             raise EmbeddingError(
                 f"encoder {encoder.spec!r} embeds {', '.join(sorted(encoder.modalities))} rows; "
                 f"dataset {ds.name!r} has none"
             )
-        info, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress)
+        existing = emb_name in ds.embedding_names() and not replace
+        if existing:
+            todo = _rows_without_vector(ds, emb_name, encoder, todo)
+            if todo.empty:  # every row already has its vector: nothing to encode
+                infos.append(describe_embedding(ds, emb_name))
+                continue
+        info, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows,
+                                                progress, append=existing)
         infos.append(info)
         encoded += n_new
         resumed += n_old
         for reason, count in skip.items():
             skipped[reason] = skipped.get(reason, 0) + count
     return ComputeReport(tuple(infos), encoded, resumed, skipped)
+
+
+def _rows_without_vector(ds: Dataset, emb_name: str, encoder, todo: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``todo`` without a vector in the stored embedding ``emb_name`` (new rows,
+    or rows whose content changed in an update). AlreadyExistsError if that embedding was
+    made another way (another encoder, or imported): only ``replace`` may recompute it."""
+    meta = atomic.read_json(ds.embedding_dir(emb_name) / "meta.json")
+    if meta.get("encoder") != encoder.spec:
+        made = f"with encoder {meta['encoder']!r}" if meta.get("encoder") else "by an import"
+        raise AlreadyExistsError(
+            f"embedding {emb_name!r} already exists in {ds.name!r}, made {made}, not with "
+            f"{encoder.spec!r}; pass --replace to recompute it or --embedding for another name"
+        )
+    stored = np.load(ds.embedding_dir(emb_name) / "ids.npy", allow_pickle=False)
+    return todo.loc[~todo["id"].astype(str).isin(stored)]
 
 
 def _encode_rows(ds, encoder, chunk, rows, vecs, ok, batch_size, open_image) -> None:
@@ -132,12 +159,14 @@ def _encode_rows(ds, encoder, chunk, rows, vecs, ok, batch_size, open_image) -> 
         ok[np.asarray(where)] = True
 
 
-def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
+def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, append=False):
+    """Encode ``todo`` in resumable chunks; save them as embedding ``emb_name`` (``append``:
+    after its stored vectors, :func:`core.embeddings.update.append_vectors`)."""
     from core.media import open_image
 
     partial = ds.embeddings_dir / f".{emb_name}.partial"
     job = {
-        "encoder": encoder.spec, "chunk_rows": int(chunk_rows),
+        "encoder": encoder.spec, "chunk_rows": int(chunk_rows), "append": bool(append),
         "ids_hash": ids_hash(list(todo["id"].astype(str))),
     }
     job_path = partial / "job.json"
@@ -191,11 +220,14 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress):
                np.load(partial / f"chunk_{chunk_no:06d}.npy", allow_pickle=False)[ok])
               for chunk_no, (start, ok) in enumerate(zip(starts, oks)))
     modalities = sorted(set(todo["modality"]) & set(encoder.modalities))
-    info = write_embedding_chunks(
-        ds, emb_name, chunks,
-        {"encoder": encoder.spec, "source": "computed", "modalities": modalities},
-        total=int(keep.sum()), replace=True,
-    )
+    if append:
+        info = append_vectors(ds, emb_name, chunks, total=int(keep.sum()))
+    else:
+        info = write_embedding_chunks(
+            ds, emb_name, chunks,
+            {"encoder": encoder.spec, "source": "computed", "modalities": modalities},
+            total=int(keep.sum()), replace=True,
+        )
     shutil.rmtree(partial)
     log.info("embedding %s: %d rows encoded, %d resumed", emb_name, n_new, n_old)
     return info, n_new, n_old, skipped

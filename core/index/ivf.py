@@ -27,6 +27,7 @@ import faiss
 import numpy as np
 
 from core._shared import ProgressFn
+from core.errors import IndexStateError
 from core.index.faiss_build import _one_thread, unit_chunks
 from core.index.mapped import MappedVectors
 
@@ -220,3 +221,34 @@ def ivf_range(index: faiss.IndexIVF, source: MappedVectors, q: np.ndarray, thres
         scores.append(exact[order].astype(np.float32))
         slots.append(found[order].astype(np.int64))
     return np.concatenate(lims), np.concatenate(scores), np.concatenate(slots)
+
+
+def rebase_ivf(index: faiss.IndexIVF, source: MappedVectors, alive: np.ndarray,
+               vectors: np.ndarray) -> MappedVectors:
+    """Renumber ``index``'s live slots (``alive`` (slots,) bool) 0..n-1 in slot order, in
+    place (each inverted list's ids rewritten with ``InvertedLists.update_entries``; the
+    codes are kept), and return the source that re-ranks them from ``vectors`` (n, d)
+    float32: the live slots' rows in that order (a compacted or appended ``vectors.npy``).
+    Base rows keep their recorded norms; rows added later get the norms of ``vectors``."""
+    from faiss.contrib.inspect_tools import get_invlist
+
+    live = np.flatnonzero(alive)
+    if vectors.dtype != np.float32 or vectors.shape != (len(live), source.dims):
+        raise IndexStateError(f"rebase needs ({len(live)}, {source.dims}) float32 rows, got "
+                              f"{vectors.dtype} {vectors.shape}")
+    if len(live) < len(alive):
+        new_slot = np.full(len(alive), -1, np.int64)
+        new_slot[live] = np.arange(len(live))
+        invlists = index.invlists
+        for lst in range(index.nlist):
+            ids, codes = get_invlist(invlists, lst)
+            if len(ids):
+                renumbered = np.ascontiguousarray(new_slot[ids])
+                invlists.update_entries(lst, 0, len(ids), faiss.swig_ptr(renumbered),
+                                        faiss.swig_ptr(np.ascontiguousarray(codes)))
+    norms = source.norms[live].copy()
+    added = np.flatnonzero(live >= source.base_rows)
+    for s in range(0, len(added), RERANK_ROWS):
+        block = np.asarray(vectors[added[s:s + RERANK_ROWS]], dtype=np.float32)
+        norms[added[s:s + RERANK_ROWS]] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return MappedVectors(vectors, norms)

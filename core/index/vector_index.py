@@ -1,16 +1,15 @@
 """VectorIndex: cosine kNN and range search over string ids, hiding FAISS.
 
-Vectors are stored L2-normalised (float32): cosine is the inner product, and every
-score returned is an exact cosine. ``exact`` (``faiss.IndexFlatIP``) and ``hnsw`` (HNSW
-over 8-bit codes, re-ranked exactly; :mod:`core.index.faiss_build`) keep the float32
-matrix in memory for every exact operation; ``ivf`` (inverted lists of 4-bit codes;
-:mod:`core.index.ivf`) re-ranks from the memory-mapped ``vectors.npy``
-(:mod:`core.index.mapped`): its kNN and range search are approximate in which rows they
-find, exact in their scores. Rows live in *slots* (faiss ids); removal compacts the exact
-kind, drops the codes of the ivf kind (slots never move) and leaves tombstones in the
-hnsw kind (excluded with an ``IDSelectorBitmap``) until more than half the slots are
-dead, when the graph is rebuilt. Files (:mod:`core.index.files`): ``index.faiss``,
-``index_ids.npy`` (one id per slot, ``''`` = removed), ``index.json``; ivf adds
+Vectors are stored L2-normalised (float32): cosine is the inner product, and every score returned is
+an exact cosine. ``exact`` (``faiss.IndexFlatIP``) and ``hnsw`` (HNSW over 8-bit codes, re-ranked
+exactly; :mod:`core.index.faiss_build`) keep the float32 matrix in memory for every exact operation;
+``ivf`` (inverted lists of 4-bit codes; :mod:`core.index.ivf`) re-ranks from the memory-mapped
+``vectors.npy`` (:mod:`core.index.mapped`): its kNN and range search are approximate in which rows
+they find, exact in their scores. Rows live in *slots* (faiss ids); removal compacts the exact kind,
+drops the codes of the ivf kind (slots never move) and leaves tombstones in the hnsw kind (excluded
+with an ``IDSelectorBitmap``) until more than half the slots are dead, when the graph is rebuilt;
+``rebase`` renumbers ivf slots onto a rewritten ``vectors.npy``. Files (:mod:`core.index.files`):
+``index.faiss``, ``index_ids.npy`` (one id per slot, ``''`` = removed), ``index.json``; ivf adds
 ``index_norms.npy``, ``index_added.npy`` and reads ``vectors.npy`` beside them.
 """
 
@@ -58,7 +57,7 @@ from core.index.faiss_build import (
 )
 from core.index.files import FORMAT_VERSION, read_index_files, write_index_files
 from core.index.huge_pages import advise_huge_pages
-from core.index.ivf import filtered_probes, grow_ivf, ivf_knn, ivf_range
+from core.index.ivf import filtered_probes, grow_ivf, ivf_knn, ivf_range, rebase_ivf
 from core.index.kinds import check_params
 from core.index.mapped import MappedVectors
 
@@ -229,8 +228,7 @@ class VectorIndex:
         larger: with an id filter, the flat matrix (exact; hnsw under 1/4 of the rows), the
         graph, or the inverted file probing more lists); ``exclude``: ids never returned
         (unknown ones ignored). Raises EmbeddingError (bad queries), InputError (k < 1),
-        NotFoundError (``within``), IndexStateError (a stale subset).
-        """
+        NotFoundError (``within``), IndexStateError (a stale subset)."""
         q, k = self._queries(queries), check_positive_int(k, "k")
         excluded = self._slots(exclude, strict=False) if exclude is not None else np.empty(0, np.int64)
         if within is not None:
@@ -269,8 +267,7 @@ class VectorIndex:
 
     def search_positions(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Bulk kNN over all live rows: (scores (q, k) float32, positions (q, k) int64 into
-        :attr:`ids`, -1 padding). Batched; uses the graph / inverted file of hnsw / ivf.
-        """
+        :attr:`ids`, -1 padding). Batched; uses the graph / inverted file of hnsw / ivf."""
         q, k = self._queries(queries), check_positive_int(k, "k")
         sel = self._alive_selector()
         scores, slots = self._knn(q, k, self._index, sel and sel[0])
@@ -293,8 +290,7 @@ class VectorIndex:
         """All live rows (optionally only ``within``: ids or a :meth:`subset`) with cosine
         >= ``threshold``, best first, for one ``query`` (d,) float32: exact for exact/hnsw
         and small subsets; ivf otherwise finds them in the probed lists. NotFoundError on
-        unknown ``within`` ids, IndexStateError on a stale subset.
-        """
+        unknown ``within`` ids, IndexStateError on a stale subset."""
         q = self._queries(query)
         if len(q) != 1:
             raise EmbeddingError(f"range_search takes one query vector, got {len(q)}")
@@ -360,6 +356,12 @@ class VectorIndex:
             slot_ids = slot_ids[live]
         self._set_slots(slot_ids, slot_of)
         return len(slots)
+
+    def rebase(self, vectors: np.ndarray) -> None:
+        """ivf: re-rank from ``vectors`` (n, d) float32, the live rows in :attr:`ids` order; others: no-op."""
+        if self.kind == "ivf":
+            self._source = rebase_ivf(self._index, self._source, self._alive, vectors)
+            self._set_slots(self._slot_ids[self._alive])
 
     def vectors_for(self, ids: Sequence[str]) -> np.ndarray:
         """(len(ids), d) float32 stored (normalised) vectors. NotFoundError on unknown ids."""

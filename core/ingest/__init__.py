@@ -9,6 +9,9 @@
 - :mod:`core.ingest.convert`: one batch into the rows table's id, text, image and label.
 - :mod:`core.ingest.checks`: the first pass (null and duplicate ids, rows without text).
 - :mod:`core.ingest.writer`: the second pass and the atomic write of ``rows.parquet``.
+- :mod:`core.ingest.update`: ``ingest(..., update=True)``: a stored dataset brought up to
+  date by id, vectors of unchanged rows kept; :mod:`core.ingest.fingerprints`: the per-row
+  content fingerprints (``row_content.parquet``) it compares.
 - :mod:`core.ingest.report`: :class:`IngestReport` and the counts behind it.
 - :mod:`core.ingest.readers`: the first rows of a table (previews), JSONL lines,
   captions and folder trees.
@@ -31,7 +34,7 @@ from core.ingest.pipeline import (
     ingest_table,
 )
 from core.ingest.preview import ColumnMapping, SourcePreview, preview_source
-from core.ingest.report import IngestReport
+from core.ingest.report import IngestReport, UpdateCounts
 from core.ingest.sources import (
     DATA_ROOTS_ENV,
     DEFAULT_MAX_UPLOAD_BYTES,
@@ -49,6 +52,6 @@ from core.ingest.sources import (
 __all__ = ["COLUMN_DEFAULTS", "DATA_ROOTS_ENV", "DEFAULT_BATCH_ROWS", "DEFAULT_MAX_UPLOAD_BYTES",
            "FORMATS",
            "IMAGE_COL_DEFAULTS", "UPLOAD_SUFFIXES", "ZIP_MAX_MEMBERS", "ZIP_MAX_RATIO",
-           "ZIP_MAX_TOTAL_BYTES", "ColumnMapping", "IngestReport", "SourcePreview",
+           "ZIP_MAX_TOTAL_BYTES", "ColumnMapping", "IngestReport", "SourcePreview", "UpdateCounts",
            "allowed_roots", "check_source_path", "detect_format", "extract_image_zip", "ingest",
            "ingest_folder", "ingest_table", "preview_source", "save_upload", "uploads_dir"]

@@ -66,17 +66,23 @@ def detect_format(source: Path) -> str:
 def ingest(ws: Workspace, source: str | Path, name: str, *, format: str | None = None,
            id_col: str | None = None, text_col: str | None = None, image_col: str | None = None,
            label_col: str | None = None, image_root: str | Path | None = None,
-           replace: bool = False, skip_invalid: bool = False,
-           progress: ProgressFn | None = None) -> IngestReport:
+           replace: bool = False, skip_invalid: bool = False, update: bool = False,
+           keep_missing: bool = False, progress: ProgressFn | None = None) -> IngestReport:
     """Ingest ``source`` (folder or table) as dataset ``name``; ``format`` None = detect.
 
-    Raises InputError (unknown format, bad name, column options with a folder),
-    NotFoundError, AlreadyExistsError, SchemaError, MediaError (see the two ingesters).
+    ``update``: bring the existing dataset ``name`` up to date with ``source`` instead of
+    replacing it: ids compared, rows added / changed / removed (kept with ``keep_missing``),
+    vectors of rows whose content is unchanged kept (:mod:`core.ingest.update`).
+    Raises InputError (unknown format, bad name, column options with a folder, ``update``
+    with ``replace``, ``keep_missing`` without ``update``), NotFoundError (``update`` of a
+    dataset that does not exist), AlreadyExistsError, SchemaError, MediaError (see the two
+    ingesters).
     """
     if format is not None and format not in FORMATS:
         raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    src = _check_target(ws, source, name, replace)
+    src = _check_target(ws, source, name, replace, update, keep_missing)
     fmt = format or detect_format(src)
+    modes = {"replace": replace, "update": update, "keep_missing": keep_missing}
     if fmt == "folder":
         given = {"id_col": id_col, "text_col": text_col, "image_col": image_col,
                  "label_col": label_col, "image_root": image_root}
@@ -84,22 +90,24 @@ def ingest(ws: Workspace, source: str | Path, name: str, *, format: str | None =
         if extra:
             raise InputError(f"{', '.join(extra)} only apply to tables (csv, parquet, jsonl), "
                              f"not to the folder {str(src)!r}")
-        return ingest_folder(ws, src, name, replace=replace, progress=progress)
+        return ingest_folder(ws, src, name, progress=progress, **modes)
     return ingest_table(ws, src, name, format=fmt, id_col=id_col, text_col=text_col,
                         image_col=image_col, label_col=label_col, image_root=image_root,
-                        replace=replace, skip_invalid=skip_invalid, progress=progress)
+                        skip_invalid=skip_invalid, progress=progress, **modes)
 
 
 def ingest_folder(ws: Workspace, source: str | Path, name: str, *, replace: bool = False,
+                  update: bool = False, keep_missing: bool = False,
                   progress: ProgressFn | None = None) -> IngestReport:
     """Every image under ``source`` (recursive, sorted) becomes one row.
 
     id = image = path relative to the folder ('/' separators); label = first-level
     subfolder (None at the root); text from ``captions.csv`` (``file,text``) or a sidecar
     ``<stem>.txt``. Metadata: ``file_size``, ``width``, ``height`` (nullable Int64).
-    Raises MediaError if no image is readable or a symlink leaves the folder.
+    ``update``/``keep_missing`` as in :func:`ingest`. Raises MediaError if no image is
+    readable or a symlink leaves the folder.
     """
-    src = _check_target(ws, source, name, replace)
+    src = _check_target(ws, source, name, replace, update, keep_missing)
     if not src.is_dir():
         raise InputError(f"{str(src)!r} is not a folder; for a table use format csv, parquet "
                          "or jsonl")
@@ -145,15 +153,16 @@ def ingest_folder(ws: Workspace, source: str | Path, name: str, *, replace: bool
     table = folder_table(rows)
     tally = Tally()
     tally.add(table)
-    return save_dataset(ws, name, table.schema, [table], tally,
-                        _info(name, src, "folder", columns, root), skipped, replace)
+    return _save(ws, name, table.schema, [table], tally, _info(name, src, "folder", columns, root),
+                 skipped, replace, update, keep_missing)
 
 
 def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | None = None,
                  id_col: str | None = None, text_col: str | None = None,
                  image_col: str | None = None, label_col: str | None = None,
                  image_root: str | Path | None = None, replace: bool = False,
-                 skip_invalid: bool = False, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 skip_invalid: bool = False, update: bool = False, keep_missing: bool = False,
+                 batch_rows: int = DEFAULT_BATCH_ROWS,
                  progress: ProgressFn | None = None) -> IngestReport:
     """Ingest a CSV/TSV, Parquet or JSONL table; one row per table row, streamed.
 
@@ -168,9 +177,9 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
     CSV/JSONL row count is unknown). Raises SchemaError (missing or unmapped columns, bad or
     duplicate ids, empty text unless ``skip_invalid``), InputError (unreadable file,
     ``batch_rows`` not a whole number >= 1), MediaError (image path outside the root, or
-    every image unreadable).
+    every image unreadable). ``update``/``keep_missing`` as in :func:`ingest`.
     """
-    src = _check_target(ws, source, name, replace)
+    src = _check_target(ws, source, name, replace, update, keep_missing)
     fmt = format or detect_format(src)
     if fmt not in FORMATS[1:]:
         raise InputError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS[1:])}")
@@ -203,16 +212,34 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
     plan = TablePlan(reader, cols, meta_cols, rename_clashes(meta_cols), scan.rows,
                      skip_invalid and bool(skipped), root, src)
     tally = Tally()
-    return save_dataset(ws, name, plan.schema(), plan.batches(tally, tick), tally,
-                        _info(name, src, fmt, cols, root), skipped, replace)
+    return _save(ws, name, plan.schema(), plan.batches(tally, tick), tally,
+                 _info(name, src, fmt, cols, root), skipped, replace, update, keep_missing)
 
 
-def _check_target(ws: Workspace, source: str | Path, name: str, replace: bool) -> Path:
+def _save(ws: Workspace, name: str, schema, tables, tally: Tally, info: dict,
+          skipped: dict[str, int], replace: bool, update: bool, keep_missing: bool) -> IngestReport:
+    if update:
+        from core.ingest.update import save_update  # pulls in core.embeddings (FAISS)
+
+        return save_update(ws, name, schema, tables, tally, info, skipped, keep_missing)
+    return save_dataset(ws, name, schema, tables, tally, info, skipped, replace)
+
+
+def _check_target(ws: Workspace, source: str | Path, name: str, replace: bool,
+                  update: bool = False, keep_missing: bool = False) -> Path:
     check_name(name)
+    if update and replace:
+        raise InputError("update and replace exclude each other: --update keeps the dataset's "
+                         "vectors for unchanged rows, --replace starts over")
+    if keep_missing and not update:
+        raise InputError("--keep-missing (keep_missing=True) only applies with --update (update=True)")
     src = Path(source).expanduser().absolute()
     if not src.exists():
         raise NotFoundError(f"source {str(src)!r} does not exist")
-    if not replace and ws.has_dataset(name):
+    if update and not ws.has_dataset(name):
+        raise NotFoundError(f"no dataset {name!r} in {ws.home} to update; ingest it first "
+                            "(without --update)")
+    if not replace and not update and ws.has_dataset(name):
         raise AlreadyExistsError(f"dataset {name!r} already exists in {ws.home}; "
                                  "pass --replace (replace=True) to overwrite it")
     return src

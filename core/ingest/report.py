@@ -4,7 +4,7 @@ batch as the rows are written (:class:`Tally`)."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,6 +12,34 @@ import pyarrow.compute as pc
 from core.errors import format_list
 
 MAX_FLAGGED_IDS = 20  # flagged ids a report names
+
+
+@dataclass(frozen=True)
+class UpdateCounts:
+    """What an update did, by id: rows added, changed (any column or the content), of them
+    ``content_changed`` (text or image bytes: their vectors dropped), removed, kept as they
+    were, and ``kept_missing`` (missing from the source, kept by ``keep_missing``); vectors
+    dropped per embedding; notes (assumptions made)."""
+
+    added: int
+    changed: int
+    content_changed: int
+    removed: int
+    kept: int
+    kept_missing: int = 0
+    vectors_dropped: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """``'added 3, changed 2 (content 1), removed 1, kept 40'``."""
+        out = (f"added {self.added}, changed {self.changed} (content {self.content_changed}), "
+               f"removed {self.removed}, kept {self.kept}")
+        return out + (f", kept {self.kept_missing} missing from the source" if self.kept_missing else "")
+
+    def to_json(self) -> dict:
+        return {"added": self.added, "changed": self.changed, "content_changed": self.content_changed,
+                "removed": self.removed, "kept": self.kept, "kept_missing": self.kept_missing,
+                "vectors_dropped": dict(self.vectors_dropped), "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)
@@ -25,6 +53,7 @@ class IngestReport:
     flagged: dict[str, int]
     flagged_ids: tuple[str, ...]
     skipped: dict[str, int]
+    update: UpdateCounts | None = None  # set by an update (ingest(..., update=True))
 
     def summary(self) -> str:
         """Multi-line human summary (labels: top 10 by count, then 'N more')."""
@@ -42,13 +71,20 @@ class IngestReport:
                          f"{counts_text(self.flagged)}; e.g. {format_list(self.flagged_ids, 5)}")
         if self.skipped:
             lines.append(f"skipped {sum(self.skipped.values())}: {counts_text(self.skipped)}")
+        if self.update is not None:
+            lines.append("update: " + self.update.text())
+            dropped = {k: v for k, v in self.update.vectors_dropped.items() if v}
+            if dropped:
+                lines.append("vectors dropped (encoded again by the next embed): " + counts_text(dropped))
+            lines += [f"note: {n}" for n in self.update.notes]
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         """Plain JSON-serialisable dict of every field (``flagged_ids`` as a list)."""
         return {"dataset": self.dataset, "rows": self.rows, "modalities": dict(self.modalities),
                 "labels": dict(self.labels), "flagged": dict(self.flagged),
-                "flagged_ids": list(self.flagged_ids), "skipped": dict(self.skipped)}
+                "flagged_ids": list(self.flagged_ids), "skipped": dict(self.skipped),
+                **({"update": self.update.to_json()} if self.update is not None else {})}
 
 
 def counts_text(counts: dict[str, int]) -> str:
@@ -87,4 +123,4 @@ class Tally:
             flagged_ids=tuple(self.flagged_ids), skipped=dict(skipped))
 
 
-__all__ = ["MAX_FLAGGED_IDS", "IngestReport", "Tally", "counts_text"]
+__all__ = ["MAX_FLAGGED_IDS", "IngestReport", "Tally", "UpdateCounts", "counts_text"]

@@ -23,6 +23,7 @@ from core import atomic
 from core._shared import CORE_COLUMNS
 from core.errors import AlreadyExistsError, MediaError
 from core.ingest.convert import core_values, generated_ids
+from core.ingest.fingerprints import FINGERPRINTS_FILE, write_fingerprints
 from core.ingest.images import check_images, resolve_images
 from core.ingest.report import IngestReport, Tally
 from core.ingest.tables import TableReader
@@ -123,8 +124,9 @@ def folder_table(rows: pd.DataFrame) -> pa.Table:
 
 def save_dataset(ws: Workspace, name: str, schema: pa.Schema, tables: Iterable[pa.Table],
                  tally: Tally, info: dict, skipped: dict[str, int], replace: bool) -> IngestReport:
-    """Write ``tables`` as rows.parquet (one row group a batch) + dataset.json in a temp dir
-    and swap it in as the dataset; any error leaves the workspace as it was."""
+    """Write ``tables`` as rows.parquet (one row group a batch), its content fingerprints
+    (:mod:`core.ingest.fingerprints`) and dataset.json in a temp dir and swap it in as the
+    dataset; any error leaves the workspace as it was."""
 
     def write(path: Path) -> None:
         with pq.ParquetWriter(path, schema) as writer:
@@ -134,6 +136,8 @@ def save_dataset(ws: Workspace, name: str, schema: pa.Schema, tables: Iterable[p
 
     with atomic.atomic_dir(ws.dataset_path(name)) as tmp:
         atomic.write_with(tmp / "rows.parquet", write)
+        root = info.get("media_root")
+        write_fingerprints(tmp / "rows.parquet", tmp / FINGERPRINTS_FILE, Path(root) if root else None)
         report = tally.report(name, skipped)
         atomic.write_json(tmp / "dataset.json", {
             **info, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -45,15 +45,24 @@ def test_a_bad_batch_or_chunk_size_is_refused_before_any_work(notes, option, bad
     assert notes.embedding_names() == []
 
 
-def test_existing_embedding_needs_replace(notes):
+def test_an_existing_embedding_encodes_only_rows_without_a_vector_and_replace_recomputes(notes, monkeypatch):
+    from core import encoders
+
     compute_embeddings(notes)
-    with pytest.raises(AlreadyExistsError, match="--replace"):
-        compute_embeddings(notes)
-    compute_embeddings(notes, replace=True)
+    again = compute_embeddings(notes)
+    assert again.encoded_rows == 0 and again.embeddings[0].rows == 40
+    assert compute_embeddings(notes, replace=True).encoded_rows == 40
+
+    class Other:
+        spec, name, dims, modalities = "text:other", "minilm", 384, frozenset({"text"})
+
+    monkeypatch.setattr(encoders, "load_encoder", lambda spec, device="auto": Other())
+    with pytest.raises(AlreadyExistsError, match="made with encoder 'text:minilm', not with 'text:other'"):
+        compute_embeddings(notes, "text:other")
 
 
 def test_a_failing_run_leaves_no_embedding_and_resumes(notes, monkeypatch):
-    import core.encoders as encoders
+    from core import encoders
 
     real = encoders.load_encoder("text:minilm")
     calls = {"n": 0}
@@ -123,7 +132,7 @@ class MeanColour:
 
 
 def test_a_resumed_run_retries_images_that_were_unreadable_before(pets, monkeypatch):
-    import core.encoders as encoders
+    from core import encoders
 
     ds, root = pets
     hidden = root.parent / "hidden.png"
@@ -142,7 +151,7 @@ def test_a_resumed_run_retries_images_that_were_unreadable_before(pets, monkeypa
 
 
 def test_still_unreadable_images_are_counted_as_skipped_on_resume(pets, monkeypatch):
-    import core.encoders as encoders
+    from core import encoders
 
     ds, root = pets
     (root / "cat" / "0.png").write_bytes(b"not a png")  # in the chunk the first run finishes
@@ -155,7 +164,7 @@ def test_still_unreadable_images_are_counted_as_skipped_on_resume(pets, monkeypa
 
 
 def test_no_readable_image_is_a_media_error_and_leaves_nothing_to_resume(pets, monkeypatch):
-    import core.encoders as encoders
+    from core import encoders
     from core.errors import MediaError
 
     ds, root = pets
