@@ -92,14 +92,33 @@ def mapping_widgets(preview: SourcePreview) -> ColumnMapping:
     return ColumnMapping(**chosen)
 
 
+def update_choice(ws: Workspace, name: str) -> bool:
+    """When dataset ``name`` exists: a checkbox to update it from the source (``ingest
+    --update``: unchanged rows keep their vectors, tags, slices and label edits); its value."""
+    try:
+        exists = ws.has_dataset(check_name(name.strip()))
+    except CatalogError:
+        return False
+    if not exists:
+        return False
+    return st.checkbox(f"Update the existing dataset {name.strip()!r} from this source",
+                       key="add:update", help="New ids are added, changed rows updated, ids missing "
+                       "from the source removed. Rows whose text or image is unchanged keep their "
+                       "vectors, tags, slices and label edits; only new or changed rows are embedded.")
+
+
 def start(ws: Workspace, preview: SourcePreview, mapping: ColumnMapping, name: str,
-          embed: bool) -> None:
-    """Check the name, then start the ingest job (and the embedding job after it)."""
+          embed: bool, update: bool = False) -> None:
+    """Check the name, then start the ingest job (``update``: of the existing dataset
+    ``name``, as ``catalog ingest --update``) and the embedding job after it."""
     try:
         name = check_name(name.strip())
-        if ws.has_dataset(name):
-            raise InputError(f"a dataset named {name!r} already exists; choose another name")
+        if ws.has_dataset(name) and not update:
+            raise InputError(f"a dataset named {name!r} already exists; choose another name, "
+                             "or tick “Update the existing dataset”")
         options = {k: v for k, v in mapping.to_ingest_kwargs().items() if v is not None}
+        if update:
+            options["update"] = True
         jobs.start_ingest(ws, name, str(preview.path), options, embed=embed)
     except CatalogError as err:
         show_error(err)
@@ -122,7 +141,8 @@ def render_started(ws: Workspace) -> None:
         jobs.watch_job(ws, job)
     elif job.status == "done":
         summary = (job.result or {}).get("summary", "")
-        show(f"Added {name}. Its embedding is computed in the background (see the sidebar).")
+        done = "Updated" if (job.params or {}).get("update") == "True" else "Added"
+        show(f"{done} {name}. Its embedding is computed in the background (see the sidebar).")
         if summary:
             st.code(summary, language=None)
         if st.button(f"Open {name} in the Catalog", key="add:open", icon=":material/grid_view:",

@@ -80,3 +80,29 @@ def test_a_taken_name_is_refused_before_any_job_starts(add_app):
     from ui.jobs import job_board
 
     assert job_board(str(home)).latest("small", "ingest") is None
+
+
+def test_an_existing_dataset_is_updated_from_the_page_keeping_its_tags(add_app):
+    at, data, home = add_app
+    from core.ingest import ingest
+
+    ws = open_workspace(home)
+    ingest(ws, data / "small.csv", "small")
+    ws.store.tag_rows("small", ["a"], "keep-me")
+    pd.DataFrame({"id": ["a", "b", "d"], "text": ["one cat", "two dogs!", "four fish"],
+                  "label": ["x", "y", "z"]}).to_csv(data / "small.csv", index=False)
+    at.run()
+    at.text_input(key="add:path").input(str(data / "small.csv")).run()
+    at.button(key="add:path_btn").click().run()
+    at.checkbox(key="add:embed").uncheck().run()
+    at.checkbox(key="add:update").check().run()
+    at.button(key="add:go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    _wait_for_jobs(home)
+    at.run()
+    ds = open_workspace(home).dataset("small")
+    assert sorted(ds.rows()["id"]) == ["a", "b", "d"]
+    assert any("Updated small" in s.value for s in at.success)
+    summary = " ".join(c.value for c in at.code)
+    assert "added 1, changed 1 (content 1), removed 1, kept 1" in summary, summary
+    assert open_workspace(home).store.ids_with_tags("small", ["keep-me"]) == ["a"]
