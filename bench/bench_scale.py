@@ -27,7 +27,11 @@ Steps, each in a fresh Python process (its own memory), for each implementation:
 - ``select``: smart select by cluster, n = 1,000, k = 10, over every row;
 - ``label_issues``, ``duplicates``: the CLI's path (``core.quality``) over every row;
 - ``map_cold``, ``map_warm``: the cluster map (``core.clusters.project``, UMAP) with an
-  empty cache, then from the cache.
+  empty cache, then from the cache;
+- ``update`` (last: it changes the dataset): ``ingest_table(..., update=True)`` of the table
+  with its first 1 % of rows removed, the label of the next 1 % changed and 1 % new rows
+  (the vectors of the kept rows stay; today's path has no update: it re-ingests, re-imports
+  and rebuilds the index, the sum of those steps).
 
 Memory is the peak of RssAnon + RssShmem sampled every 20 ms (the page cache of the
 memory-mapped vectors is file-backed, not the process's memory; "hwm" is the kernel's
@@ -54,12 +58,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DIMS, K, CHUNK, CENTRES, NOISE_LABELS = 384, 10, 1 << 16, 100, 0.05
 STEPS = ("ingest", "import", "index", "query", "catalog", "select", "label_issues", "duplicates",
-         "map_cold", "map_warm")
+         "map_cold", "map_warm", "update")
 TARGETS_10M = {"ingest": "≤ 300 s, ≤ 3 GB", "import": "≤ 600 s, ≤ 4 GB", "index": "≤ 1,800 s, ≤ 4 GB",
                "query": "≤ 10 ms, recall ≥ 0.95; filtered ≤ 30 ms",
                "catalog": "first ≤ 5 s, warm ≤ 300 ms, label filter ≤ 500 ms", "select": "≤ 180 s",
                "label_issues": "≤ 5,400 s", "duplicates": "≤ 5,400 s", "map_cold": "≤ 1,200 s",
-               "map_warm": "≤ 2 s"}
+               "map_warm": "≤ 2 s", "update": "(no target)"}
 DATASET, EMBEDDING = "bench", "emb"
 
 
@@ -108,6 +112,39 @@ def write_inputs(work: Path, rows: int, seed: int = 0) -> None:
     np.savez(work / "truth.npz", **truth, **{f"rows_{k}": v for k, v in subsets.items()})
     del vec
     (work / "vectors.npy").unlink()  # only the answers needed it (15 GB at 10M)
+
+
+def write_update_table(work: Path) -> Path:
+    """table_update.parquet: table.parquet less its first 1 % of rows, the labels of the next
+    1 % changed, 1 % new rows appended (kept when present)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = work / "table_update.parquet"
+    if out.exists():
+        return out
+    source = pq.ParquetFile(work / "table.parquet")
+    rows = source.metadata.num_rows
+    cut = rows // 100
+    with pq.ParquetWriter(out, source.schema_arrow) as writer:
+        start = 0
+        for batch in source.iter_batches(CHUNK):
+            t = pa.Table.from_batches([batch])
+            pos = np.arange(start, start + t.num_rows)
+            start += t.num_rows
+            t = t.filter(pa.array(pos >= cut))
+            pos = pos[pos >= cut]
+            relabel = pa.array(pos < 2 * cut)
+            t = t.set_column(t.schema.get_field_index("label"), "label",
+                             pc.if_else(relabel, pa.scalar("class-changed"), t.column("label")))
+            writer.write_table(t)
+        extra = pa.table({"id": np.char.add("new-", np.arange(cut).astype(str)),
+                          "text": np.full(cut, "a new row"), "label": np.full(cut, "class-0"),
+                          "group": np.zeros(cut, np.int64), "score": np.zeros(cut)},
+                         schema=source.schema_arrow)
+        writer.write_table(extra)
+    return out
 
 
 def exact_top(x: np.ndarray, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -253,6 +290,11 @@ def child(step: str, home: Path, work: Path) -> dict:
         extra = {"selected": len(select_by_cluster(scope, scoped, 1_000, 10, seed=0).ids)}
     elif step in ("label_issues", "duplicates"):
         extra = _quality(ws, step)
+    elif step == "update":
+        from core.ingest import ingest_table
+
+        report = ingest_table(ws, write_update_table(work), DATASET, update=True)
+        extra = {"counts": report.update.text(), "vectors_dropped": report.update.vectors_dropped}
     elif step in ("map_cold", "map_warm"):
         from core.clusters import project
         from core.embeddings import load_embedding
@@ -326,6 +368,8 @@ def describe(step: str, r: dict | None) -> str:
                  f"{r['label_filter']['median_ms']} ms")
     elif step == "index":
         base += f"  {r['index_kind']}"
+    elif step == "update":
+        base += f"  {r['counts']}; vectors dropped {r['vectors_dropped']}"
     return base
 
 
