@@ -1,7 +1,10 @@
 """Cluster map: a 2-D map (UMAP / PCA) of the active embedding coloured by KMeans
 cluster, label, tag, quality score or a column (a large map: a sample of the points over
 the density of all rows); lasso, box or click points (or pick a cluster) to select rows,
-then tag, slice, relabel or use them as anchors."""
+then tag, slice, relabel or use them as anchors.
+
+The rows are queried where they are: the filter's ids from the database, the columns of
+the drawn points and of the picked rows fetched for those rows only."""
 
 import streamlit as st
 
@@ -10,7 +13,6 @@ from core.errors import CatalogError
 from ui import cluster_widgets as cw
 from ui import loaders
 from ui.carried_filter import render_carried_filter
-from ui.filter_panel import filtered_rows
 from ui.grid import render_grid, safe_text
 from ui.messages import show_error
 from ui.page import start_page
@@ -18,9 +20,8 @@ from ui.selection_bar import render_selection_bar
 
 ws, dataset, embedding = start_page("Cluster map", needs_embedding=True)
 
-rows = loaders.effective_rows(ws, dataset)
 flt = render_carried_filter(dataset, key="clu:clear_filter")  # the Catalog filter applies here
-view = filtered_rows(ws, dataset, rows, flt)
+view = cw.filter_view(ws, dataset, embedding, flt)
 emb = loaders.embedding(ws, dataset, embedding)
 
 c1, c2, c3 = st.columns(3)
@@ -48,9 +49,10 @@ except CatalogError as err:
     show_error(err)
     st.stop()
 
-points = cw.map_points(view, proj, clu)
+in_filter = cw.view_ids(ws, dataset, view)
+points = cw.map_points(in_filter, proj, clu)  # id, x, y, cluster of every row on the map
 shown = cw.shown_points(points, dataset)  # a large map draws a sample over the density of all rows
-missing = len(view) - len(points)
+missing = len(in_filter) - len(points)
 st.caption(f"{len(points):,} rows on the map (filter: {safe_text(flt.describe())})"
            + (f" · {missing:,} rows have no vector in this embedding" if missing else "")
            + (f" · {len(shown):,} of them drawn, the shading shows all; a box or lasso selects every "
@@ -61,9 +63,10 @@ if points.empty:
     st.info("No row with a vector passes the Catalog filter.")
     st.stop()
 
+shown = cw.drawn_rows(view, shown)  # every column of the drawn points, fetched for them only
 tags = list(ws.store.tags(dataset))
 o1, o2 = st.columns([2, 1])
-colorings = cw.color_options(rows, tags)
+colorings = cw.color_options(shown, tags)
 if st.session_state.get("clu:color") not in colorings:
     st.session_state["clu:color"] = cw.COLOR_CLUSTER
 color_by = o1.selectbox("Colour by", colorings, key="clu:color")
@@ -90,4 +93,4 @@ if not picked_ids:
     st.stop()
 render_selection_bar(ws, dataset, picked_ids, key="clu:bar", recipe=picked_recipe)
 cw.render_relabel(ws, dataset)
-render_grid(ws.dataset(dataset), cw.rows_of(rows, picked_ids), key="clu:grid")
+render_grid(ws.dataset(dataset), cw.rows_of(view, picked_ids), key="clu:grid")

@@ -1,32 +1,35 @@
 """Smart select: N rows at random, by a column, spread over clusters or for diversity,
-inside a scope; preview them in the grid, then save them as a slice or tag them."""
+inside a scope; preview them in the grid, then save them as a slice or tag them.
+
+The rows are queried where they are (:func:`ui.smart_select.page_rows`): the page counts
+them, takes the scope's ids and the first N of an ordering from the database, and fetches
+the rows of the preview only."""
 
 import streamlit as st
 
 from core.errors import CatalogError
 from core.select import PER_CLUSTER_CHOICES, PICK_CHOICES, SELECT_METHODS
-from ui import loaders
 from ui import slice_widgets as slw
 from ui import smart_select as sw
 from ui.carried_filter import render_carried_filter
 from ui.grid import render_grid, safe_text
 from ui.page import start_page
-from ui.quality_data import rows_with_quality
 
 ws, dataset, embedding = start_page("Smart select")
 
-rows = rows_with_quality(ws, dataset, embedding) if embedding else loaders.effective_rows(ws, dataset)
+rows = sw.page_rows(ws, dataset)  # no quality columns until the request needs them
+total = rows.count()
 store = ws.store
 
 c1, c2, c3 = st.columns([3, 1, 1])
 method = c1.selectbox("Method", SELECT_METHODS, format_func=sw.METHOD_NAMES.get, key="sel:method")
-n = int(c2.number_input("N rows", min_value=1, value=min(100, len(rows)), step=10, key="sel:n"))
+n = int(c2.number_input("N rows", min_value=1, value=min(100, total), step=10, key="sel:n"))
 seed = int(c3.number_input("Seed", min_value=0, value=0, step=1, key="sel:seed",
                            disabled=method == "ordered"))
 params = sw.SelectRequest(method=method, n=n, seed=seed)
 if method == "ordered":
     o1, o2 = st.columns([3, 1], vertical_alignment="bottom")
-    by = o1.selectbox("Order by column", [str(c) for c in rows.columns], key="sel:by")
+    by = o1.selectbox("Order by column", sw.order_columns(rows, embedding), key="sel:by")
     desc = o2.checkbox("Descending", key="sel:desc")
     params = sw.SelectRequest(method=method, n=n, by=by, descending=desc)
 elif method == "cluster":
@@ -53,6 +56,12 @@ excl_tags = s3.multiselect("Exclude rows tagged", list(store.tags(dataset)), key
 
 if scope_choice == sw.SCOPE_FILTER:
     render_carried_filter(dataset, key="sel:clear_filter")
+if sw.needs_quality_columns(dataset, embedding, params, scope_choice, rows):
+    rows = sw.page_rows(ws, dataset, embedding)
+    if rows.quality is None:
+        st.info(f"Ordering or filtering by a quality column needs the quality columns of "
+                f"{safe_text(embedding)}: they appear when their computation ends.")
+        st.stop()
 try:
     scope = sw.page_scope(ws, dataset, rows, scope_choice, excl_slices, excl_tags)
 except CatalogError as err:

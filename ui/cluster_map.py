@@ -25,16 +25,29 @@ SNIPPET = 80
 _BUILTIN = ("id", "modality", "text", "image", "label")
 
 
-def map_points(view: pd.DataFrame, proj: Projection, clu: Clustering) -> pd.DataFrame:
-    """Rows of ``view`` that have a vector, in view order, with ``x``, ``y``, ``cluster``."""
-    ids = view["id"].astype(str)
+def map_points(ids: Sequence[str] | pd.DataFrame, proj: Projection, clu: Clustering) -> pd.DataFrame:
+    """Columns ``id``, ``x``, ``y``, ``cluster`` of the rows of ``ids`` (the filter's ids
+    in row order, from the database; or a table with an ``id`` column) that have a vector,
+    in that order: what the map, its density, the summary and a box or lasso need (the
+    other columns are fetched for the drawn points only: :func:`with_columns`)."""
+    ids = pd.Index((ids["id"] if isinstance(ids, pd.DataFrame) else pd.Series(ids, dtype=object)).astype(str))
     at = pd.Index(proj.ids).get_indexer(ids)
     keep = at >= 0
-    points = view.loc[keep].copy()
-    points["id"] = ids[keep]
-    points["x"], points["y"] = proj.coords[at[keep], 0], proj.coords[at[keep], 1]
-    points["cluster"] = clu.assignments[pd.Index(clu.ids).get_indexer(points["id"])]
-    return points.reset_index(drop=True)
+    kept = ids[keep]
+    return pd.DataFrame({"id": np.asarray(kept, dtype=object), "x": proj.coords[at[keep], 0],
+                         "y": proj.coords[at[keep], 1],
+                         "cluster": clu.assignments[pd.Index(clu.ids).get_indexer(kept)]})
+
+
+def with_columns(points: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``points`` (order kept) plus the columns of ``rows`` (those rows, with ``id``; e.g.
+    fetched for the drawn points) other than id / x / y / cluster: hover texts and
+    colourings read them."""
+    extra = [c for c in rows.columns if c not in ("id", "x", "y", "cluster")]
+    found = rows.set_index(rows["id"].astype(str))[extra]
+    found = found[~found.index.duplicated()]
+    joined = found.reindex(points["id"].astype(str).to_numpy())
+    return pd.concat([points.reset_index(drop=True), joined.reset_index(drop=True)], axis=1)
 
 
 def _plain_column(values: pd.Series, limit: int) -> pd.Series:
@@ -63,12 +76,13 @@ def hover_texts(points: pd.DataFrame) -> list[str]:
 
 
 def color_options(rows: pd.DataFrame, tags: Sequence[str]) -> list[str]:
-    """Colourings offered: cluster, label, tag (if any), quality scores, other columns."""
+    """Colourings offered: cluster, label, tag (if any), quality scores, other columns
+    (those with a value among ``rows``: the drawn points with their columns)."""
     out = [COLOR_CLUSTER] + ([COLOR_LABEL] if "label" in rows and rows["label"].notna().any() else [])
     out += [COLOR_TAG] if tags else []
     out += [COLOR_ISSUE, COLOR_UNIQUE]
     return out + [COLUMN_PREFIX + str(c) for c in rows.columns
-                  if c not in _BUILTIN and rows[c].notna().any()]
+                  if c not in (*_BUILTIN, "x", "y", "cluster") and rows[c].notna().any()]
 
 
 def color_values(points: pd.DataFrame, color_by: str, *, tagged: Sequence[str] = (), tag: str = "",

@@ -28,6 +28,7 @@ from core.clusters import (
 )
 from core.errors import CatalogError, InputError
 from core.labels import relabel_rows, undo_relabel
+from core.rows import RowsView
 from core.workspace import Workspace
 from ui import state
 from ui.cluster_map import plain
@@ -230,8 +231,11 @@ def map_selection(event: Any, trace_ids: Sequence[Sequence[str]],
     return selection_to_ids(event, trace_ids), points
 
 
-def rows_of(rows: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
-    """The rows of ``ids`` in that order (unknown ids dropped)."""
+def rows_of(rows: pd.DataFrame | RowsView, ids: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``ids`` in that order (unknown ids dropped): one query of those rows
+    for a :class:`core.rows.RowsView`."""
+    if isinstance(rows, RowsView):
+        return rows.rows_of([str(i) for i in ids])
     pos = pd.Index(rows["id"].astype(str)).get_indexer(list(ids))
     return rows.iloc[pos[pos >= 0]]
 

@@ -16,16 +16,28 @@ A map of more than :data:`MAP_POINT_CAP` rows draws a stable sample of them (sel
 rows and anchors first: :func:`shown_points`) over a density layer of every row
 (:func:`map_figure_with_density`); a box or lasso still selects every row inside it
 (:func:`ui.cluster_picks.map_selection`).
+
+Rows: the page never holds the rows table. The filter's ids come from the database
+(:func:`filter_view`, :func:`view_ids`: cached per rows state and filter), the points are
+ids + coordinates + cluster, and the other columns (labels, texts for hover, colourings)
+are fetched for the drawn points only (:func:`drawn_rows`). The clustering's summaries
+read the label column (kept as categories) and, above :data:`KMEANS_SAMPLE` rows, the
+texts of a seeded sample of that many rows (the terms come from at most 5,000 texts per
+cluster anyway): :func:`summary_columns`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core._shared import ids_hash
 from core.clusters import (
+    KMEANS_SAMPLE,
     MAP_POINT_CAP,
     Clustering,
     Projection,
@@ -36,8 +48,11 @@ from core.clusters import (
     is_projection_cached,
     project,
     projection_key,
+    sample_positions,
 )
 from core.errors import EmbeddingError
+from core.filters import RowFilter
+from core.rows import RowsView, effective_rows_columns, needs_quality
 from core.workspace import Workspace
 from ui import loaders, state
 from ui import quality_data as qd
@@ -58,6 +73,7 @@ from ui.cluster_map import (
     map_figure,
     map_points,
     plain,
+    with_columns,
 )
 from ui.cluster_picks import (
     changed,
@@ -78,11 +94,12 @@ __all__ = [
     "COLOR_CLUSTER", "COLOR_ISSUE", "COLOR_LABEL", "COLOR_TAG", "COLOR_UNIQUE", "COLUMN_PREFIX",
     "CONFIRM_ABOVE_SECONDS", "MAP_POINT_CAP", "MAX_GROUPS", "METHOD_NAMES", "SCORE_COLORINGS",
     "SNIPPET", "build_map", "changed", "cluster_ids", "cluster_label", "clustering",
-    "color_options", "color_values", "compute_projection", "density_layer", "estimate_text",
-    "first_run_estimate", "hover_texts", "map_figure", "map_figure_with_density", "map_points",
-    "map_selection", "pick", "pick_keys", "picked", "plain", "projection", "projection_on_disk",
-    "quality_by_id", "render_picks", "render_relabel", "rows_of", "shown_points",
-    "summary_table", "table_choice",
+    "color_options", "color_values", "compute_projection", "density_layer", "drawn_rows",
+    "estimate_text", "filter_view", "first_run_estimate", "hover_texts", "map_figure",
+    "map_figure_with_density", "map_points", "map_selection", "pick", "pick_keys", "picked",
+    "plain", "projection", "projection_on_disk", "quality_by_id", "render_picks",
+    "render_relabel", "rows_of", "shown_points", "summary_columns", "summary_table",
+    "table_choice", "view_ids", "with_columns",
 ]
 
 METHOD_NAMES = {"umap": "UMAP (cached after the first run)", "pca": "PCA (instant)"}
@@ -165,10 +182,37 @@ def _clustering(home: str, dataset: str, embedding: str, stamp: str, k: int, see
                 labels: str, _ws: Workspace) -> Clustering:
     emb = loaders.embedding(_ws, dataset, embedding)
     ids = [str(i) for i in emb.ids]
-    rows = loaders.effective_rows(_ws, dataset)
-    aligned = rows.iloc[pd.Index(rows["id"].astype(str)).get_indexer(ids)]
-    texts, labels = (aligned[c].tolist() if c in aligned else None for c in ("text", "label"))
+    labels, texts = summary_columns(RowsView(_ws, dataset), ids, seed)
     return cluster(ids, emb.vectors, k=k, seed=seed, labels=labels, texts=texts)
+
+
+def _column_of(view: RowsView, ids: Sequence[str], column: str) -> pd.Series:
+    """``column`` of the rows of ``ids`` (one query), aligned with ``ids`` (None where an
+    id has no row)."""
+    got = view.rows_of(ids, columns=["id", column])
+    if len(got) == len(ids):
+        return got[column].reset_index(drop=True)
+    return got.set_index(got["id"].astype(str))[column].reindex(list(ids)).reset_index(drop=True)
+
+
+def summary_columns(view: RowsView, ids: Sequence[str], seed: int, *,
+                    text_sample: int = KMEANS_SAMPLE) -> tuple[pd.Categorical | None, list | None]:
+    """(labels, texts) aligned with ``ids`` for :func:`core.clusters.cluster`'s summaries,
+    queried from ``view``'s rows: every label, as categories (a few distinct strings, not
+    one object per row); the texts of every row up to ``text_sample`` rows, else of a
+    seeded sample of that many (None elsewhere). None for a column the rows lack."""
+    schema = view.schema()
+    labels = pd.Categorical(_column_of(view, ids, "label")) if "label" in schema else None
+    texts = None
+    if "text" in schema:
+        if len(ids) <= text_sample:
+            texts = _column_of(view, ids, "text").tolist()
+        else:
+            at = sample_positions(len(ids), text_sample, seed)
+            texts = np.full(len(ids), None, dtype=object)
+            texts[at] = _column_of(view, [ids[i] for i in at], "text").to_numpy(dtype=object)
+            texts = list(texts)
+    return labels, texts
 
 
 def clustering(ws: Workspace, dataset: str, embedding: str, k: int, seed: int) -> Clustering:
@@ -185,6 +229,38 @@ def quality_by_id(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
     pass: colouring adds no neighbour search, and a relabel rescores the labels on the
     cached neighbours. Raises InputError (< 2 rows)."""
     return qd.quality_table(ws, dataset, embedding).set_index("id")
+
+
+# ---- the rows: the filter's ids, the columns of the drawn points ------------------------
+def filter_view(ws: Workspace, dataset: str, embedding: str, flt: RowFilter) -> RowsView:
+    """The rows passing ``flt`` as a :class:`core.rows.RowsView` (the quality columns of
+    ``embedding`` joined only when ``flt`` filters on one; a condition on a column the rows
+    lack is dropped with a warning naming it: :func:`ui.filter_panel.catalog_view`)."""
+    from ui.filter_panel import catalog_view
+
+    quality = needs_quality(flt, effective_rows_columns(ws, dataset))
+    return catalog_view(ws, dataset, embedding if quality else None, flt)
+
+
+@st.cache_resource(show_spinner="Finding the filtered rows…", max_entries=8)
+def _view_ids(home: str, dataset: str, view_key: str, flt_key: str, _view: RowsView) -> list[str]:
+    return _view.ids()
+
+
+def view_ids(ws: Workspace, dataset: str, view: RowsView) -> list[str]:
+    """The ids of ``view`` in row order (one query; cached per rows state and filter, shared:
+    never mutate; a tag or slice filter is asked each run)."""
+    if not view.cacheable:
+        return view.ids()
+    return _view_ids(str(ws.home), dataset, str(view.state_key), ids_hash([repr(view.flt.to_json())]), view)
+
+
+def drawn_rows(view: RowsView, shown: pd.DataFrame) -> pd.DataFrame:
+    """``shown`` (the drawn points: id, x, y, cluster) with every column of their rows,
+    fetched in one query: hover texts, colourings."""
+    joined = set(view.quality.column_names if view.quality is not None else ()) - {"id"}
+    columns = [c for c in view.schema() if c not in joined]  # the rows' own columns
+    return with_columns(shown, view.rows_of(shown["id"].astype(str).tolist(), columns=columns))
 
 
 # ---- large maps: a sample of points over the density of every row -----------------------------

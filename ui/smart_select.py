@@ -1,13 +1,19 @@
-"""Streamlit glue of the Smart select page: scope choices, the cached selection call, the preview.
+"""Streamlit glue of the Smart select page: the rows, scope choices, the cached selection
+call, the preview.
 
-The logic is in :mod:`core.select` (the one code path ``catalog select`` runs too):
-:func:`page_scope` turns the scope selectbox into :func:`core.select.resolve_scope`,
-:func:`run_selection` calls :func:`core.select.select_rows` through an ``st.cache_data``
-wrapper keyed by plain values (dataset, rows stamp + label edits for ordered, the
-embedding the selection depends on and its file stamp, the request, the hash of the
-scope ids and the scope's recipe); the workspace, the rows table and the scope start
-with ``_`` and are not hashed. A rerun with the same inputs never clusters again, and a
-relabel never reclusters.
+The rows are a :class:`core.rows.RowsView` (DuckDB over ``rows.parquet``; no table in
+memory, at any size): :func:`page_rows` builds it, with the quality columns of the active
+embedding only when the request needs them (:func:`needs_quality_columns`: ordering or a
+Catalog filter on one), so opening the page never starts the kNN pass. The logic is in
+:mod:`core.select` (the one code path ``catalog select`` runs too): :func:`page_scope`
+turns the scope selectbox into :func:`core.select.resolve_scope` (ids from SQL),
+:func:`run_selection` calls :func:`core.select.select_rows` (ordered: the first N sorted
+by the database) through an ``st.cache_data`` wrapper keyed by plain values (dataset, rows
+stamp + label edits for ordered, the embedding the selection depends on and its file
+stamp, the request, the hash of the scope ids and the scope's recipe); the workspace, the
+rows and the scope start with ``_`` and are not hashed. A rerun with the same inputs
+never clusters again, and a relabel never reclusters. The preview grid fetches the rows
+of the selected ids only (:func:`selection_view`).
 
 A selection depends on an embedding when its method clusters vectors (cluster, diverse)
 or when it orders by a quality column the rows table gets from the active embedding:
@@ -26,6 +32,8 @@ import streamlit as st
 
 from core.errors import InputError, NotFoundError
 from core.filters import RowFilter
+from core.quality import QUALITY_COLUMNS
+from core.rows import RowsView, needs_quality
 from core.select import (
     VECTOR_METHODS,
     Scope,
@@ -33,11 +41,12 @@ from core.select import (
     SelectRequest,
     resolve_scope,
     select_rows,
+    source_columns,
 )
 from core.select import selection_embedding as _depends_on
 from core.workspace import Workspace
 from ui import loaders, state
-from ui.filter_panel import rename_slice_in_filter
+from ui.filter_panel import catalog_view, rename_slice_in_filter
 from ui.grid import safe_text
 
 SCOPE_ALL = "all"
@@ -50,6 +59,47 @@ METHOD_NAMES = {
     "diverse": "Diverse: farthest-point sampling of the embedding",
 }
 PREVIEW_KEY = "sel:preview"
+
+
+# ---- the rows ---------------------------------------------------------------------------
+Rows = pd.DataFrame | RowsView
+
+
+def _columns(rows: Rows) -> list[str]:
+    return list(rows.schema()) if isinstance(rows, RowsView) else [str(c) for c in rows.columns]
+
+
+def _count(rows: Rows) -> int:
+    if isinstance(rows, RowsView):
+        return (replace(rows, flt=RowFilter()) if rows.flt.active else rows).count()
+    return len(rows)
+
+
+def page_rows(ws: Workspace, dataset: str, embedding: str | None = None) -> RowsView:
+    """The dataset's rows as a :class:`core.rows.RowsView` (effective labels; no filter),
+    plus the quality columns of ``embedding`` (None: without them) once they are computed:
+    a large first pass runs as a job, watched here (:func:`ui.filter_panel.catalog_view`);
+    until it ends the view has no quality columns (``view.quality`` is None)."""
+    return catalog_view(ws, dataset, embedding, RowFilter())
+
+
+def order_columns(rows: Rows, embedding: str | None) -> list[str]:
+    """The columns "Order by" offers: the rows' columns, plus the quality columns of the
+    active embedding (computed only when one is chosen)."""
+    columns = _columns(rows)
+    return columns + ([c for c in QUALITY_COLUMNS if c not in columns] if embedding else [])
+
+
+def needs_quality_columns(dataset: str, embedding: str | None, params: SelectRequest,
+                          choice: str, rows: Rows) -> bool:
+    """Whether the request needs quality columns ``rows`` lacks: ordered by one, or the
+    Catalog filter scope filtering on one (False without an embedding)."""
+    if embedding is None:
+        return False
+    columns = _columns(rows)
+    if params.method == "ordered" and params.by in QUALITY_COLUMNS and params.by not in columns:
+        return True
+    return choice == SCOPE_FILTER and needs_quality(state.row_filter(dataset), columns)
 
 
 # ---- scope ----------------------------------------------------------------------------
@@ -68,7 +118,7 @@ def describe_choice(choice: str) -> str:
     return f"Slice '{choice[len(SLICE_PREFIX):]}'"
 
 
-def usable_filter(ws: Workspace, dataset: str, rows: pd.DataFrame) -> RowFilter:
+def usable_filter(ws: Workspace, dataset: str, rows: Rows) -> RowFilter:
     """The Catalog filter as this page can apply it to ``rows``: a slice that no longer
     exists is dropped (from the saved filter too) and conditions on columns ``rows`` lacks
     are left out, each with a warning, as the other pages do."""
@@ -81,7 +131,7 @@ def usable_filter(ws: Workspace, dataset: str, rows: pd.DataFrame) -> RowFilter:
                        "(deleted or renamed): its condition was removed from the filter.")
             rename_slice_in_filter(dataset, flt.slice_name, None)
             flt = replace(flt, slice_name=None)
-    usable = flt.applicable_to(rows.columns)
+    usable = flt.applicable_to(_columns(rows))
     if usable != flt:
         skipped = RowFilter(categories=tuple(c for c in flt.categories if c not in usable.categories),
                             ranges=tuple(r for r in flt.ranges if r not in usable.ranges))
@@ -89,10 +139,10 @@ def usable_filter(ws: Workspace, dataset: str, rows: pd.DataFrame) -> RowFilter:
     return usable
 
 
-def page_scope(ws: Workspace, dataset: str, rows: pd.DataFrame, choice: str,
+def page_scope(ws: Workspace, dataset: str, rows: Rows, choice: str,
                exclude_slices: Sequence[str] = (), exclude_tags: Sequence[str] = ()) -> Scope:
     """:func:`core.select.resolve_scope` of the scope selectbox's ``choice`` over ``rows``
-    (the table the page shows). Raises NotFoundError (a slice or tag that no longer
+    (the page's :class:`core.rows.RowsView`, or a DataFrame). Raises NotFoundError (a slice or tag that no longer
     exists) and InputError (unknown choice)."""
     kwargs = {"exclude_slices": tuple(exclude_slices), "exclude_tags": tuple(exclude_tags)}
     if choice == SCOPE_ALL:
@@ -122,7 +172,7 @@ def selection_embedding(ws: Workspace, dataset: str, embedding: str | None,
     """:func:`core.select.selection_embedding` with the columns of the cached source rows."""
     if embedding is None:
         return None
-    return _depends_on(params, embedding, loaders.source_rows(ws, dataset).columns)
+    return _depends_on(params, embedding, source_columns(ws, dataset))
 
 
 def signature(ws: Workspace, dataset: str, embedding: str | None, params: SelectRequest,
@@ -137,7 +187,7 @@ def signature(ws: Workspace, dataset: str, embedding: str | None, params: Select
 @st.cache_data(show_spinner="Selecting…", max_entries=32)
 def _select(home: str, dataset: str, rows_key: str, embedding: str | None, emb_key: str,
             params: tuple, scope_key: str, scope_recipe: str, dataset_rows: int,
-            _ws: Workspace, _rows: pd.DataFrame, _scope: Scope) -> Selection:
+            _ws: Workspace, _rows: Rows, _scope: Scope) -> Selection:
     """:func:`core.select.select_rows` of ``params`` (SelectRequest fields) in ``_scope``."""
     request = SelectRequest(**dict(params))
     vectors = (loaders.embedding(_ws, dataset, embedding)
@@ -146,7 +196,7 @@ def _select(home: str, dataset: str, rows_key: str, embedding: str | None, emb_k
                        vectors=vectors)
 
 
-def run_selection(ws: Workspace, dataset: str, rows: pd.DataFrame, embedding: str | None,
+def run_selection(ws: Workspace, dataset: str, rows: Rows, embedding: str | None,
                   params: SelectRequest, scope: Scope) -> Selection:
     """Cached :func:`core.select.select_rows` of ``params`` inside ``scope`` over ``rows``,
     with ``embedding`` the active one: the ids and the full recipe ``catalog select``
@@ -155,12 +205,15 @@ def run_selection(ws: Workspace, dataset: str, rows: pd.DataFrame, embedding: st
     table_key = rows_key(ws, dataset) if params.method == "ordered" else "-"
     scope_recipe = json.dumps(scope.to_recipe(), sort_keys=True, default=str)
     return _select(str(ws.home), dataset, table_key, emb, _emb_key(ws, dataset, emb),
-                   tuple(sorted(asdict(params).items())), scope.key, scope_recipe, len(rows),
+                   tuple(sorted(asdict(params).items())), scope.key, scope_recipe, _count(rows),
                    ws, rows, scope)
 
 
-def selection_view(rows: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
-    """The rows of ``ids`` in selection order (ids without a row dropped)."""
+def selection_view(rows: Rows, ids: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``ids`` in selection order (ids without a row dropped): one query of
+    those rows for a view."""
+    if isinstance(rows, RowsView):
+        return rows.rows_of(list(ids))
     pos = pd.Index(rows["id"].astype(str)).get_indexer(list(ids))
     return rows.iloc[pos[pos >= 0]]
 
@@ -189,7 +242,7 @@ def counts_line(selection: Selection) -> str:
 
 __all__ = [
     "METHOD_NAMES", "PREVIEW_KEY", "SCOPE_ALL", "SCOPE_FILTER", "SLICE_PREFIX", "VECTOR_METHODS",
-    "SelectRequest", "counts_line", "describe_choice", "page_scope", "preview", "rows_key",
-    "run_selection", "scope_choices", "selection_embedding", "selection_view", "set_preview",
-    "signature", "usable_filter",
+    "SelectRequest", "counts_line", "describe_choice", "needs_quality_columns", "order_columns",
+    "page_rows", "page_scope", "preview", "rows_key", "run_selection", "scope_choices",
+    "selection_embedding", "selection_view", "set_preview", "signature", "usable_filter",
 ]

@@ -28,6 +28,7 @@ from core.select.methods import (
 from core.select.request import (
     VECTOR_METHODS,
     SelectRequest,
+    select_ordered_in_view,
     select_rows,
     selection_embedding,
     source_columns,
@@ -35,8 +36,8 @@ from core.select.request import (
 from core.select.scope import SCOPE_KINDS, Scope, resolve_scope
 
 __all__ = [
-    "PER_CLUSTER_CHOICES", "PICK_CHOICES", "SCOPE_KINDS", "SELECT_METHODS", "Scope",
-    "SelectRequest", "Selection", "VECTOR_METHODS", "apply_scope", "resolve_scope",
-    "scope_vectors", "select_by_cluster", "select_diverse", "select_ordered", "select_random",
-    "select_rows", "selection_embedding", "source_columns",
+    "PER_CLUSTER_CHOICES", "PICK_CHOICES", "SCOPE_KINDS", "SELECT_METHODS", "VECTOR_METHODS",
+    "Scope", "SelectRequest", "Selection", "apply_scope", "resolve_scope", "scope_vectors",
+    "select_by_cluster", "select_diverse", "select_ordered", "select_ordered_in_view",
+    "select_random", "select_rows", "selection_embedding", "source_columns",
 ]

@@ -9,14 +9,17 @@ request gives the same ids and the same recipe.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from core.errors import InputError
+from core.errors import InputError, SchemaError, format_list
+from core.filters import RowFilter
+from core.rows import RowsView
 from core.select.methods import (
     SELECT_METHODS,
     Selection,
+    _check_n,
     scope_vectors,
     select_by_cluster,
     select_diverse,
@@ -97,20 +100,55 @@ def _ordered_table(table: pd.DataFrame, ids: Sequence[str], by: str | None) -> p
     return view.iloc[pos].reset_index(drop=True)
 
 
+def select_ordered_in_view(view: RowsView, scope: Scope, n: int, by: str | None,
+                           descending: bool = False) -> Selection:
+    """The first ``n`` rows of ``scope`` sorted by ``by``, asked of the database (DuckDB sorts
+    and returns ``n`` ids; nothing is sorted or held here): the rows of ``scope.base_filter``
+    in ``view``'s table, ordered by ``by`` (NULLs last in both directions, ties in row
+    order, as :func:`core.select.select_ordered`), the first ``n + scope.excluded_rows``
+    fetched and the excluded ones dropped. Raises InputError (no ``by``; ``n`` <= 0 or
+    larger than the scope) and SchemaError (unknown column, listing the columns)."""
+    if not by:
+        raise InputError("ordered selection needs a column to order by (--by FIELD)")
+    base = replace(view, flt=scope.base_filter or RowFilter())
+    columns = list(base.schema())
+    if by not in columns:
+        raise SchemaError(f"unknown column {by!r}; choose one of {format_list(columns, 30)}")
+    n = _check_n(n, len(scope.ids))
+    with base.query() as query:
+        first = query.page(base.flt, order_by=by, descending=descending,
+                           limit=n + scope.excluded_rows, columns=["id"], with_total=False).rows
+    ids = first["id"].astype(str).tolist()
+    if scope.excluded_rows:
+        keep = set(scope.ids)
+        ids = [i for i in ids if i in keep]
+    recipe = {"method": "ordered", "n": n, "seed": None, "by": str(by),
+              "descending": bool(descending), "scope_rows": len(scope.ids)}
+    return Selection(tuple(ids[:n]), recipe)
+
+
+def _table_rows(table: pd.DataFrame | RowsView) -> int:
+    if isinstance(table, RowsView):
+        return (replace(table, flt=RowFilter()) if table.flt.active else table).count()
+    return len(table)
+
+
 def select_rows(
     ws: Workspace,
     dataset: str,
     request: SelectRequest,
     scope: Scope,
     *,
-    table: pd.DataFrame,
+    table: pd.DataFrame | RowsView,
     embedding: str | None = None,
     vectors=None,
 ) -> Selection:
     """Run ``request`` inside ``scope`` and return the selection with its full recipe.
 
     ``table`` is the table the scope was resolved on (effective rows, plus the quality
-    columns when ordering by one). ``embedding`` is the active embedding (None: the
+    columns when ordering by one): a DataFrame, or a :class:`core.rows.RowsView` (then
+    ordered asks the database for the first ``n``: :func:`select_ordered_in_view`; the
+    other methods use only the scope's ids; no table is loaded). ``embedding`` is the active embedding (None: the
     dataset has none); ``vectors`` an already loaded :class:`core.embeddings.Embedding`
     of it (the app's cached one), else it is loaded with
     :func:`core.embeddings.load_embedding`. Cluster / diverse draw only from scope rows
@@ -147,18 +185,20 @@ def select_rows(
             sel = select_diverse(ids, X, request.n, seed=request.seed)
     elif method == "random":
         sel = select_random(scope.ids, request.n, seed=request.seed)
+    elif isinstance(table, RowsView):
+        sel = select_ordered_in_view(table, scope, request.n, request.by, request.descending)
     else:
         sel = select_ordered(_ordered_table(table, scope.ids, request.by), request.n,
                              request.by, request.descending)
     columns: Sequence[str] = ()
     if method == "ordered" and embedding is not None and request.by in _quality_columns():
         columns = source_columns(ws, dataset)
-    recipe = {**sel.recipe, "dataset": dataset, "dataset_rows": len(table),
+    recipe = {**sel.recipe, "dataset": dataset, "dataset_rows": _table_rows(table),
               "embedding": selection_embedding(request, embedding, columns), **scope.to_recipe()}
     if missing is not None:
         recipe["not_covered"] = missing
     return Selection(sel.ids, recipe)
 
 
-__all__ = ["VECTOR_METHODS", "SelectRequest", "select_rows", "selection_embedding",
-           "source_columns"]
+__all__ = ["VECTOR_METHODS", "SelectRequest", "select_ordered_in_view", "select_rows",
+           "selection_embedding", "source_columns"]

@@ -16,7 +16,7 @@ from core.select import scope_vectors, select_by_cluster
 from core.workspace import open_workspace
 from tests.helpers.apptest import grid_ids, grid_payload
 from tests.pages.test_slices import downloaded, downloads  # noqa: F401  (fixture)
-from ui.smart_select import SelectRequest, page_scope, run_selection
+from ui.smart_select import SelectRequest, page_rows, page_scope, run_selection
 
 PAGE = "pages/smart_select.py"
 EMB = "efficientnet-lite0"
@@ -145,7 +145,7 @@ def test_scope_rows_without_a_vector_are_left_out_and_counted(digits_ws, tmp_pat
     (tmp_path / "part.txt").write_text("\n".join(covered), encoding="utf-8")
     import_embeddings(ds, tmp_path / "part.npy", "partial", ids_file=tmp_path / "part.txt")
 
-    rows = ds.rows()
+    rows = page_rows(digits_ws, "digits")  # what the page queries: no table in memory
     digits_ws.store.save_slice("digits", "done", covered[:100])
     scope = page_scope(digits_ws, "digits", rows, "all", exclude_slices=["done"])
     assert len(scope.ids) == 1697 and scope.excluded_rows == 100
@@ -229,3 +229,26 @@ def test_saving_under_a_taken_name_needs_the_replace_box(make_app, app_home):
     saved = store.get_slice("digits", "batch")
     assert list(saved.ids) == second and saved.recipe["seed"] == 2
     assert [s.name for s in store.list_slices("digits")] == ["batch"]
+
+
+def test_the_page_never_loads_the_rows_table(make_app, monkeypatch):
+    """Opening the page and previewing every method queries the rows: the whole table is
+    never read into pandas (the quality columns' own first pass, for ordering by one,
+    reads the labels: not asked here)."""
+    import core.labels
+    import ui.loaders
+    import ui.quality_data
+
+    def whole_table(*args, **kwargs):
+        raise AssertionError("the Smart select page read the whole rows table")
+
+    for module, name in ((ui.loaders, "effective_rows"), (ui.loaders, "source_rows"),
+                         (ui.quality_data, "rows_with_quality"), (core.labels, "effective_rows")):
+        monkeypatch.setattr(module, name, whole_table)
+    at = make_app(PAGE)
+    assert not at.exception, at.exception
+    for method, widgets in (("random", {"seed": 3}), ("ordered", {"by": "label", "desc": True}),
+                            ("cluster", {"k": 4}), ("diverse", {})):
+        _preview(at, method, 12, **widgets)
+        assert len(_grid_ids(at)) == 12, method
+        assert _counts(at).startswith("**12 rows selected** from 1,797 in scope")

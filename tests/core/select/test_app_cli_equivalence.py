@@ -17,7 +17,6 @@ from core.filters import RowFilter
 from core.workspace import Workspace, open_workspace
 from ui import smart_select as sw
 from ui import state
-from ui.quality_data import rows_with_quality
 
 # (CLI arguments, the page's request)
 METHODS = {
@@ -62,9 +61,13 @@ def shared_ws(tmp_path_factory, digits_home: Path) -> Workspace:
 
 def _app(ws: Workspace, embedding: str, request: sw.SelectRequest, choice: str,
          flt: RowFilter | None) -> dict:
-    """What the page does on Preview: its table, scope and cached selection."""
-    rows = rows_with_quality(ws, "digits", embedding)
+    """What the page does on Preview: its rows (a RowsView, with the quality columns when
+    the request needs them), scope and cached selection."""
     state.set_row_filter("digits", flt or RowFilter())
+    rows = sw.page_rows(ws, "digits")
+    if sw.needs_quality_columns("digits", embedding, request, choice, rows):
+        rows = sw.page_rows(ws, "digits", embedding)
+        assert rows.quality is not None
     scope = sw.page_scope(ws, "digits", rows, choice, EXCLUDE[1], EXCLUDE[2])
     sel = sw.run_selection(ws, "digits", rows, embedding, request, scope)
     return json.loads(json.dumps(sel.to_json(), default=str))  # as saved / printed

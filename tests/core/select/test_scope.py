@@ -1,5 +1,6 @@
 """resolve_scope and select_rows: the scope and the full recipe that the Smart select page
-and `catalog select` share, and the errors a user can cause (naming the bad value)."""
+and `catalog select` share, and the errors a user can cause (naming the bad value); each
+over the rows as a DataFrame (the CLI) and as a RowsView queried in DuckDB (the page)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from core.errors import InputError, NotFoundError, SchemaError
 from core.filters import RowFilter
 from core.ingest import ingest_table
 from core.labels import effective_rows
-from core.rows import catalog_table
-from core.select import SelectRequest, resolve_scope, select_rows
+from core.rows import RowsView, catalog_table, quality_table
+from core.select import SelectRequest, resolve_scope, select_ordered, select_rows
 from core.workspace import Workspace
 
 IDS = [f"r{i:02d}" for i in range(12)]
@@ -38,12 +39,19 @@ def small_ws(ws: Workspace, tmp_path: Path) -> Workspace:
     return ws
 
 
-def _table(ws: Workspace) -> pd.DataFrame:
-    return effective_rows(ws, "small")
+@pytest.fixture(params=["frame", "view"])
+def as_view(request) -> bool:
+    return request.param == "view"
 
 
-def test_all_minus_a_slice_and_a_tag_keeps_table_order_and_counts_the_excluded(small_ws):
-    scope = resolve_scope(small_ws, "small", _table(small_ws), "all",
+def _table(ws: Workspace, view: bool = False, quality: bool = False) -> pd.DataFrame | RowsView:
+    if view:
+        return RowsView(ws, "small", quality=quality_table(ws, "small", "vec") if quality else None)
+    return catalog_table(ws, "small", "vec") if quality else effective_rows(ws, "small")
+
+
+def test_all_minus_a_slice_and_a_tag_keeps_table_order_and_counts_the_excluded(small_ws, as_view):
+    scope = resolve_scope(small_ws, "small", _table(small_ws, as_view), "all",
                           exclude_slices=["s1"], exclude_tags=["t"])
     assert scope.ids == tuple(IDS[6:])
     assert scope.excluded_rows == 6 and scope.kind == "all"
@@ -52,8 +60,8 @@ def test_all_minus_a_slice_and_a_tag_keeps_table_order_and_counts_the_excluded(s
         "rows_in_scope": 6, "excluded_slices": ["s1"], "excluded_tags": ["t"], "excluded_rows": 6}
 
 
-def test_filter_and_slice_scopes(small_ws):
-    table = _table(small_ws)
+def test_filter_and_slice_scopes(small_ws, as_view):
+    table = _table(small_ws, as_view)
     flt = RowFilter(labels=("a",))
     scope = resolve_scope(small_ws, "small", table, "filter", row_filter=flt, exclude_tags=["t"])
     assert scope.ids == ("r00", "r03", "r06", "r09")  # no 'a' row is tagged t
@@ -78,16 +86,16 @@ def test_filter_and_slice_scopes(small_ws):
     ({"kind": "filter", "row_filter": RowFilter(ranges=(("weight", 0.0, 1.0),))}, SchemaError,
      "weight"),
 ])
-def test_bad_scopes_name_the_problem(small_ws, kwargs, error, names):
+def test_bad_scopes_name_the_problem(small_ws, as_view, kwargs, error, names):
     with pytest.raises(error) as info:
-        resolve_scope(small_ws, "small", _table(small_ws), **kwargs)
+        resolve_scope(small_ws, "small", _table(small_ws, as_view), **kwargs)
     assert names in str(info.value)
     if kwargs["kind"] == "everything":
         assert "all, filter, slice" in str(info.value)
 
 
-def test_vector_methods_leave_out_rows_without_a_vector_and_say_so(small_ws):
-    table = _table(small_ws)
+def test_vector_methods_leave_out_rows_without_a_vector_and_say_so(small_ws, as_view):
+    table = _table(small_ws, as_view)
     scope = resolve_scope(small_ws, "small", table, "all", exclude_tags=["t"])
     sel = select_rows(small_ws, "small", SelectRequest("diverse", n=8, seed=1), scope,
                       table=table, embedding="vec")
@@ -101,8 +109,8 @@ def test_vector_methods_leave_out_rows_without_a_vector_and_say_so(small_ws):
                     embedding="vec")
 
 
-def test_random_and_ordered_do_not_depend_on_an_embedding(small_ws):
-    table = _table(small_ws)
+def test_random_and_ordered_do_not_depend_on_an_embedding(small_ws, as_view):
+    table = _table(small_ws, as_view)
     scope = resolve_scope(small_ws, "small", table, "slice", slice_name="s1")
     sel = select_rows(small_ws, "small", SelectRequest("ordered", n=3, by="score", descending=True),
                       scope, table=table, embedding="vec")
@@ -112,8 +120,8 @@ def test_random_and_ordered_do_not_depend_on_an_embedding(small_ws):
     assert sorted(rnd.ids) == IDS[:6] and rnd.recipe["seed"] == 5
 
 
-def test_ordered_by_a_quality_column_records_the_embedding(small_ws):
-    table = catalog_table(small_ws, "small", "vec")
+def test_ordered_by_a_quality_column_records_the_embedding(small_ws, as_view):
+    table = _table(small_ws, as_view, quality=True)
     scope = resolve_scope(small_ws, "small", table, "all")
     sel = select_rows(small_ws, "small", SelectRequest("ordered", n=10, by="uniqueness"), scope,
                       table=table, embedding="vec")
@@ -129,11 +137,41 @@ def test_ordered_by_a_quality_column_records_the_embedding(small_ws):
     (SelectRequest("ordered", n=3, by="weight"), "vec", "weight"),
     (SelectRequest("cluster", n=3), "missing-emb", "missing-emb"),
 ])
-def test_bad_requests_name_the_problem(small_ws, request_, embedding, names):
-    table = _table(small_ws)
+def test_bad_requests_name_the_problem(small_ws, as_view, request_, embedding, names):
+    table = _table(small_ws, as_view)
     scope = resolve_scope(small_ws, "small", table, "all")
     with pytest.raises((InputError, NotFoundError)) as info:
         select_rows(small_ws, "small", request_, scope, table=table, embedding=embedding)
     assert names in str(info.value)
     if request_.method == "clustr":
         assert "random, ordered, cluster, diverse" in str(info.value)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("kind, extra", [
+    ("all", {}), ("all", {"exclude_slices": ["s1"], "exclude_tags": ["t"]}),
+    ("filter", {"row_filter": RowFilter(labels=("a", "b"))}),
+    ("slice", {"slice_name": "s1", "exclude_tags": ["t"]}),
+])
+def test_ordered_from_the_database_equals_the_pandas_sort(small_ws, tmp_path, kind, extra, descending):
+    """The first N by a column asked of DuckDB (a view) are those of the stable pandas sort
+    of the scope's rows (a DataFrame): NULLs last both ways, ties in row order, excluded
+    rows skipped even when they sort first."""
+    src = tmp_path / "nulls.csv"
+    weight = [None, 2.0, 1.0, 2.0, None, 0.5, 2.0, 1.0, None, 3.0, 0.5, 2.0]
+    pd.DataFrame({"id": IDS, "text": [f"row {i}" for i in range(12)], "label": ["a", "b", "c"] * 4,
+                  "weight": weight}).to_csv(src, index=False)
+    ingest_table(small_ws, src, "small", replace=True)
+    frame, view = _table(small_ws), _table(small_ws, view=True)
+    scope = resolve_scope(small_ws, "small", view, kind, **extra)
+    assert scope == resolve_scope(small_ws, "small", frame, kind, **extra)
+    for n in range(1, len(scope.ids) + 1):
+        request = SelectRequest("ordered", n=n, by="weight", descending=descending)
+        from_db = select_rows(small_ws, "small", request, scope, table=view)
+        in_scope = frame.set_index("id").loc[list(scope.ids), ["weight"]].reset_index()
+        expected = select_ordered(in_scope, n, "weight", descending)
+        assert from_db.ids == expected.ids
+        assert from_db.recipe == select_rows(small_ws, "small", request, scope, table=frame).recipe
+    with pytest.raises(InputError, match=f"asked for {len(scope.ids) + 1} rows"):
+        select_rows(small_ws, "small", SelectRequest("ordered", n=len(scope.ids) + 1, by="weight"),
+                    scope, table=view)
