@@ -24,6 +24,7 @@ import streamlit as st
 from core._shared import ids_hash
 from core.encoders import reads_images
 from core.errors import CatalogError, EmbeddingError
+from core.index import Subset
 from core.media import open_image_bytes
 from core.rows import RowsView
 from core.search import (
@@ -156,31 +157,55 @@ def render_anchor_strip(ws: Workspace, dataset: str, view: RowsView,
 
 
 # ---- filter ------------------------------------------------------------------------
-def _with_vectors(ws: Workspace, dataset: str, embedding: str, view: RowsView) -> list[str]:
+@dataclass(frozen=True, eq=False)
+class Within:
+    """The filtered rows a search ranks: ``ids`` (row order) that have a vector, ``key`` (what
+    they were made from: a cache key) and ``subset``, the ids resolved once in the index
+    (every query of the filter reuses it: 3M ids of 10M take seconds to look up)."""
+
+    ids: list[str] = field(repr=False)
+    key: str
+    subset: Subset = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _with_vectors(ws: Workspace, dataset: str, embedding: str, view: RowsView, key: str) -> Within:
+    index = loaders.vector_index(ws, dataset, embedding)
     ids = pd.Index(view.ids())
-    return ids[ids.isin(loaders.vector_index(ws, dataset, embedding).ids)].tolist()
+    kept = ids[ids.isin(index.ids)].tolist()
+    return Within(kept, key or ids_hash(kept), index.subset(kept))
 
 
 @st.cache_resource(show_spinner="Finding the filtered rows…", max_entries=8)
-def _within(home: str, dataset: str, embedding: str, stamp: str, view_key: str, flt_key: str,
-            _ws: Workspace, _view: RowsView) -> list[str]:
-    return _with_vectors(_ws, dataset, embedding, _view)
+def _within(home: str, dataset: str, embedding: str, stamp: str, key: str,
+            _ws: Workspace, _view: RowsView) -> Within:
+    return _with_vectors(_ws, dataset, embedding, _view, key)
 
 
-def within_ids(ws: Workspace, dataset: str, embedding: str, view: RowsView) -> list[str] | None:
-    """Ids of the rows of ``view`` (the Catalog-filtered rows) that have a vector in
-    ``embedding``, in row order; None if the view has no filter. Cached per view state and
-    filter (shared: never mutate it); a tag or slice filter is asked each run."""
+def within_ids(ws: Workspace, dataset: str, embedding: str, view: RowsView) -> Within | None:
+    """The rows of ``view`` (the Catalog-filtered rows) that have a vector in ``embedding``
+    (:class:`Within`); None if the view has no filter. Cached per embedding stamp, view
+    state and filter (shared: never mutate it); a tag or slice filter is asked each run."""
     if not view.flt.active:
         return None
+    stamp = embedding_stamp(ws, dataset, embedding)
     if not view.cacheable:
-        return _with_vectors(ws, dataset, embedding, view)
-    return _within(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
-                   str(view.state_key), ids_hash([repr(view.flt.to_json())]), ws, view)
+        return _with_vectors(ws, dataset, embedding, view, "")
+    key = ids_hash([stamp, str(view.state_key), repr(view.flt.to_json())])
+    return _within(str(ws.home), dataset, embedding, stamp, key, ws, view)
 
 
-def _within_key(within: Sequence[str] | None) -> str:
-    return "all" if within is None else ids_hash(list(within))
+def _within_key(within: Within | Sequence[str] | None) -> str:
+    if within is None:
+        return "all"
+    return within.key if isinstance(within, Within) else ids_hash(list(within))
+
+
+def _within_arg(within: Within | Sequence[str] | None):
+    """What ``within=`` of the index gets: the resolved subset of a :class:`Within`."""
+    return within.subset if isinstance(within, Within) else within
 
 
 # ---- cached searches ---------------------------------------------------------------------
@@ -188,16 +213,16 @@ def _within_key(within: Sequence[str] | None) -> str:
 def _similar(home: str, dataset: str, embedding: str, stamp: str, anchors: tuple, negatives: tuple,
              upload_key: tuple, method: str, weight: float, within_key: str, k: int | None,
              threshold: float | None, _ws: Workspace, _uploads: np.ndarray | None,
-             _within: list[str] | None) -> SearchResult:
+             _within: Within | list[str] | None) -> SearchResult:
     index = loaders.vector_index(_ws, dataset, embedding)
     return find_similar(index, anchors, negatives, positive_vectors=_uploads, method=method,
-                        negative_weight=weight, k=k, threshold=threshold, within=_within,
+                        negative_weight=weight, k=k, threshold=threshold, within=_within_arg(_within),
                         embedding=embedding)
 
 
 def similar(ws: Workspace, dataset: str, embedding: str, *, anchors: Sequence[str],
             negatives: Sequence[str], uploads: Sequence[UploadedAnchor], method: str, weight: float,
-            within: list[str] | None, k: int | None, threshold: float | None = None) -> SearchResult:
+            within: Within | list[str] | None, k: int | None, threshold: float | None = None) -> SearchResult:
     """Cached :func:`core.search.find_similar`; raises CatalogError like it."""
     vectors = np.stack([u.vector for u in uploads]) if uploads else None
     return _similar(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
@@ -207,13 +232,13 @@ def similar(ws: Workspace, dataset: str, embedding: str, *, anchors: Sequence[st
 
 @st.cache_data(show_spinner="Searching…", max_entries=64)
 def _text(home: str, dataset: str, embedding: str, stamp: str, spec: str, query: str, within_key: str,
-          k: int | None, threshold: float | None, _ws: Workspace, _within: list[str] | None) -> SearchResult:
+          k: int | None, threshold: float | None, _ws: Workspace, _within: Within | list[str] | None) -> SearchResult:
     index = loaders.vector_index(_ws, dataset, embedding)
-    return search_text(index, loaders.encoder(spec), query, k=k, threshold=threshold, within=_within,
+    return search_text(index, loaders.encoder(spec), query, k=k, threshold=threshold, within=_within_arg(_within),
                        embedding=embedding)
 
 
-def text_search(ws: Workspace, plan: TextSearchPlan, query: str, *, within: list[str] | None,
+def text_search(ws: Workspace, plan: TextSearchPlan, query: str, *, within: Within | list[str] | None,
                 k: int | None, threshold: float | None = None) -> SearchResult:
     """Cached :func:`core.search.search_text` on the plan's embedding and encoder."""
     return _text(str(ws.home), plan.dataset, plan.embedding, embedding_stamp(ws, plan.dataset, plan.embedding),
