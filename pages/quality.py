@@ -19,6 +19,9 @@ rows = loaders.effective_rows(ws, dataset)
 if (pending := qd.pending_quality_job(ws, dataset, embedding)) is not None:
     qw.wait_for_quality(ws, dataset, pending)  # a large first kNN pass: a background job
     st.stop()
+if qd.needs_stored_pass(ws, dataset, embedding):  # too large to compute on a page load
+    qw.offer_quality_pass(ws, dataset, embedding, qd.vector_rows(ws, dataset, embedding))
+    st.stop()
 qw.render_undo(ws)
 if state.detail_row():
     render_detail(ws, dataset, rows, state.detail_row())

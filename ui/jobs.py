@@ -74,6 +74,24 @@ def start_unless_failed(ws: Workspace, dataset: str, kind: str, work, *, label: 
     return board(ws).submit(dataset, kind, work, label=label, params=params)
 
 
+def start_quality(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> Job:
+    """Start (or join) the stored neighbours pass of ``embedding`` (``catalog quality``:
+    chunked, resumable; at least 16 wide, ``k`` if larger) that Label review and the
+    Catalog's quality columns score from. Started by the user: a failed one is retried."""
+    from core.quality import DUPLICATE_CANDIDATES
+
+    width = max(DUPLICATE_CANDIDATES, int(k or 0))
+
+    def work(ctx: JobContext) -> dict:
+        from core.quality import compute_neighbours
+
+        ctx.stage("finding the nearest neighbours of every row")
+        shared = compute_neighbours(ws.dataset(dataset), embedding, k=width, progress=ctx.progress)
+        return {"rows": len(shared.ids), "k": shared.k}
+    return board(ws).submit(dataset, "quality", work, label=f"Finding nearest neighbours in {dataset}",
+                            params={"embedding": embedding, "k": width})
+
+
 def start_derived_text_embedding(ws: Workspace, dataset: str) -> Job:
     """Start (or join) the job that builds the row-text embedding text search needs on a
     dataset whose embedding cannot read text (``core.search.ensure_row_text_embedding``)."""

@@ -1,7 +1,10 @@
 """Cached quality data for the Label review page and the pages that use quality columns.
 
 One kNN pass per (dataset, embedding file stamp, width) is kept with
-``st.cache_resource`` (:func:`neighbours`, shared, read-only); the label-dependent
+``st.cache_resource`` (:func:`neighbours`, shared, read-only): the stored pass when it is
+current (memory-mapped), else one computed in memory up to ``IN_MEMORY_MAX_ROWS`` rows;
+above that nothing is computed on a page load: the quality columns are absent until the
+pass runs as a background job (:func:`ui.jobs.start_quality`, from Label review); the label-dependent
 scoring on top of it (:func:`label_issues`, :func:`duplicates`, :func:`quality_table`)
 is ``st.cache_data`` keyed by the embedding stamp and :func:`labels_key` (rows file
 stamp + hash of the label edits), so a relabel rescores labels without searching the
@@ -17,20 +20,23 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core.errors import CatalogError
+from core.errors import CatalogError, IndexStateError
 from core.filters import ColumnProfile
 from core.quality import (
     DEFAULT_K,
     DUPLICATE_CANDIDATES,
+    IN_MEMORY_MAX_ROWS,
     Duplicates,
     LabelIssues,
     Neighbours,
     closest_partners,
     find_label_issues,
     find_near_duplicates,
+    load_neighbours,
     nearest_neighbours,
     neighbours_of,
     quality_columns,
+    stored_pass_file,
 )
 from core.rows import join_quality, open_rows, quality_arrow
 from core.workspace import Workspace
@@ -38,17 +44,42 @@ from ui import loaders
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NEAREST_SHOWN", "SCORE_COLUMNS", "duplicate_partners", "duplicates", "label_choices",
-           "label_issues", "nearest_of", "neighbours", "outlier_view", "quality_or_none",
-           "quality_profile", "quality_table", "rows_with_quality"]
+__all__ = [
+    "NEAREST_SHOWN",
+    "SCORE_COLUMNS",
+    "duplicate_partners",
+    "duplicates",
+    "label_choices",
+    "label_issues",
+    "nearest_of",
+    "needs_stored_pass",
+    "neighbours",
+    "outlier_view",
+    "quality_or_none",
+    "quality_profile",
+    "quality_table",
+    "rows_with_quality",
+    "vector_rows",
+]
 
 SCORE_COLUMNS = ("label_issue_score", "uniqueness")  # both in [0, 1]
 NEAREST_SHOWN = 5  # neighbours shown with a flagged row
 
 
 # ---- cache keys ---------------------------------------------------------------------
-embedding_stamp = loaders.embedding_stamp  # meta.json + index.json stamps
 labels_key = loaders.labels_key  # rows stamp + hash of the label edits
+
+
+def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
+    """meta.json + index.json stamps, and the stored neighbours pass's: everything scored
+    from an embedding's neighbours is recomputed when any of them is rewritten."""
+    pass_file = stored_pass_file(ws.dataset(dataset), embedding)
+    return f"{loaders.embedding_stamp(ws, dataset, embedding)}|{loaders.file_stamp(pass_file)}"
+
+
+def vector_rows(ws: Workspace, dataset: str, embedding: str) -> int:
+    """Rows of ``embedding`` (from its meta file; 0 if unknown)."""
+    return next((i.rows for i in loaders.embeddings(ws, dataset) if i.name == embedding), 0)
 
 
 def _labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
@@ -59,17 +90,47 @@ def _labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
 
 
 # ---- cached computations --------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _stored(home: str, dataset: str, embedding: str, stamp: str, width: int,
+            _ws: Workspace) -> Neighbours | None:
+    return load_neighbours(_ws.dataset(dataset), embedding, width)
+
+
 @st.cache_resource(show_spinner="Finding nearest neighbours…", max_entries=8)
-def _neighbours(home: str, dataset: str, embedding: str, stamp: str, width: int,
-                _ws: Workspace) -> Neighbours:
+def _in_memory(home: str, dataset: str, embedding: str, stamp: str, width: int,
+               _ws: Workspace) -> Neighbours:
     return nearest_neighbours(loaders.vector_index(_ws, dataset, embedding), k=width)
 
 
-def neighbours(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> Neighbours:
-    """The shared kNN pass (width max(16, k)) of ``embedding``; computed once per file stamp."""
+def neighbours(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> Neighbours | None:
+    """The shared kNN pass (width max(16, k)) of ``embedding``: the stored pass when current
+    (memory-mapped), else computed in memory once per file stamp if the embedding has at
+    most IN_MEMORY_MAX_ROWS rows; None above that (start :func:`ui.jobs.start_quality`)."""
     width = max(DUPLICATE_CANDIDATES, int(k))
-    return _neighbours(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
-                       width, ws)
+    key = (str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding), width, ws)
+    stored = _stored(*key)
+    if stored is not None or vector_rows(ws, dataset, embedding) > IN_MEMORY_MAX_ROWS:
+        return stored
+    return _in_memory(*key)
+
+
+def needs_stored_pass(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> bool:
+    """Whether ``embedding`` is too large (> IN_MEMORY_MAX_ROWS rows) to score before its
+    stored pass (at least max(16, ``k``) wide) is computed. Computes nothing."""
+    if vector_rows(ws, dataset, embedding) <= IN_MEMORY_MAX_ROWS:
+        return False
+    width = max(DUPLICATE_CANDIDATES, int(k))
+    return _stored(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding), width, ws) is None
+
+
+def _required(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> Neighbours:
+    shared = neighbours(ws, dataset, embedding, k)
+    if shared is None:
+        raise IndexStateError(
+            f"{embedding!r} of {dataset!r} has {vector_rows(ws, dataset, embedding):,} rows: its "
+            f"neighbours pass (k = {max(DUPLICATE_CANDIDATES, int(k))}) is computed once, in the "
+            f"background (Label review) or with `catalog quality {dataset} --k {int(k)}`")
+    return shared
 
 
 def nearest_of(ws: Workspace, dataset: str, embedding: str, ids: list[str],
@@ -77,7 +138,8 @@ def nearest_of(ws: Workspace, dataset: str, embedding: str, ids: list[str],
     """The ``n`` nearest neighbours ``(id, cosine)`` of each of ``ids``, best first, read
     from the shared kNN pass (:func:`neighbours`: no new search); ``()`` for an id without
     a vector."""
-    return neighbours_of(neighbours(ws, dataset, embedding), ids, n)
+    shared = neighbours(ws, dataset, embedding)
+    return [() for _ in ids] if shared is None else neighbours_of(shared, ids, n)
 
 
 @st.cache_data(show_spinner="Scoring labels…", max_entries=16)
@@ -85,12 +147,13 @@ def _label_issues(home: str, dataset: str, embedding: str, stamp: str, k: int, l
                   _ws: Workspace) -> LabelIssues:
     index = loaders.vector_index(_ws, dataset, embedding)
     return find_label_issues(index, _labels(_ws, dataset), k=k,
-                             neighbours=neighbours(_ws, dataset, embedding, k))
+                             neighbours=_required(_ws, dataset, embedding, k))
 
 
 def label_issues(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> LabelIssues:
     """Labelled rows worst first (cached by embedding stamp, k and label edits).
-    Raises InputError (k < 1, < 2 rows or < 2 distinct labels)."""
+    Raises InputError (k < 1, < 2 rows or < 2 distinct labels), IndexStateError (a large
+    embedding without its stored pass)."""
     return _label_issues(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
                          int(k), labels_key(ws, dataset), ws)
 
@@ -100,7 +163,7 @@ def _duplicates(home: str, dataset: str, embedding: str, stamp: str, threshold: 
                 labels: str, _ws: Workspace) -> Duplicates:
     index = loaders.vector_index(_ws, dataset, embedding)
     return find_near_duplicates(index, threshold, _labels(_ws, dataset),
-                                neighbours=neighbours(_ws, dataset, embedding))
+                                neighbours=_required(_ws, dataset, embedding))
 
 
 def duplicates(ws: Workspace, dataset: str, embedding: str, threshold: float) -> Duplicates:
@@ -129,7 +192,7 @@ def _quality_table(home: str, dataset: str, embedding: str, stamp: str, labels: 
                    _ws: Workspace) -> pd.DataFrame:
     index = loaders.vector_index(_ws, dataset, embedding)
     return quality_columns(index, _labels(_ws, dataset),
-                           neighbours=neighbours(_ws, dataset, embedding))
+                           neighbours=_required(_ws, dataset, embedding))
 
 
 def quality_table(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
@@ -166,14 +229,18 @@ def quality_scores(ws: Workspace, dataset: str, embedding: str):
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _merged(home: str, dataset: str, embedding: str, stamp: str, labels: str,
             _ws: Workspace) -> pd.DataFrame:
-    return join_quality(loaders.effective_rows(_ws, dataset), quality_or_none(_ws, dataset, embedding), dataset)
+    rows = loaders.effective_rows(_ws, dataset)
+    if needs_stored_pass(_ws, dataset, embedding):  # a large embedding not scored yet: no columns
+        return rows
+    return join_quality(rows, quality_or_none(_ws, dataset, embedding), dataset)
 
 
 def rows_with_quality(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:
     """The effective rows (label edits applied, row order kept) plus ``label_issue_score``,
     ``suggested_label`` and ``uniqueness`` joined on id: NaN for rows without a vector (or
     all NaN if the embedding cannot be scored). A user column of the same name is kept
-    and the quality column skipped. Cached and shared: never mutate it."""
+    and the quality column skipped. Without the columns while a large embedding's stored
+    pass is not computed. Cached and shared: never mutate it."""
     return _merged(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
                    labels_key(ws, dataset), ws)
 
@@ -234,17 +301,22 @@ def _warm_passes() -> set:
 
 def pending_quality_job(ws: Workspace, dataset: str, embedding: str):
     """None when the quality columns of ``embedding`` can be read now (already computed,
-    or small enough to compute inline); else the background job computing them (started
-    here if needed; a failed one is returned, not retried), a :class:`core.jobs.Job`."""
+    small enough to compute inline, or not computable yet: a large embedding without its
+    stored pass and no job running); else the background job computing them, a
+    :class:`core.jobs.Job`: the scoring job (started here if needed; a failed one is
+    returned, not retried) or a running :func:`ui.jobs.start_quality` pass."""
     from ui import jobs
 
     stamp = embedding_stamp(ws, dataset, embedding)
     key = (str(ws.home), dataset, embedding, stamp)
     if key in _warm_passes():
         return None
-    vectors = next((i.rows for i in loaders.embeddings(ws, dataset) if i.name == embedding), 0)
+    vectors = vector_rows(ws, dataset, embedding)
     if vectors <= QUALITY_INLINE_ROWS:
         return None
+    if needs_stored_pass(ws, dataset, embedding):
+        running = jobs.board(ws).latest(dataset, "quality")
+        return running if running is not None and running.active else None
 
     def work(ctx) -> dict:
         ctx.stage("finding nearest neighbours and scoring labels")

@@ -293,3 +293,21 @@ def wait_for_quality(ws: Workspace, dataset: str, job) -> None:
     st.info(f"Label review of {safe_text(dataset)} needs one nearest-neighbour pass over "
             "its vectors, computed once in the background.")
     jobs.watch_job(ws, job)
+
+
+def offer_quality_pass(ws: Workspace, dataset: str, embedding: str, rows: int) -> None:
+    """A large embedding whose neighbours pass is not computed yet: say so, and a button
+    that starts it as a background job (:func:`ui.jobs.start_quality`), then its progress."""
+    from ui import jobs
+
+    last = jobs.board(ws).latest(dataset, "quality")
+    if last is not None and last.status in ("failed", "interrupted"):
+        show_error(f"The last neighbours pass of {dataset} {last.status}: {last.error or 'stopped'} "
+                   "(starting it again resumes from its finished chunks)")
+    st.info(f"Label review of {safe_text(dataset)} needs the nearest neighbours of each of its "
+            f"{rows:,} rows in {safe_text(embedding)}: one pass, computed once in the background "
+            "and stored (an interrupted pass resumes where it stopped). Until then the Catalog "
+            "shows the rows without quality columns. From a terminal: "
+            f"`catalog quality {dataset} --embedding {embedding}`.")
+    if st.button("Find nearest neighbours", key="qa:start_pass", type="primary"):
+        jobs.watch_job(ws, jobs.start_quality(ws, dataset, embedding))

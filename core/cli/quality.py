@@ -1,4 +1,5 @@
-"""Commands that look at the data's shape and quality: clusters, label-issues, duplicates.
+"""Commands that look at the data's shape and quality: clusters, quality (the stored
+neighbours pass), label-issues, duplicates.
 
 Each command is a thin wrapper over one ``core`` function; :func:`register` adds
 the group's subcommands to the parser.
@@ -7,6 +8,7 @@ the group's subcommands to the parser.
 from __future__ import annotations
 
 from core.cli.output import emit, open_ws, progress_bar
+from core.errors import CatalogError
 
 
 def cmd_clusters(args) -> int:
@@ -37,16 +39,84 @@ def cmd_clusters(args) -> int:
     return 0
 
 
-def cmd_label_issues(args) -> int:
+def _index_and_pass(args, ds, k: int):
+    """The embedding's index and the neighbours pass to score from: the stored one when
+    current; computed and stored (progress bar, resumable) above the in-memory row limit;
+    None below it (the scoring runs its own pass in memory, as before)."""
     from core.embeddings import load_index
+    from core.quality import (
+        DUPLICATE_CANDIDATES,
+        IN_MEMORY_MAX_ROWS,
+        load_neighbours,
+    )
+
+    width = max(DUPLICATE_CANDIDATES, k)
+    shared = load_neighbours(ds, args.embedding, width)
+    index = load_index(ds, args.embedding)
+    if shared is None and len(index) > IN_MEMORY_MAX_ROWS:
+        shared = _run_pass(ds, args.embedding, width, index)
+    return index, shared
+
+
+def _run_pass(ds, embedding, k: int, index=None):
+    from core.quality import compute_neighbours
+
+    progress, close = progress_bar("nearest neighbours")
+    try:
+        return compute_neighbours(ds, embedding, k=k, progress=progress, index=index)
+    finally:
+        close()
+
+
+def cmd_quality(args) -> int:
+    import time
+
+    from core.embeddings import load_index
+    from core.labels import effective_labels
+    from core.quality import (
+        DEFAULT_DUPLICATE_THRESHOLD,
+        DUPLICATE_CANDIDATES,
+        find_label_issues,
+        find_near_duplicates,
+        load_neighbours,
+    )
+
+    ws = open_ws(args)
+    ds = ws.dataset(args.name)
+    name = ds.require_embedding(args.embedding)
+    k = max(DUPLICATE_CANDIDATES, args.k)
+    started = time.perf_counter()
+    stored = load_neighbours(ds, name, k) is not None
+    index = load_index(ds, name)
+    shared = _run_pass(ds, name, k, index)
+    seconds = time.perf_counter() - started
+    labels = effective_labels(ws, args.name)
+    try:
+        issues = find_label_issues(index, labels, k=min(args.k, k), neighbours=shared)
+        flagged = int((issues.scores >= 0.5).sum())
+    except CatalogError as err:
+        flagged, note = None, str(err)
+    dups = find_near_duplicates(index, DEFAULT_DUPLICATE_THRESHOLD, neighbours=shared)
+    payload = {"dataset": args.name, "embedding": name, "rows": len(shared.ids), "k": shared.k,
+               "reused": stored, "seconds": round(seconds, 3), "label_issues": flagged,
+               "duplicate_pairs": len(dups.pairs), "duplicate_threshold": DEFAULT_DUPLICATE_THRESHOLD}
+    lines = [f"neighbours of {len(shared.ids):,} rows of {name} (k={shared.k}) "
+             + ("already stored" if stored else f"computed and stored in {seconds:.1f} s"),
+             f"label issues (score >= 0.5): {flagged:,}" if flagged is not None else f"label issues: {note}",
+             f"near-duplicate pairs (cosine >= {DEFAULT_DUPLICATE_THRESHOLD}): {len(dups.pairs):,}"]
+    emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_label_issues(args) -> int:
     from core.labels import effective_labels
     from core.quality import find_label_issues
 
     ws = open_ws(args)
     ds = ws.dataset(args.name)
-    index = load_index(ds, args.embedding)
+    index, shared = _index_and_pass(args, ds, args.k)
     labels = effective_labels(ws, args.name)
-    issues = find_label_issues(index, labels, k=args.k)
+    issues = find_label_issues(index, labels, k=args.k, neighbours=shared)
     payload = issues.to_json(limit=args.limit)
     payload["not_covered"] = len(labels) - len(index)
     text = "\n".join(f"{i['score']:.3f}  {i['id']}  {i['label']} → {i['suggested']}"
@@ -56,22 +126,21 @@ def cmd_label_issues(args) -> int:
 
 
 def cmd_duplicates(args) -> int:
-    from core.embeddings import load_index
     from core.labels import effective_labels
     from core.quality import find_near_duplicates
 
     ws = open_ws(args)
     ds = ws.dataset(args.name)
-    index = load_index(ds, args.embedding)
-    dups = find_near_duplicates(index, threshold=args.threshold, labels=effective_labels(ws, args.name))
+    index, shared = _index_and_pass(args, ds, 1)
+    dups = find_near_duplicates(index, threshold=args.threshold, labels=effective_labels(ws, args.name),
+                                neighbours=shared)
     text = "\n".join(f"{s:.4f}  {a}  {b}" for a, b, s in dups.pairs) or "no near-duplicates"
     emit(args, dups.to_json(), text)
     return 0
 
 
-
 def register(sub) -> None:
-    """Add clusters, label-issues, duplicates to the subparsers ``sub``."""
+    """Add clusters, quality, label-issues, duplicates to the subparsers ``sub``."""
     p = sub.add_parser("clusters", help="KMeans clusters and a 2-D map")
     p.add_argument("name")
     p.add_argument("--k", type=int, default=10)
@@ -80,6 +149,14 @@ def register(sub) -> None:
     p.add_argument("--embedding")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_clusters)
+
+    p = sub.add_parser("quality", help="compute (or resume) the stored neighbours pass the quality "
+                       "checks score from; prints a summary")
+    p.add_argument("name")
+    p.add_argument("--k", type=int, default=10, help="neighbours per row (stored: at least 16)")
+    p.add_argument("--embedding")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_quality)
 
     p = sub.add_parser("label-issues", help="rows whose label disagrees with their neighbours")
     p.add_argument("name")

@@ -5,12 +5,16 @@
   back from it (why a row was flagged).
 - :mod:`core.quality.label_issues`: :func:`find_label_issues`, :func:`score_outliers`,
   :func:`quality_columns` (both scores per row from one pass).
+- :mod:`core.quality.bulk`: the stored pass (:func:`compute_neighbours`: chunked,
+  resumable, memory-mapped; :func:`load_neighbours`), list by list for ivf indexes
+  (:mod:`core.quality.lists`).
 - :mod:`core.quality.duplicates`: :func:`find_near_duplicates` (pairs and groups),
   :func:`closest_partners` (each row's most similar duplicate).
 """
 
 from __future__ import annotations
 
+from core.quality.bulk import compute_neighbours, load_neighbours, stored_pass_file
 from core.quality.duplicates import (
     DEFAULT_DUPLICATE_THRESHOLD,
     DuplicateGroup,
@@ -20,6 +24,7 @@ from core.quality.duplicates import (
 )
 from core.quality.knn import (
     DUPLICATE_CANDIDATES,
+    IN_MEMORY_MAX_ROWS,
     Neighbours,
     nearest_neighbours,
     neighbours_of,
@@ -38,6 +43,7 @@ __all__ = [
     "DEFAULT_DUPLICATE_THRESHOLD",
     "DEFAULT_K",
     "DUPLICATE_CANDIDATES",
+    "IN_MEMORY_MAX_ROWS",
     "QUALITY_COLUMNS",
     "DuplicateGroup",
     "Duplicates",
@@ -45,10 +51,13 @@ __all__ = [
     "Neighbours",
     "OutlierScores",
     "closest_partners",
+    "compute_neighbours",
     "find_label_issues",
     "find_near_duplicates",
+    "load_neighbours",
     "nearest_neighbours",
     "neighbours_of",
     "quality_columns",
     "score_outliers",
+    "stored_pass_file",
 ]

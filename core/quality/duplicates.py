@@ -20,7 +20,7 @@ from core.quality.knn import (
     Neighbours,
     aligned_labels,
     index_ids,
-    neighbour_graph,
+    neighbour_chunks,
 )
 
 if TYPE_CHECKING:
@@ -90,11 +90,15 @@ def find_near_duplicates(index: VectorIndex, threshold: float = DEFAULT_DUPLICAT
     rows = np.arange(n)
     # any width of shared neighbours will do: saturated rows are range-searched below
     need = 1 if neighbours is not None else min(DUPLICATE_CANDIDATES, n - 1)
-    scores, pos = neighbour_graph(index, ids, rows, need, neighbours)
-    k = scores.shape[1]
-    hit = (scores >= cut) & (pos >= 0)
-    src, dst, val = [np.repeat(rows, hit.sum(axis=1))], [pos[hit]], [scores[hit]]
-    saturated = rows[hit[:, -1]]
+    src, dst, val, full = [], [], [], []
+    for part, scores, pos in neighbour_chunks(index, ids, rows, need, neighbours):
+        hit = (scores >= cut) & (pos >= 0)
+        src.append(np.repeat(rows[part], hit.sum(axis=1)))
+        dst.append(pos[hit])
+        val.append(scores[hit])
+        full.append(hit[:, -1])
+        k = scores.shape[1]
+    saturated = rows[np.concatenate(full)]
     for start in range(0, len(saturated), BATCH_ROWS):
         chunk = saturated[start:start + BATCH_ROWS]
         queries = np.asarray(index.vectors_for(list(ids[chunk])), dtype=np.float32)

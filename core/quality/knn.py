@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 DUPLICATE_CANDIDATES = 16  # kNN candidates per row before falling back to range search
 BATCH_ROWS = 4096
+# Up to this many rows a pass runs in memory when needed (the app, the CLI); above it only
+# the stored pass (core.quality.compute_neighbours) is used, as wide as it is.
+IN_MEMORY_MAX_ROWS = 200_000
+CHUNK_ROWS = 262_144  # rows of a shared pass scored at a time (bounded memory at 10M rows)
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,8 @@ class Neighbours:
     """The ``k`` nearest neighbours of every indexed row, self excluded.
 
     ``ids`` (n,) the index's ids when computed; ``scores`` (n, k) float32 cosine, best
-    first, -inf padding; ``positions`` (n, k) int64 into ``ids``, -1 padding.
+    first, -inf padding; ``positions`` (n, k) int64 (int32 when stored) into ``ids``, -1
+    padding. A stored pass (:func:`core.quality.compute_neighbours`) holds memory maps.
     """
 
     ids: np.ndarray
@@ -42,30 +47,34 @@ class Neighbours:
 # ---------------------------------------------------------------- helpers
 
 
-def index_ids(index: VectorIndex, need: int = 2) -> np.ndarray:
-    ids = np.asarray(index.ids).astype(str)
-    if len(ids) < need:
-        raise InputError(f"the embedding has {len(ids)} row(s); quality checks need at least {need}")
-    return ids
+def index_ids(index: VectorIndex, need: int = 2, *, check_only: bool = False) -> np.ndarray | None:
+    """The index's ids as a str array (None with ``check_only``); InputError if fewer than ``need``."""
+    if len(index) < need:
+        raise InputError(f"the embedding has {len(index)} row(s); quality checks need at least {need}")
+    return None if check_only else np.asarray(index.ids).astype(str)
+
+
+def label_series(labels: Mapping[str, str | None]) -> pd.Series:
+    """``labels`` as a Series indexed by str id; InputError on duplicate ids."""
+    series = labels.copy() if isinstance(labels, pd.Series) else pd.Series(dict(labels), dtype=object)
+    series.index = series.index.astype(str)
+    if series.index.has_duplicates:
+        dup = series.index[series.index.duplicated()].unique()
+        raise InputError(f"labels has duplicate ids: {format_list(dup)}")
+    return series
 
 
 def aligned_labels(ids: np.ndarray, labels: Mapping[str, str | None] | None) -> list[str | None]:
     """Label per id (None for missing, None, NaN or blank)."""
     if labels is None:
         return [None] * len(ids)
-    series = labels if isinstance(labels, pd.Series) else pd.Series(dict(labels), dtype=object)
-    series = series.copy()
-    series.index = series.index.astype(str)
-    if series.index.has_duplicates:
-        dup = series.index[series.index.duplicated()].unique()
-        raise InputError(f"labels has duplicate ids: {format_list(dup)}")
-    values = series.reindex(ids).tolist()
+    values = label_series(labels).reindex(ids).tolist()
     blank = [v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or not str(v).strip()
              for v in values]
     return [None if b else str(v) for v, b in zip(values, blank)]
 
 
-def _neighbours(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, k: int,
+def rows_neighbours(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, k: int,
                 batch: int = BATCH_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest neighbours of ``rows`` (positions into ``ids``), self excluded.
 
@@ -97,23 +106,54 @@ def nearest_neighbours(index: VectorIndex, k: int = DUPLICATE_CANDIDATES) -> Nei
     """
     k = check_positive_int(k, "k")
     ids = index_ids(index)
-    scores, pos = _neighbours(index, ids, np.arange(len(ids)), k)
+    scores, pos = rows_neighbours(index, ids, np.arange(len(ids)), k)
     return Neighbours(ids=ids, scores=scores, positions=pos, k=k)
 
 
+def usable_pass(ids: np.ndarray, k: int, neighbours: Neighbours | None) -> Neighbours | None:
+    """``neighbours`` if at least ``k`` wide (capped at n - 1) or the set has more than
+    IN_MEMORY_MAX_ROWS rows; None if narrower or absent (a fresh pass is then run).
+    IndexStateError if they were computed for other rows than ``ids``."""
+    if neighbours is None:
+        return None
+    if len(neighbours.ids) != len(ids) or not np.array_equal(neighbours.ids, ids):
+        raise IndexStateError(
+            f"the neighbours were computed for {len(neighbours.ids)} rows that differ from the "
+            f"index's {len(ids)}; recompute them with nearest_neighbours(index)"
+        )
+    if neighbours.k >= min(k, len(ids) - 1):
+        return neighbours
+    if len(ids) > IN_MEMORY_MAX_ROWS:  # never a whole-set pass from scoring: use what is there
+        log.info("shared neighbours have k=%d < %d wanted; %d rows: using them as they are",
+                 neighbours.k, k, len(ids))
+        return neighbours
+    log.info("shared neighbours have k=%d < %d needed; searching again", neighbours.k, k)
+    return None
+
+
 def neighbour_graph(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, k: int,
-           neighbours: Neighbours | None) -> tuple[np.ndarray, np.ndarray]:
+                    neighbours: Neighbours | None) -> tuple[np.ndarray, np.ndarray]:
     """Neighbours of ``rows`` (at least ``k`` wide): from ``neighbours`` if wide enough, else a fresh pass."""
-    if neighbours is not None:
-        if len(neighbours.ids) != len(ids) or not np.array_equal(neighbours.ids, ids):
-            raise IndexStateError(
-                f"the neighbours were computed for {len(neighbours.ids)} rows that differ from the "
-                f"index's {len(ids)}; recompute them with nearest_neighbours(index)"
-            )
-        if neighbours.k >= min(k, len(ids) - 1):
-            return neighbours.scores[rows], neighbours.positions[rows]
-        log.info("shared neighbours have k=%d < %d needed; searching again", neighbours.k, k)
-    return _neighbours(index, ids, rows, k)
+    shared = usable_pass(ids, k, neighbours)
+    if shared is not None:
+        return shared.scores[rows], shared.positions[rows]
+    return rows_neighbours(index, ids, rows, k)
+
+
+def neighbour_chunks(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, k: int,
+                     neighbours: Neighbours | None, chunk: int | None = None
+                     ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """:func:`neighbour_graph` of ``rows`` (ascending) ``chunk`` rows at a time: (slice of
+    ``rows``, scores float32, positions int64; ``chunk`` default CHUNK_ROWS), so a memory-mapped
+    pass is never read whole."""
+    shared, chunk = usable_pass(ids, k, neighbours), chunk or CHUNK_ROWS
+    for start in range(0, len(rows), chunk):
+        part = slice(start, start + chunk)
+        if shared is not None:
+            scores, pos = shared.scores[rows[part]], shared.positions[rows[part]]
+        else:
+            scores, pos = rows_neighbours(index, ids, rows[part], k)
+        yield part, np.asarray(scores, dtype=np.float32), np.asarray(pos, dtype=np.int64)
 
 
 def ranked(ids: np.ndarray, scores: np.ndarray) -> np.ndarray:

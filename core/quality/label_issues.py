@@ -33,9 +33,9 @@ from core._shared import check_positive_int
 from core.errors import InputError, format_list
 from core.quality.knn import (
     Neighbours,
-    aligned_labels,
     index_ids,
-    neighbour_graph,
+    label_series,
+    neighbour_chunks,
     ranked,
 )
 
@@ -131,11 +131,33 @@ def _fetch_for(k: int, n: int, n_labelled: int) -> int:
     return max(k, min(want, MAX_FETCH, n - 1))
 
 
-def _encode_labels(aligned: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    """(n,) int codes (-1 = unlabelled) and the sorted class names."""
-    series = pd.Series(aligned, dtype=object)
-    codes, classes = pd.factorize(series, sort=True, use_na_sentinel=True)
-    return codes.astype(np.int64), np.asarray(classes, dtype=object)
+def _encode_labels(ids: np.ndarray, labels: Mapping[str, str | None] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) int codes per id (-1 = unlabelled: missing, None, NaN or blank) and the sorted
+    class names; vectorised (no Python object per row beyond ``labels`` itself)."""
+    if labels is None or not len(labels):
+        return np.full(len(ids), -1, np.int64), np.empty(0, dtype=object)
+    values = label_series(labels).reindex(ids)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = np.asarray([str(u) for u in uniques], dtype=object)  # one per distinct label
+    blank = np.asarray([not n.strip() for n in names], dtype=bool)
+    classes = np.asarray(sorted(set(names[~blank].tolist())), dtype=object)
+    remap = np.where(blank, -1, pd.Index(classes).get_indexer(names)).astype(np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    if not len(remap):  # no id of ``ids`` is labelled
+        return codes, classes
+    return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), classes
+
+
+def _issue_scores(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, codes: np.ndarray,
+                  n_classes: int, k: int, fetch: int, neighbours: Neighbours | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_label_issue_arrays` of ``rows`` (ascending), chunk by chunk."""
+    issue, suggested, has = (np.empty(len(rows), np.float32), np.empty(len(rows), np.int64),
+                             np.empty(len(rows), bool))
+    for part, scores, pos in neighbour_chunks(index, ids, rows, fetch, neighbours):
+        issue[part], suggested[part], has[part] = _label_issue_arrays(
+            scores, pos, rows[part], codes, n_classes, k)
+    return issue, suggested, has
 
 
 def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: int = DEFAULT_K, *,
@@ -155,7 +177,7 @@ def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: i
     """
     k = check_positive_int(k, "k")
     ids = index_ids(index)
-    codes, classes = _encode_labels(aligned_labels(ids, labels))
+    codes, classes = _encode_labels(ids, labels)
     rows = np.flatnonzero(codes >= 0)
     if len(classes) < 2:
         found = f"only {format_list(classes)}" if len(classes) else "none"
@@ -163,14 +185,13 @@ def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: i
                          f"found {found} ({len(rows)} labelled row(s)). Label more rows or check "
                          "the label column.")
     fetch = _fetch_for(k, len(ids), len(rows))
-    scores, pos = neighbour_graph(index, ids, rows, fetch, neighbours)
-    issue, suggested, has = _label_issue_arrays(scores, pos, rows, codes, len(classes), k)
+    issue, suggested, has = _issue_scores(index, ids, rows, codes, len(classes), k, fetch, neighbours)
     if not has.all():
         log.info("%d labelled row(s) have no labelled neighbour among %d; left out", (~has).sum(), fetch)
     rows, issue, suggested = rows[has], issue[has], suggested[has]
     order = ranked(ids[rows], issue)
     rows, issue, suggested = rows[order], issue[order], suggested[order]
-    return LabelIssues(ids=tuple(ids[rows].tolist()), given=tuple(classes[codes[rows]].tolist()),
+    return LabelIssues(ids=tuple(np.asarray(index.ids)[rows].tolist()), given=tuple(classes[codes[rows]].tolist()),
                        suggested=tuple(classes[suggested].tolist()), scores=issue, k=k)
 
 
@@ -180,13 +201,21 @@ def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: i
 _UNIQUENESS_TOL = 1e-5
 
 
-def _uniqueness(scores: np.ndarray) -> np.ndarray:
-    """(n,) min-max normalised mean cosine distance over the valid neighbours;
-    all 0 when the means differ only by float32 rounding."""
+def _mean_distance(scores: np.ndarray) -> np.ndarray:
+    """(m,) mean cosine distance over each row's valid neighbours (1 if it has none)."""
     valid = np.isfinite(scores)
     dist = np.where(valid, 1.0 - scores.astype(np.float64), 0.0)
     count = valid.sum(axis=1)
-    mean = np.divide(dist.sum(axis=1), count, out=np.ones(len(scores)), where=count > 0)
+    return np.divide(dist.sum(axis=1), count, out=np.ones(len(scores)), where=count > 0)
+
+
+def _uniqueness(index: VectorIndex, ids: np.ndarray, width: int,
+                neighbours: Neighbours | None) -> np.ndarray:
+    """(n,) min-max normalised mean cosine distance to the first ``width`` neighbours,
+    chunk by chunk; all 0 when the means differ only by float32 rounding."""
+    mean = np.empty(len(ids), np.float64)
+    for part, scores, _ in neighbour_chunks(index, ids, np.arange(len(ids)), width, neighbours):
+        mean[part] = _mean_distance(scores[:, :width])
     lo, hi = mean.min(), mean.max()
     if hi - lo <= _UNIQUENESS_TOL * max(1.0, abs(hi)):
         return np.zeros(len(mean), dtype=np.float32)
@@ -205,10 +234,9 @@ def score_outliers(index: VectorIndex, k: int = DEFAULT_K, *,
     k = check_positive_int(k, "k")
     ids = index_ids(index)
     width = min(k, len(ids) - 1)
-    scores, _ = neighbour_graph(index, ids, np.arange(len(ids)), width, neighbours)
-    uniq = _uniqueness(scores[:, :width])
+    uniq = _uniqueness(index, ids, width, neighbours)
     order = ranked(ids, uniq)
-    return OutlierScores(tuple(ids[order].tolist()), uniq[order], k)
+    return OutlierScores(tuple(np.asarray(index.ids)[order].tolist()), uniq[order], k)
 
 
 def quality_columns(index: VectorIndex, labels: Mapping[str, str | None], k: int = DEFAULT_K, *,
@@ -225,20 +253,18 @@ def quality_columns(index: VectorIndex, labels: Mapping[str, str | None], k: int
     """
     k = check_positive_int(k, "k")
     ids = index_ids(index)
-    n, (codes, classes) = len(ids), _encode_labels(aligned_labels(ids, labels))
+    n, (codes, classes) = len(ids), _encode_labels(ids, labels)
     labelled = np.flatnonzero(codes >= 0)
-    fetch = _fetch_for(k, n, len(labelled))
-    scores, pos = neighbour_graph(index, ids, np.arange(n), fetch, neighbours)
     issue = np.full(n, np.nan, dtype=np.float64)
-    suggested: list[str | None] = [None] * n
+    suggested = np.full(n, None, dtype=object)
     if len(classes) >= 2:
-        vals, sugg, has = _label_issue_arrays(scores[labelled], pos[labelled], labelled, codes, len(classes), k)
+        fetch = _fetch_for(k, n, len(labelled))
+        vals, sugg, has = _issue_scores(index, ids, labelled, codes, len(classes), k, fetch, neighbours)
         issue[labelled[has]] = vals[has]
-        for p, c in zip(labelled[has], sugg[has]):
-            suggested[p] = str(classes[c])
+        suggested[labelled[has]] = classes[sugg[has]]
     return pd.DataFrame({
-        "id": ids.astype(object),
+        "id": np.asarray(index.ids, dtype=object),
         "label_issue_score": issue,
         "suggested_label": pd.Series(suggested, dtype=object),
-        "uniqueness": _uniqueness(scores[:, :min(k, n - 1)]).astype(np.float64),
+        "uniqueness": _uniqueness(index, ids, min(k, n - 1), neighbours).astype(np.float64),
     })

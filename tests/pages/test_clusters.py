@@ -331,8 +331,8 @@ def test_colourings_tag_quality_and_numeric_column(make_app, truth, app_home):
 def test_quality_colouring_and_relabel_reuse_the_catalog_neighbours(make_app, truth, monkeypatch):
     from core.quality import knn
 
-    passes = Spy(knn._neighbours)
-    monkeypatch.setattr(knn, "_neighbours", passes)
+    passes = Spy(knn.rows_neighbours)
+    monkeypatch.setattr(knn, "rows_neighbours", passes)
     at = make_app("pages/catalog.py")  # the Catalog's quality columns: the one kNN pass
     assert not at.exception, at.exception
     assert len(passes.calls) == 1

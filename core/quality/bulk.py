@@ -1,0 +1,261 @@
+"""The stored neighbours pass: computed once per embedding in chunks (each chunk file
+written atomically, so a killed pass resumes from its finished chunks), kept beside the
+embedding as memory-mapped ``(n, k)`` arrays that label issues, duplicates and
+uniqueness read without holding them whole.
+
+Files in ``<embedding>/quality/``: ``neighbours.json`` (what the pass was computed for:
+ids hash, sha256 of ``meta.json`` and ``index.json``, ``k``, method), then
+``neighbours_scores.npy`` (n, k) float32 and ``neighbours_positions.npy`` (n, k) int32;
+while it runs, ``neighbours.partial/`` (``job.json`` + ``chunk-NNNNNN.npz``, and the list
+partition of the ``lists`` method). A partial or a result computed for other files is
+discarded, never mixed in.
+
+Methods: ``search`` (exact and hnsw indexes) queries the index with each chunk's rows
+(``VectorIndex.search_positions``); ``lists`` (ivf indexes) scores every list of rows
+against its nearest lists in one matrix product each (:mod:`core.quality.lists`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core import atomic
+from core._shared import ProgressFn, check_positive_int, ids_hash
+from core.errors import IndexStateError
+from core.quality.knn import (
+    DUPLICATE_CANDIDATES,
+    Neighbours,
+    index_ids,
+    rows_neighbours,
+)
+from core.quality.lists import (
+    Partition,
+    choose_probes,
+    list_count,
+    list_neighbours,
+    partition_rows,
+    plan_lists,
+)
+
+if TYPE_CHECKING:
+    from core.index import VectorIndex
+    from core.workspace import Dataset
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+QUALITY_DIR = "quality"
+MANIFEST = "neighbours.json"
+SCORES_FILE = "neighbours_scores.npy"
+POSITIONS_FILE = "neighbours_positions.npy"
+PARTIAL_DIR = "neighbours.partial"
+CHUNK_ROWS = 65_536      # rows per chunk file (~8 MB at k = 16)
+COPY_ROWS = 1 << 20      # rows copied into the final arrays at a time
+
+
+def _sha(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _folder(ds: Dataset, embedding: str | None) -> tuple[str, Path]:
+    name = ds.require_embedding(embedding)
+    return name, ds.embedding_dir(name)
+
+
+def _files_key(folder: Path) -> dict:
+    return {"format": FORMAT, "meta": _sha(folder / "meta.json"), "index": _sha(folder / "index.json")}
+
+
+def _method_of(index: VectorIndex) -> dict:
+    if index.kind == "ivf":
+        return {"method": "lists", "nlist": list_count(len(index)), "probes": "auto"}
+    return {"method": "search"}
+
+
+def stored_pass_file(ds: Dataset, embedding: str | None = None) -> Path:
+    """The file whose stamp changes whenever the stored pass of ``embedding`` is (re)written
+    (its manifest, written last); a cache key part for the app."""
+    return _folder(ds, embedding)[1] / QUALITY_DIR / MANIFEST
+
+
+def load_neighbours(ds: Dataset, embedding: str | None = None,
+                    k: int = DUPLICATE_CANDIDATES) -> Neighbours | None:
+    """The stored pass of ``embedding`` (None → the default) if it is current (computed for
+    the embedding's present ids, vectors and index) and at least ``k`` wide, else None.
+    ``scores`` / ``positions`` are memory maps (read-only; ``positions`` int32)."""
+    k = check_positive_int(k, "k")
+    _, folder = _folder(ds, embedding)
+    where = folder / QUALITY_DIR
+    try:
+        manifest = atomic.read_json(where / MANIFEST)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("files") != _files_key(folder) or int(manifest.get("k", 0)) < k:
+        return None
+    try:
+        ids = np.load(folder / "ids.npy", allow_pickle=False)
+        scores = np.load(where / SCORES_FILE, mmap_mode="r", allow_pickle=False)
+        positions = np.load(where / POSITIONS_FILE, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as err:
+        log.warning("stored neighbours of %s unreadable (%s); ignored", folder, err)
+        return None
+    wide = (len(ids), int(manifest["k"]))
+    if scores.shape != wide or positions.shape != wide or ids_hash(ids) != manifest.get("ids"):
+        return None
+    return Neighbours(ids=ids, scores=scores, positions=positions, k=wide[1])
+
+
+def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DUPLICATE_CANDIDATES,
+                       chunk_rows: int = CHUNK_ROWS, progress: ProgressFn | None = None,
+                       index: VectorIndex | None = None) -> Neighbours:
+    """The ``k`` (default 16) nearest neighbours of every row of ``embedding`` (None → the
+    default), self excluded, stored under the embedding's folder and returned memory-mapped
+    (as :func:`load_neighbours`). A current stored pass at least ``k`` wide is returned
+    as is; an unfinished one computed for the same files, ``k`` and ``chunk_rows`` resumes
+    from its finished chunks. ``progress(done, total)`` after each chunk (``lists``
+    method: the rows assigned to lists count first, so total = 2n). ``index``: the
+    embedding's loaded index (else ``core.embeddings.load_index``).
+
+    Raises InputError if ``k`` < 1 or the embedding has < 2 rows.
+    """
+    from core.embeddings import load_embedding, load_index
+
+    k, chunk_rows = check_positive_int(k, "k"), check_positive_int(chunk_rows, "chunk_rows")
+    name, folder = _folder(ds, embedding)
+    if (done := load_neighbours(ds, name, k)) is not None:
+        return done
+    index = index if index is not None else load_index(ds, name)
+    index_ids(index, check_only=True)
+    ids = np.asarray(index.ids)
+    files, method = _files_key(folder), _method_of(index)
+    job = {"files": files, "ids": ids_hash(ids), "k": k, "chunk_rows": chunk_rows, **method}
+    partial = _open_partial(folder / QUALITY_DIR / PARTIAL_DIR, job)
+    if method["method"] == "lists":
+        emb = load_embedding(ds, name)
+        read = _reader(emb.vectors, emb.ids, index, ids)
+        chunks, compute, used = _list_chunks(partial, read, len(ids), index.dims, method, k, chunk_rows, progress)
+        offset = len(ids)
+    else:
+        starts = range(0, len(ids), chunk_rows)
+        chunks = [np.arange(s, min(s + chunk_rows, len(ids))) for s in starts]
+
+        def compute(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            scores, pos = rows_neighbours(index, ids, rows, k)
+            return rows, scores, pos.astype(np.int32)
+        offset, used = 0, {}
+    _run_chunks(partial, chunks, compute, offset, offset + len(ids), progress)
+    _finish(partial, folder / QUALITY_DIR, len(ids), k,
+            {"files": files, "ids": job["ids"], "k": k, **method, **used})
+    shutil.rmtree(partial, ignore_errors=True)
+    stored = load_neighbours(ds, name, k)
+    if stored is None:
+        raise IndexStateError(f"the neighbours pass of {name!r} was written but does not read back "
+                              "as current (the embedding changed meanwhile?); run it again")
+    return stored
+
+
+# ---------------------------------------------------------------- chunks on disk
+
+
+def _open_partial(partial: Path, job: dict) -> Path:
+    """``partial`` holding the chunks of ``job``: kept if made for the same job, else emptied."""
+    try:
+        same = atomic.read_json(partial / "job.json") == job
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        if partial.exists():
+            log.info("discarding the unfinished neighbours pass in %s (computed for other files)", partial)
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        atomic.write_json(partial / "job.json", job)
+    return partial
+
+
+def _chunk_file(partial: Path, c: int) -> Path:
+    return partial / f"chunk-{c:06d}.npz"
+
+
+def _write_npz(target: Path, **arrays: np.ndarray) -> None:
+    def write(path: Path) -> None:
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+    atomic.write_with(target, write)
+
+
+def _run_chunks(partial: Path, chunks: list[np.ndarray],
+                compute: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+                offset: int, total: int, progress: ProgressFn | None) -> None:
+    """Compute and store every chunk whose file is missing; ``progress(offset + rows done, total)``."""
+    done = offset
+    for c, part in enumerate(chunks):
+        target = _chunk_file(partial, c)
+        if not target.is_file():
+            rows, scores, pos = compute(part)
+            _write_npz(target, rows=rows, scores=scores, positions=pos)
+        with np.load(target, allow_pickle=False) as z:
+            done += len(z["rows"])
+        if progress is not None:
+            progress(done, total)
+
+
+def _finish(partial: Path, where: Path, n: int, k: int, manifest: dict) -> None:
+    """Copy the chunks into the (n, k) result files (atomically), manifest last."""
+    chunks = sorted(partial.glob("chunk-*.npz"))
+
+    def writer(name: str, dtype: type, fill: float) -> Callable[[Path], None]:
+        def write(path: Path) -> None:
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, k))
+            for s in range(0, n, COPY_ROWS):
+                out[s:s + COPY_ROWS] = fill
+            for chunk in chunks:
+                with np.load(chunk, allow_pickle=False) as z:
+                    out[z["rows"]] = z[name]
+            out.flush()
+            del out
+        return write
+    (where / MANIFEST).unlink(missing_ok=True)
+    atomic.write_with(where / SCORES_FILE, writer("scores", np.float32, -np.inf))
+    atomic.write_with(where / POSITIONS_FILE, writer("positions", np.int32, -1))
+    atomic.write_json(where / MANIFEST, manifest)
+
+
+# ---------------------------------------------------------------- the lists method
+
+
+def _reader(vectors: np.ndarray, emb_ids: np.ndarray, index: VectorIndex, ids: np.ndarray
+            ) -> Callable[[np.ndarray], np.ndarray]:
+    """Unit rows by position into ``ids``: straight from the embedding's memory map when the
+    index holds its rows in order, else through the index."""
+    if len(emb_ids) == len(ids) and np.array_equal(np.asarray(emb_ids, dtype=object), ids):
+        return lambda rows: np.asarray(vectors[rows], dtype=np.float32)
+    log.info("index rows differ from the embedding's order; reading vectors through the index")
+    return lambda rows: index.vectors_for(ids[rows])
+
+
+def _list_chunks(partial: Path, read: Callable[[np.ndarray], np.ndarray], n: int, dims: int,
+                 method: dict, k: int, chunk_rows: int, progress: ProgressFn | None):
+    """Chunks (groups of lists) and their compute function; the partition is stored in
+    ``partial`` (computed once, reused on resume)."""
+    stored = partial / "partition.npz"
+    if stored.is_file():
+        with np.load(stored, allow_pickle=False) as z:
+            part, probes = Partition(z["centroids"], z["assign"]), int(z["probes"])
+    else:
+        part = partition_rows(read, n, dims, method["nlist"],
+                              progress=None if progress is None else (lambda d, _t: progress(d, 2 * n)))
+        probes = choose_probes(read, part)
+        _write_npz(stored, centroids=part.centroids, assign=part.assign, probes=np.int64(probes))
+    log.info("neighbours pass of %d rows: %d lists, %d probed per list", n, part.nlist, probes)
+    plan = plan_lists(part, probes)
+
+    def compute(lists: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return list_neighbours(read, plan, lists, k)
+    return plan.chunks(chunk_rows), compute, {"probes_used": probes, "nlist_used": part.nlist}

@@ -1,0 +1,219 @@
+"""The list-by-list neighbours pass for large embeddings: partition the unit rows into
+``nlist`` lists (spherical k-means on a seeded sample, every row assigned to its nearest
+centroid), then for each list compute exact cosines (one BLAS product, ``faiss.knn``)
+between its rows and the rows of the ``probes`` lists whose centroids are nearest its own,
+keeping each row's top ``k``. Far cheaper than one index query per row: the candidates
+of a whole list are scored in one matrix product, exactly, with no codes to scan.
+
+Scores are exact cosines; recall (which rows are found) depends on ``probes``
+(bench/bench_quality_scale.py measures it against an exact pass).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from core._shared import ProgressFn
+
+ReadRows = Callable[[np.ndarray], np.ndarray]  # ascending positions (m,) -> (m, d) float32 unit rows
+
+LIST_ROWS = 250          # target rows per list (~4 sqrt(n) lists at 1M)
+# Coarse lists: every row is compared with each coarse centroid once. Above 4096 x 500 rows
+# the coarse lists are split (split_lists). At 1M x 384 isotropic on a busy box, 4000 flat
+# lists: partition 7 min, 32 probes for recall 0.996, pass 12.7 min in all; 1024 lists split
+# to 3928: partition 1.5 min but 64 probes needed (lopsided sub-lists), pass slower in all.
+MAX_LISTS = 4096
+MIN_TRAIN_PER_LIST = 39  # faiss warns below this many training rows per centroid
+TRAIN_PER_LIST = 64      # k-means sample: this many rows per list (seeded)
+KMEANS_ITERATIONS = 10
+ASSIGN_ROWS = 65_536     # rows assigned to lists at a time
+# Lists scored with each list, itself included: the smallest of PROBE_CHOICES whose
+# candidates hold >= TARGET_RECALL of the exact top 10 of CHECK_ROWS sample rows (scores
+# are exact, so that share is the pass's recall@10). Measured at 1M x 384, 4000 lists,
+# 1,000 rows: isotropic clusters (hard) 8: 0.635, 16: 0.888, 32: 0.997; MiniLM-like
+# spectrum 8: 0.999, 16: 1.0.
+PROBE_CHOICES = (8, 16, 32, 64)
+TARGET_RECALL = 0.97
+CHECK_ROWS = 200
+SCAN_ROWS = 131_072      # rows scanned at a time for the sample's exact top 10
+
+
+@dataclass(frozen=True)
+class Partition:
+    """``centroids`` (nlist, d) float32 unit rows; ``assign`` (n,) int32 list of each row."""
+
+    centroids: np.ndarray
+    assign: np.ndarray
+
+    @property
+    def nlist(self) -> int:
+        return len(self.centroids)
+
+
+def list_count(rows: int) -> int:
+    """Coarse lists for ``rows`` rows: ~rows / 250, at most MAX_LISTS, >= 39 rows each, >= 1
+    (:func:`partition_rows` splits them further above MAX_LISTS x 500 rows)."""
+    return max(1, min(math.ceil(rows / LIST_ROWS), MAX_LISTS, rows // MIN_TRAIN_PER_LIST))
+
+
+def partition_rows(read: ReadRows, n: int, dims: int, nlist: int, *, seed: int = 0,
+                   progress: ProgressFn | None = None) -> Partition:
+    """Spherical k-means (``nlist`` centroids, trained on a seeded sample of
+    ``TRAIN_PER_LIST * nlist`` rows) and each of the ``n`` rows' nearest centroid,
+    assigned ``ASSIGN_ROWS`` at a time (``progress(done, n)`` after each block)."""
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, min(n, TRAIN_PER_LIST * nlist), replace=False))
+    kmeans = faiss.Kmeans(dims, nlist, niter=KMEANS_ITERATIONS, spherical=True, seed=seed,
+                          max_points_per_centroid=TRAIN_PER_LIST)
+    kmeans.train(np.ascontiguousarray(read(sample), dtype=np.float32))
+    centroids = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+    flat = faiss.IndexFlatIP(dims)
+    flat.add(centroids)
+    assign = np.empty(n, np.int32)
+    for start in range(0, n, ASSIGN_ROWS):
+        rows = np.arange(start, min(n, start + ASSIGN_ROWS))
+        assign[rows] = flat.search(np.ascontiguousarray(read(rows), dtype=np.float32), 1)[1][:, 0]
+        if progress is not None:
+            progress(int(rows[-1]) + 1, n)
+    coarse = Partition(centroids, assign)
+    return split_lists(read, coarse, seed=seed) if n > 2 * LIST_ROWS * nlist else coarse
+
+
+def split_lists(read: ReadRows, part: Partition, *, seed: int = 0) -> Partition:
+    """``part`` with every list of more than 2 x LIST_ROWS rows split by its own k-means into
+    ~LIST_ROWS-row lists (e.g. 10M rows: 4096 coarse lists of ~2.4k rows become ~40k of
+    ~250, so a row is compared with as many candidates as at 1M). Lists are renumbered in coarse order; seeded, so the same input gives the same
+    partition."""
+    order = np.argsort(part.assign, kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(part.assign, minlength=part.nlist))])
+    dims = part.centroids.shape[1]
+    assign, centroids, next_list = np.empty_like(part.assign), [], 0
+    for lst in range(part.nlist):
+        rows = order[offsets[lst]:offsets[lst + 1]]
+        parts = max(1, len(rows) // LIST_ROWS) if len(rows) > 2 * LIST_ROWS else 1
+        if parts == 1:
+            assign[rows] = next_list
+            centroids.append(part.centroids[lst:lst + 1])
+        else:
+            x = np.ascontiguousarray(read(rows), dtype=np.float32)
+            kmeans = faiss.Kmeans(dims, parts, niter=KMEANS_ITERATIONS, spherical=True,
+                                  seed=seed + lst, max_points_per_centroid=len(rows))
+            kmeans.train(x)
+            assign[rows] = next_list + kmeans.index.search(x, 1)[1][:, 0]
+            centroids.append(np.asarray(kmeans.centroids, dtype=np.float32))
+        next_list += len(centroids[-1])
+    return Partition(np.ascontiguousarray(np.concatenate(centroids)), assign)
+
+
+def exact_top(read: ReadRows, n: int, rows: np.ndarray, k: int) -> np.ndarray:
+    """(len(rows), k) int64 exact top ``k`` of each of ``rows`` over all ``n`` rows, self
+    excluded (a chunked scan; for the probe check, not the pass)."""
+    q = np.ascontiguousarray(read(rows), dtype=np.float32)
+    heap = faiss.ResultHeap(len(q), k + 1, keep_max=True)
+    for start in range(0, n, SCAN_ROWS):
+        block = np.ascontiguousarray(read(np.arange(start, min(n, start + SCAN_ROWS))), dtype=np.float32)
+        scores, local = faiss.knn(q, block, min(k + 1, len(block)), metric=faiss.METRIC_INNER_PRODUCT)
+        heap.add_result(np.ascontiguousarray(scores), np.ascontiguousarray(local + start))
+    heap.finalize()
+    top = heap.I
+    keep = top != rows[:, None]
+    keep[~(~keep).any(axis=1), -1] = False
+    return top[keep].reshape(len(rows), k)
+
+
+def choose_probes(read: ReadRows, part: Partition, *, k: int = 10, seed: int = 0) -> int:
+    """The smallest of PROBE_CHOICES (capped at nlist) whose lists hold >= TARGET_RECALL of
+    the exact top ``k`` of CHECK_ROWS seeded sample rows; the largest if none does."""
+    n = len(part.assign)
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(n, CHECK_ROWS), replace=False))
+    k = min(k, n - 1)
+    truth = exact_top(read, n, rows, k)
+    _, near = faiss.knn(part.centroids, part.centroids, min(max(PROBE_CHOICES), part.nlist),
+                        metric=faiss.METRIC_INNER_PRODUCT)
+    for probes in PROBE_CHOICES:
+        probes = min(probes, part.nlist)
+        probed = near[part.assign[rows], :probes]
+        found = np.mean([np.isin(part.assign[t], p).mean() for t, p in zip(truth, probed)])
+        if found >= TARGET_RECALL or probes == part.nlist:
+            return probes
+    return min(PROBE_CHOICES[-1], part.nlist)
+
+
+@dataclass(frozen=True)
+class ListPlan:
+    """Members of each list (``order`` (n,) int64 positions sorted by list then position,
+    list ``l`` = ``order[offsets[l]:offsets[l + 1]]``) and the ``probes`` lists nearest
+    each list's centroid (``near`` (nlist, probes) int64, the list itself first)."""
+
+    order: np.ndarray
+    offsets: np.ndarray
+    near: np.ndarray
+
+    def members(self, lst: int) -> np.ndarray:
+        return self.order[self.offsets[lst]:self.offsets[lst + 1]]
+
+    def chunks(self, chunk_rows: int) -> list[np.ndarray]:
+        """Consecutive lists grouped so each group holds >= ``chunk_rows`` rows (the last fewer)."""
+        sizes = np.diff(self.offsets)
+        groups, start, held = [], 0, 0
+        for lst, size in enumerate(sizes.tolist()):
+            held += size
+            if held >= chunk_rows:
+                groups.append(np.arange(start, lst + 1))
+                start, held = lst + 1, 0
+        if start < len(sizes):
+            groups.append(np.arange(start, len(sizes)))
+        return groups
+
+
+def plan_lists(part: Partition, probes: int) -> ListPlan:
+    """The :class:`ListPlan` of ``part`` with ``probes`` (capped at nlist) lists per list."""
+    order = np.argsort(part.assign, kind="stable").astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(part.assign, minlength=part.nlist))]).astype(np.int64)
+    probes = min(probes, part.nlist)
+    _, near = faiss.knn(part.centroids, part.centroids, probes, metric=faiss.METRIC_INNER_PRODUCT)
+    own = np.arange(part.nlist)
+    has_self = (near == own[:, None]).any(axis=1)
+    near[~has_self, -1] = own[~has_self]  # ties of duplicate centroids: the list itself is always scored
+    first = np.argmax(near == own[:, None], axis=1)
+    near[own, first] = near[:, 0].copy()
+    near[:, 0] = own
+    return ListPlan(order, offsets, near.astype(np.int64))
+
+
+def list_neighbours(read: ReadRows, plan: ListPlan, lists: np.ndarray, k: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbours of the rows of ``lists`` among the rows of each list's nearest lists,
+    self excluded by position (as the per-row pass): (rows (m,) int64 ascending within
+    each list, scores (m, k) float32 best first with -inf padding, positions (m, k) int32
+    with -1 padding)."""
+    out_rows, out_s, out_p = [], [], []
+    for lst in lists.tolist():
+        rows = plan.members(lst)
+        if not len(rows):
+            continue
+        cand = np.sort(np.concatenate([plan.members(other) for other in plan.near[lst].tolist()]))
+        fetch = min(k + 1, len(cand))
+        scores, local = faiss.knn(np.ascontiguousarray(read(rows), dtype=np.float32),
+                                  np.ascontiguousarray(read(cand), dtype=np.float32), fetch,
+                                  metric=faiss.METRIC_INNER_PRODUCT)
+        pos = np.where(local >= 0, cand[np.maximum(local, 0)], -1)
+        drop = pos == rows[:, None]
+        drop[~drop.any(axis=1), -1] = True
+        shape = (len(rows), fetch - 1)
+        s = np.full((len(rows), k), -np.inf, np.float32)
+        p = np.full((len(rows), k), -1, np.int32)
+        s[:, :fetch - 1] = scores[~drop].reshape(shape)
+        p[:, :fetch - 1] = pos[~drop].reshape(shape)
+        s[p < 0] = -np.inf
+        out_rows.append(rows)
+        out_s.append(s)
+        out_p.append(p)
+    if not out_rows:
+        return np.empty(0, np.int64), np.empty((0, k), np.float32), np.empty((0, k), np.int32)
+    return np.concatenate(out_rows), np.concatenate(out_s), np.concatenate(out_p)
