@@ -82,11 +82,13 @@ def vector_rows(ws: Workspace, dataset: str, embedding: str) -> int:
     return next((i.rows for i in loaders.embeddings(ws, dataset) if i.name == embedding), 0)
 
 
-def _labels(ws: Workspace, dataset: str) -> dict[str, str | None]:
-    rows = loaders.effective_rows(ws, dataset)
-    if "label" not in rows.columns:
-        return {}
-    return dict(zip(rows["id"].astype(str), rows["label"]))
+def _labels(ws: Workspace, dataset: str) -> pd.Series:
+    """id → effective label (edits applied), read with one query (two columns, not the table)."""
+    with open_rows(ws, dataset) as query:
+        if "label" not in query.schema:
+            return pd.Series(dtype=object)
+        frame = query.rows(columns=["id", "label"])
+    return pd.Series(frame["label"].to_numpy(dtype=object), index=frame["id"].astype(str).to_numpy())
 
 
 # ---- cached computations --------------------------------------------------------------
@@ -145,9 +147,9 @@ def nearest_of(ws: Workspace, dataset: str, embedding: str, ids: list[str],
 @st.cache_data(show_spinner="Scoring labels…", max_entries=16)
 def _label_issues(home: str, dataset: str, embedding: str, stamp: str, k: int, labels: str,
                   _ws: Workspace) -> LabelIssues:
+    shared = _required(_ws, dataset, embedding, k)  # before loading anything large
     index = loaders.vector_index(_ws, dataset, embedding)
-    return find_label_issues(index, _labels(_ws, dataset), k=k,
-                             neighbours=_required(_ws, dataset, embedding, k))
+    return find_label_issues(index, _labels(_ws, dataset), k=k, neighbours=shared)
 
 
 def label_issues(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> LabelIssues:
@@ -161,9 +163,9 @@ def label_issues(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K
 @st.cache_data(show_spinner="Finding near-duplicates…", max_entries=16)
 def _duplicates(home: str, dataset: str, embedding: str, stamp: str, threshold: float,
                 labels: str, _ws: Workspace) -> Duplicates:
+    shared = _required(_ws, dataset, embedding)  # before loading anything large
     index = loaders.vector_index(_ws, dataset, embedding)
-    return find_near_duplicates(index, threshold, _labels(_ws, dataset),
-                                neighbours=_required(_ws, dataset, embedding))
+    return find_near_duplicates(index, threshold, _labels(_ws, dataset), neighbours=shared)
 
 
 def duplicates(ws: Workspace, dataset: str, embedding: str, threshold: float) -> Duplicates:
@@ -190,9 +192,9 @@ def duplicate_partners(ws: Workspace, dataset: str, embedding: str,
 @st.cache_data(show_spinner="Scoring label issues and uniqueness…", max_entries=16)
 def _quality_table(home: str, dataset: str, embedding: str, stamp: str, labels: str,
                    _ws: Workspace) -> pd.DataFrame:
+    shared = _required(_ws, dataset, embedding)  # before loading anything large
     index = loaders.vector_index(_ws, dataset, embedding)
-    return quality_columns(index, _labels(_ws, dataset),
-                           neighbours=_required(_ws, dataset, embedding))
+    return quality_columns(index, _labels(_ws, dataset), neighbours=shared)
 
 
 def quality_table(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:

@@ -42,3 +42,18 @@ def test_large_embedding_is_scored_only_after_the_user_starts_the_pass(large_uns
     assert any("rows to review" in m.value for m in at.markdown)
     at = go(at, "catalog", finish_jobs=False)
     assert "label_issue_score" in grid_payload(at, "catalog")["columns"]
+
+
+def test_the_catalog_of_a_large_unscored_embedding_loads_neither_its_index_nor_all_labels(
+        large_unscored_home, monkeypatch):
+    from ui import loaders
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Catalog's first load touched the whole index or table")
+
+    monkeypatch.setattr(loaders, "vector_index", refuse)
+    monkeypatch.setattr(loaders, "effective_rows", refuse)
+    at = _app()
+    assert not at.exception, at.exception
+    payload = grid_payload(at, "catalog")
+    assert "label_issue_score" not in payload["columns"] and payload["rows"]
