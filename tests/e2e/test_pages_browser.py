@@ -233,12 +233,17 @@ def page_ctx(browser_page, base_url, demo_copy, wait_idle):
     return browser_page, base_url, demo_copy, wait_idle
 
 
+MAP_TIMEOUT_MS = 360_000
+
+
 def test_cluster_map_box_selection_fills_the_grid(page_ctx):
     page, base_url, _home, wait_idle = page_ctx
     expect = _expect()
     open_page(page, base_url, "clusters", "digits", wait_idle)
     plot = page.locator(".js-plotly-plot").first
-    expect(plot).to_be_visible()
+    # the first UMAP map of a fresh install compiles numba's kernels (a minute or more on a
+    # busy 2-core box) in its background job; the page shows its progress meanwhile
+    expect(plot).to_be_visible(timeout=MAP_TIMEOUT_MS)
     expect(page.get_by_text("Picked rows (0)")).to_be_visible()
     wait_idle(page)
     plot.hover()
