@@ -47,7 +47,6 @@ from core.quality import (
     score_outliers,
 )
 from core.quality.bulk import MANIFEST, QUALITY_DIR
-from core.quality.lists import list_count
 from core.workspace import open_workspace
 
 DIMS, K, RECALL_ROWS, SCAN = 384, 10, 1000, 100_000
@@ -117,7 +116,7 @@ def main() -> None:
     n = args.rows
     work = args.work or Path(f"/tmp/bench-quality-{n}-{args.data}")
     faiss.omp_set_num_threads(2)
-    print(f"{n:,} rows x {DIMS}, {args.data}, index {args.kind}; lists {list_count(n)}", flush=True)
+    print(f"{n:,} rows x {DIMS}, {args.data}, index {args.kind}", flush=True)
     ds, rows = setup(work, n, args.data, args.kind, args.seed)
     shutil.rmtree(ds.embedding_dir("e") / QUALITY_DIR, ignore_errors=True)
     figures: list = []

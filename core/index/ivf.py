@@ -223,6 +223,22 @@ def ivf_range(index: faiss.IndexIVF, source: MappedVectors, q: np.ndarray, thres
     return np.concatenate(lims), np.concatenate(scores), np.concatenate(slots)
 
 
+def ivf_lists(index: faiss.IndexIVF, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """The coarse lists of ``index``: (centroids (nlist, d) float32 unit rows, the list of each
+    of ``slots`` slots (slots,) int32, -1 for a removed slot)."""
+    invlists = index.invlists
+    assign = np.full(slots, -1, np.int32)
+    for lst in range(index.nlist):
+        size = invlists.list_size(lst)
+        if size:
+            ptr = invlists.get_ids(lst)
+            assign[faiss.rev_swig_ptr(ptr, size)] = lst
+            invlists.release_ids(lst, ptr)
+    centroids = index.quantizer.reconstruct_n(0, index.nlist).astype(np.float32)
+    norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+    return np.ascontiguousarray(centroids / np.where(norms > 0, norms, 1)), assign
+
+
 def rebase_ivf(index: faiss.IndexIVF, source: MappedVectors, alive: np.ndarray,
                vectors: np.ndarray) -> MappedVectors:
     """Renumber ``index``'s live slots (``alive`` (slots,) bool) 0..n-1 in slot order, in

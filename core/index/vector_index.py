@@ -34,30 +34,13 @@ from core.errors import (
     format_list,
 )
 from core.index.faiss_build import (
-    Hits,
-    RangeHits,
-    Subset,
-    add_chunks,
-    as_matrix,
-    batched_search,
-    bitmap_selector,
-    check_ids,
-    checked_norms,
-    finite_threshold,
-    flat_of,
-    flat_range,
-    graph_of,
-    rebuild_hnsw,
-    refine_params,
-    scored_range,
-    subset_of,
-    train_if_needed,
-    unit_chunks,
-    unit_query_rows,
+    Hits, RangeHits, Subset, add_chunks, as_matrix, batched_search, bitmap_selector, check_ids,
+    checked_norms, finite_threshold, flat_of, flat_range, graph_of, rebuild_hnsw, refine_params,
+    scored_range, subset_of, train_if_needed, unit_chunks, unit_query_rows,
 )
 from core.index.files import FORMAT_VERSION, read_index_files, write_index_files
 from core.index.huge_pages import advise_huge_pages
-from core.index.ivf import filtered_probes, grow_ivf, ivf_knn, ivf_range, rebase_ivf
+from core.index.ivf import filtered_probes, grow_ivf, ivf_knn, ivf_lists, ivf_range, rebase_ivf
 from core.index.kinds import check_params
 from core.index.mapped import MappedVectors
 
@@ -362,6 +345,14 @@ class VectorIndex:
         if self.kind == "ivf":
             self._source = rebase_ivf(self._index, self._source, self._alive, vectors)
             self._set_slots(self._slot_ids[self._alive])
+
+    def coarse_lists(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """ivf: its lists as (centroids (nlist, d) float32 unit rows, the list of each row of
+        :attr:`ids` (n,) int32); other kinds: None."""
+        if self.kind != "ivf":
+            return None
+        centroids, assign = ivf_lists(self._index, len(self._slot_ids))
+        return centroids, assign[self._alive]
 
     def vectors_for(self, ids: Sequence[str]) -> np.ndarray:
         """(len(ids), d) float32 stored (normalised) vectors. NotFoundError on unknown ids."""

@@ -38,9 +38,8 @@ from core.quality.knn import (
 from core.quality.lists import (
     Partition,
     choose_probes,
-    list_count,
+    fine_partition,
     list_neighbours,
-    partition_rows,
     plan_lists,
 )
 
@@ -74,8 +73,8 @@ def _files_key(folder: Path) -> dict:
 
 
 def _method_of(index: VectorIndex) -> dict:
-    if index.kind == "ivf":
-        return {"method": "lists", "nlist": list_count(len(index)), "probes": "auto"}
+    if index.kind == "ivf":  # the index's own lists, split where long
+        return {"method": "lists", "partition": "index", "probes": "auto"}
     return {"method": "search"}
 
 
@@ -140,7 +139,7 @@ def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DU
     if method["method"] == "lists":
         emb = load_embedding(ds, name)
         read = _reader(emb.vectors, emb.ids, index, ids)
-        chunks, compute, used = _list_chunks(partial, read, len(ids), index.dims, method, k, chunk_rows, progress)
+        chunks, compute, used = _list_chunks(partial, read, index, k, chunk_rows, progress)
         offset = len(ids)
     else:
         starts = range(0, len(ids), chunk_rows)
@@ -240,17 +239,21 @@ def _reader(vectors: np.ndarray, emb_ids: np.ndarray, index: VectorIndex, ids: n
     return lambda rows: index.vectors_for(ids[rows])
 
 
-def _list_chunks(partial: Path, read: Callable[[np.ndarray], np.ndarray], n: int, dims: int,
-                 method: dict, k: int, chunk_rows: int, progress: ProgressFn | None):
-    """Chunks (groups of lists) and their compute function; the partition is stored in
-    ``partial`` (computed once, reused on resume)."""
-    stored = partial / "partition.npz"
+def _list_chunks(partial: Path, read: Callable[[np.ndarray], np.ndarray], index: VectorIndex,
+                 k: int, chunk_rows: int, progress: ProgressFn | None):
+    """Chunks (groups of lists) and their compute function. The partition is the ivf
+    index's lists (each split where long), stored in ``partial`` (made once, reused on
+    resume)."""
+    stored, n = partial / "partition.npz", len(index)
     if stored.is_file():
         with np.load(stored, allow_pickle=False) as z:
             part, probes = Partition(z["centroids"], z["assign"]), int(z["probes"])
     else:
-        part = partition_rows(read, n, dims, method["nlist"],
+        centroids, assign = index.coarse_lists()
+        part = fine_partition(read, Partition(centroids, assign),
                               progress=None if progress is None else (lambda d, _t: progress(d, 2 * n)))
+        if progress is not None:
+            progress(n, 2 * n)
         probes = choose_probes(read, part)
         _write_npz(stored, centroids=part.centroids, assign=part.assign, probes=np.int64(probes))
     log.info("neighbours pass of %d rows: %d lists, %d probed per list", n, part.nlist, probes)

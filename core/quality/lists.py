@@ -1,9 +1,10 @@
-"""The list-by-list neighbours pass for large embeddings: partition the unit rows into
-``nlist`` lists (spherical k-means on a seeded sample, every row assigned to its nearest
-centroid), then for each list compute exact cosines (one BLAS product, ``faiss.knn``)
-between its rows and the rows of the ``probes`` lists whose centroids are nearest its own,
-keeping each row's top ``k``. Far cheaper than one index query per row: the candidates
-of a whole list are scored in one matrix product, exactly, with no codes to scan.
+"""The list-by-list neighbours pass for embeddings with an ivf index: the index's own
+inverted lists are the partition (each list longer than 2 x LIST_ROWS rows split by its own
+k-means, :func:`split_lists`), then for each list compute exact cosines (one BLAS product,
+``faiss.knn``) between its rows and the rows of the ``probes`` lists whose centroids are
+nearest its own, keeping each row's top ``k``. Far cheaper than one index query per row:
+the candidates of a whole list are scored in one matrix product, exactly, with no codes to
+scan, and the partition costs no k-means over all the rows (the index build paid for it).
 
 Scores are exact cosines; recall (which rows are found) depends on ``probes``
 (bench/bench_quality_scale.py measures it against an exact pass).
@@ -11,7 +12,6 @@ Scores are exact cosines; recall (which rows are found) depends on ``probes``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,16 +22,12 @@ from core._shared import ProgressFn
 
 ReadRows = Callable[[np.ndarray], np.ndarray]  # ascending positions (m,) -> (m, d) float32 unit rows
 
-LIST_ROWS = 250          # target rows per list (~4 sqrt(n) lists at 1M)
-# Coarse lists: every row is compared with each coarse centroid once. Above 4096 x 500 rows
-# the coarse lists are split (split_lists). At 1M x 384 isotropic on a busy box, 4000 flat
-# lists: partition 7 min, 32 probes for recall 0.996, pass 12.7 min in all; 1024 lists split
-# to 3928: partition 1.5 min but 64 probes needed (lopsided sub-lists), pass slower in all.
-MAX_LISTS = 4096
-MIN_TRAIN_PER_LIST = 39  # faiss warns below this many training rows per centroid
-TRAIN_PER_LIST = 64      # k-means sample: this many rows per list (seeded)
-KMEANS_ITERATIONS = 10
-ASSIGN_ROWS = 65_536     # rows assigned to lists at a time
+# Target rows per list: the ivf index has ~4 sqrt(n) lists (4000 of 250 rows at 1M), at
+# most 4096 (~2.4k rows at 10M), which are split to ~250. At 1M x 384 isotropic on a busy
+# box, 4000 flat lists: 32 probes for recall 0.996; 1024 lists split to 3928 needed 64
+# probes (lopsided sub-lists).
+LIST_ROWS = 250
+KMEANS_ITERATIONS = 10   # rounds of each list's split
 # Lists scored with each list, itself included: the smallest of PROBE_CHOICES whose
 # candidates hold >= TARGET_RECALL of the exact top 10 of CHECK_ROWS sample rows (scores
 # are exact, so that share is the pass's recall@10). Measured at 1M x 384, 4000 lists,
@@ -55,40 +51,22 @@ class Partition:
         return len(self.centroids)
 
 
-def list_count(rows: int) -> int:
-    """Coarse lists for ``rows`` rows: ~rows / 250, at most MAX_LISTS, >= 39 rows each, >= 1
-    (:func:`partition_rows` splits them further above MAX_LISTS x 500 rows)."""
-    return max(1, min(math.ceil(rows / LIST_ROWS), MAX_LISTS, rows // MIN_TRAIN_PER_LIST))
-
-
-def partition_rows(read: ReadRows, n: int, dims: int, nlist: int, *, seed: int = 0,
+def fine_partition(read: ReadRows, coarse: Partition, *, seed: int = 0,
                    progress: ProgressFn | None = None) -> Partition:
-    """Spherical k-means (``nlist`` centroids, trained on a seeded sample of
-    ``TRAIN_PER_LIST * nlist`` rows) and each of the ``n`` rows' nearest centroid,
-    assigned ``ASSIGN_ROWS`` at a time (``progress(done, n)`` after each block)."""
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(n, min(n, TRAIN_PER_LIST * nlist), replace=False))
-    kmeans = faiss.Kmeans(dims, nlist, niter=KMEANS_ITERATIONS, spherical=True, seed=seed,
-                          max_points_per_centroid=TRAIN_PER_LIST)
-    kmeans.train(np.ascontiguousarray(read(sample), dtype=np.float32))
-    centroids = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
-    flat = faiss.IndexFlatIP(dims)
-    flat.add(centroids)
-    assign = np.empty(n, np.int32)
-    for start in range(0, n, ASSIGN_ROWS):
-        rows = np.arange(start, min(n, start + ASSIGN_ROWS))
-        assign[rows] = flat.search(np.ascontiguousarray(read(rows), dtype=np.float32), 1)[1][:, 0]
-        if progress is not None:
-            progress(int(rows[-1]) + 1, n)
-    coarse = Partition(centroids, assign)
-    return split_lists(read, coarse, seed=seed) if n > 2 * LIST_ROWS * nlist else coarse
+    """``coarse`` (e.g. an ivf index's own lists), split by :func:`split_lists` when its
+    lists average more than 2 x LIST_ROWS rows, else as is."""
+    if len(coarse.assign) > 2 * LIST_ROWS * coarse.nlist:
+        return split_lists(read, coarse, seed=seed, progress=progress)
+    return coarse
 
 
-def split_lists(read: ReadRows, part: Partition, *, seed: int = 0) -> Partition:
+def split_lists(read: ReadRows, part: Partition, *, seed: int = 0,
+                progress: ProgressFn | None = None) -> Partition:
     """``part`` with every list of more than 2 x LIST_ROWS rows split by its own k-means into
     ~LIST_ROWS-row lists (e.g. 10M rows: 4096 coarse lists of ~2.4k rows become ~40k of
-    ~250, so a row is compared with as many candidates as at 1M). Lists are renumbered in coarse order; seeded, so the same input gives the same
-    partition."""
+    ~250, so a row is compared with as many candidates as at 1M). Lists are renumbered in
+    coarse order; seeded, so the same input gives the same partition. ``progress(rows
+    done, n)`` every 64 coarse lists."""
     order = np.argsort(part.assign, kind="stable")
     offsets = np.concatenate([[0], np.cumsum(np.bincount(part.assign, minlength=part.nlist))])
     dims = part.centroids.shape[1]
@@ -107,6 +85,8 @@ def split_lists(read: ReadRows, part: Partition, *, seed: int = 0) -> Partition:
             assign[rows] = next_list + kmeans.index.search(x, 1)[1][:, 0]
             centroids.append(np.asarray(kmeans.centroids, dtype=np.float32))
         next_list += len(centroids[-1])
+        if progress is not None and (lst % 64 == 63 or lst == part.nlist - 1):
+            progress(int(offsets[lst + 1]), len(part.assign))
     return Partition(np.ascontiguousarray(np.concatenate(centroids)), assign)
 
 

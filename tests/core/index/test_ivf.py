@@ -151,3 +151,16 @@ def test_an_index_built_empty_sizes_its_lists_for_the_first_rows_added(rows) -> 
     assert index.params["nlist"] == build_index(x, ids, kind="ivf").params["nlist"] > 100
     want, _ = brute_topk(x, ids, q, 10)
     assert recall_of(index.search(q, 10).ids, want) >= 0.95
+
+
+def test_coarse_lists_give_every_live_row_its_list_in_id_order(rows) -> None:
+    x, ids, _ = rows
+    index = build_index(x[:10_000], ids[:10_000], kind="ivf")
+    index.add(x[10_000:12_000], list(ids[10_000:12_000]))
+    index.remove(list(ids[:3_000:3]))
+    centroids, assign = index.coarse_lists()
+    assert assign.shape == (len(index),) and assign.min() >= 0 and assign.max() < len(centroids)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-5)
+    nearest = np.argmax(index.vectors_for(list(index.ids)) @ centroids.T, axis=1)
+    assert (nearest == assign).mean() >= 0.99  # each row sits in the list of its nearest centroid
+    assert build_index(x[:500], ids[:500], kind="exact").coarse_lists() is None
