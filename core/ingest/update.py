@@ -132,11 +132,13 @@ def save_update(ws: Workspace, name: str, schema: pa.Schema, tables: Iterable[pa
         incoming = tmp / _INCOMING
         atomic.write_with(incoming, lambda p: _write_rows(p, schema, tables))
         old_content = ds.path / FINGERPRINTS_FILE
-        if not old_content.is_file():  # ingested before fingerprints were recorded
+        if not old_content.is_file():  # text rows only, or ingested before fingerprints were recorded
             old_content = tmp / _OLD_CONTENT
             write_fingerprints(ds.rows_path, old_content, Path(old_root) if old_root else None)
-            notes.append("no content fingerprints were recorded for the stored rows: image files "
-                         "at the same path are taken as unchanged")
+            stored = (old_info.get("ingest") or {}).get("modalities")
+            if stored is None or stored.get("image"):
+                notes.append("no content fingerprints were recorded for the stored rows: image files "
+                             "at the same path are taken as unchanged")
         previous = read_fingerprints(old_content) if old_root == new_root else None
         write_fingerprints(incoming, tmp / _INCOMING_CONTENT, Path(new_root) if new_root else None, previous)
         con = _connect(ws.datasets_dir)

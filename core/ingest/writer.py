@@ -124,8 +124,8 @@ def folder_table(rows: pd.DataFrame) -> pa.Table:
 
 def save_dataset(ws: Workspace, name: str, schema: pa.Schema, tables: Iterable[pa.Table],
                  tally: Tally, info: dict, skipped: dict[str, int], replace: bool) -> IngestReport:
-    """Write ``tables`` as rows.parquet (one row group a batch), its content fingerprints
-    (:mod:`core.ingest.fingerprints`) and dataset.json in a temp dir and swap it in as the
+    """Write ``tables`` as rows.parquet (one row group a batch), the content fingerprints
+    of its image files (:mod:`core.ingest.fingerprints`; none for text-only rows) and dataset.json in a temp dir and swap it in as the
     dataset; any error leaves the workspace as it was."""
 
     def write(path: Path) -> None:
@@ -136,9 +136,10 @@ def save_dataset(ws: Workspace, name: str, schema: pa.Schema, tables: Iterable[p
 
     with atomic.atomic_dir(ws.dataset_path(name)) as tmp:
         atomic.write_with(tmp / "rows.parquet", write)
-        root = info.get("media_root")
-        write_fingerprints(tmp / "rows.parquet", tmp / FINGERPRINTS_FILE, Path(root) if root else None)
         report = tally.report(name, skipped)
+        if report.modalities.get("image"):  # a text row's content is its text in rows.parquet
+            root = info.get("media_root")
+            write_fingerprints(tmp / "rows.parquet", tmp / FINGERPRINTS_FILE, Path(root) if root else None)
         atomic.write_json(tmp / "dataset.json", {
             **info, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "rows": report.rows, "ingest": report.to_json()})

@@ -75,12 +75,14 @@ def notes(ws, tmp_path, fake):
 
 def test_metadata_only_change_keeps_every_vector_bit_for_bit_and_encodes_nothing(notes, fake):
     ws, ds, src = notes
+    assert not (ds.path / FINGERPRINTS_FILE).exists()  # text rows: their text is their content
     before = load_embedding(ds, "hash")
     vectors, ids = np.array(before.vectors), before.ids.copy()
     _table(src, label={"n3": "zz"}, score={"n4": 99.5})
     report = ingest(ws, src, "notes", update=True)
     u = report.update
     assert (u.added, u.changed, u.content_changed, u.removed, u.kept) == (0, 2, 0, 0, 28)
+    assert u.notes == ()  # nothing was assumed: the stored texts were compared
     after = load_embedding(ds, "hash")
     assert after.vectors.tobytes() == vectors.tobytes() and list(after.ids) == list(ids)
     rows = ds.rows().set_index("id")
