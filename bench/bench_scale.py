@@ -332,8 +332,9 @@ def _quality(ws, step: str) -> dict:
 
     ds = ws.dataset(DATASET)
     index = load_index(ds, EMBEDDING)
+    neighbours = (quality.compute_neighbours(ds, EMBEDDING, index=index)  # as `catalog quality`
+                  if hasattr(quality, "compute_neighbours") else None)
     labels = effective_labels(ws, DATASET)
-    neighbours = quality.compute_neighbours(ds, EMBEDDING) if hasattr(quality, "compute_neighbours") else None
     if step == "label_issues":
         issues = quality.find_label_issues(index, labels, k=10, neighbours=neighbours)
         return {"issues": len(issues.ids), "stored_pass": neighbours is not None}

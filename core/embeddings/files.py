@@ -194,28 +194,27 @@ UNIT_TOLERANCE = 1e-6  # |norm - 1| below which a row counts as already unit len
 def normalise_rows(vectors: np.ndarray, *, in_place: bool = False, chunk_rows: int = 65_536) -> np.ndarray:
     """L2-normalise the rows of ``vectors`` ((n, d) float32), idempotently.
 
-    Chunk by chunk (``chunk_rows`` rows, one float64 copy of a chunk at a time): norms in
-    float64, each row needing it divided by its norm in float64 and rounded to float32.
+    Chunk by chunk (``chunk_rows`` rows, no float64 copy): norms accumulated in float64,
+    each row needing it divided by its norm in float64 and rounded to float32.
     Rows already within ``UNIT_TOLERANCE`` of unit length, zero rows and NaN rows are left
     bit for bit, so stored vectors exported and imported again are identical. Returns
     ``vectors`` itself if no row needs scaling or ``in_place``, else a scaled copy.
     """
     out = vectors
     for start in range(0, len(vectors), chunk_rows):
-        block = np.array(vectors[start : start + chunk_rows], dtype=np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        block = vectors[start : start + chunk_rows]
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
         with np.errstate(invalid="ignore"):
             scale = (np.abs(norms - 1.0) > UNIT_TOLERANCE) & (norms > 0)
         if not scale.any():
             continue
         if out is vectors and not in_place:
             out = vectors.copy()
-        np.divide(block, np.where(scale, norms, 1.0)[:, None], out=block)
         rows = out[start : start + chunk_rows]
-        if scale.all():
-            rows[...] = block
+        if scale.all():  # float64 division, rounded once into the float32 rows
+            np.divide(block, norms[:, None], out=rows, casting="unsafe")
         else:
-            rows[scale] = block[scale]
+            rows[scale] = (block[scale] / norms[scale, None]).astype(np.float32)
     return out
 
 
@@ -308,9 +307,9 @@ def _write_vectors(path: Path, chunks: Iterable[tuple[IdChunk, np.ndarray]],
         if block.shape[1] != out.shape[1] or done + len(block) > total:
             raise EmbeddingError(f"vectors of {out.shape[1]} dims for {total} rows expected; rows "
                                  f"{done}.. came with shape {block.shape}")
-        target = out[done:done + len(block)]
-        target[...] = block
-        normalise_rows(target, in_place=True)  # in the map: the caller's block is never changed
+        # normalised in memory (a scaled copy: the caller's block is never changed), then
+        # written to the map once: normalising in the map read every page back
+        out[done:done + len(block)] = normalise_rows(np.asarray(block, dtype=np.float32))
         id_parts.append(chunk_ids.cast(pa.large_string()) if isinstance(chunk_ids, pa.Array)
                         else pa.array(np.asarray(chunk_ids).astype(str), pa.large_string()))
         done += len(block)

@@ -72,8 +72,9 @@ class _BlockChecks:
 
     def take(self, ids: pa.Array, block: np.ndarray | None,
              lengths: np.ndarray | None = None) -> np.ndarray:
-        """``block`` (m, d) numbers as float32 (zeros if None or of other ``lengths``),
-        recording its bad rows by the ``ids`` (m,) of the block."""
+        """``block`` (m, d) numbers as float32 (zeros if None or of other ``lengths``; ``block``
+        itself, maybe read-only, when already C-order float32), recording its bad rows by the
+        ``ids`` (m,) of the block."""
         m = len(ids)
         if lengths is not None and (lengths != self.dims).any():
             bad = np.flatnonzero(lengths != self.dims)
@@ -82,15 +83,20 @@ class _BlockChecks:
             block = None
         if block is None:
             return np.zeros((m, self.dims), np.float32)
-        dest = np.empty((m, self.dims), np.float32)
-        with np.errstate(over="ignore", invalid="ignore"):
-            dest[...] = block
+        if block.dtype == np.float32 and block.flags.c_contiguous:
+            dest = block  # as read (maybe a read-only view of Arrow's buffer): no copy
+        else:
+            dest = np.empty((m, self.dims), np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                dest[...] = block
         non_finite = ~np.isfinite(dest).all(axis=1)
         for problems, bad in ((self.non_finite, non_finite), (self.zero, ~dest.any(axis=1))):
             if bad.any():
                 rows = np.flatnonzero(bad)
                 problems.add([repr(i) for i in ids.take(pa.array(rows[:5])).to_pylist()], len(rows))
-        dest[non_finite] = 0  # refused at the end; zeros meanwhile normalise quietly
+        if non_finite.any():  # refused at the end; zeros meanwhile normalise quietly
+            dest = dest if dest.flags.writeable else dest.copy()
+            dest[non_finite] = 0
         return dest
 
     def raise_first(self) -> None:

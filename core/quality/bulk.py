@@ -44,6 +44,7 @@ from core.quality.lists import (
 )
 
 if TYPE_CHECKING:
+    from core.embeddings import Embedding
     from core.index import VectorIndex
     from core.workspace import Dataset
 
@@ -138,7 +139,7 @@ def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DU
     partial = _open_partial(folder / QUALITY_DIR / PARTIAL_DIR, job)
     if method["method"] == "lists":
         emb = load_embedding(ds, name)
-        read = _reader(emb.vectors, emb.ids, index, ids)
+        read = _reader(emb, index, ids, job["ids"])
         chunks, compute, used = _list_chunks(partial, read, index, k, chunk_rows, progress)
         offset = len(ids)
     else:
@@ -229,11 +230,15 @@ def _finish(partial: Path, where: Path, n: int, k: int, manifest: dict) -> None:
 # ---------------------------------------------------------------- the lists method
 
 
-def _reader(vectors: np.ndarray, emb_ids: np.ndarray, index: VectorIndex, ids: np.ndarray
+def _reader(emb: Embedding, index: VectorIndex, ids: np.ndarray, ids_sha: str
             ) -> Callable[[np.ndarray], np.ndarray]:
-    """Unit rows by position into ``ids``: straight from the embedding's memory map when the
-    index holds its rows in order, else through the index."""
-    if len(emb_ids) == len(ids) and np.array_equal(np.asarray(emb_ids, dtype=object), ids):
+    """Unit rows by position into the index's ``ids`` (``ids_sha`` their :func:`ids_hash`):
+    straight from the embedding's memory map when the index holds its rows in order (the
+    ids hash recorded in ``meta.json`` matches, or the ids compare equal), else through
+    the index."""
+    vectors = emb.vectors
+    recorded = emb.meta.get("ids_hash")
+    if len(emb.ids) == len(ids) and (recorded == ids_sha if recorded else np.array_equal(emb.ids, ids.astype(str))):
         return lambda rows: np.asarray(vectors[rows], dtype=np.float32)
     log.info("index rows differ from the embedding's order; reading vectors through the index")
     return lambda rows: index.vectors_for(ids[rows])
