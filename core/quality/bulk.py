@@ -36,7 +36,9 @@ from core.quality.knn import (
     rows_neighbours,
 )
 from core.quality.lists import (
+    PROBE_CHOICES,
     Partition,
+    TARGET_RECALL,
     choose_probes,
     fine_partition,
     list_neighbours,
@@ -75,7 +77,7 @@ def _files_key(folder: Path) -> dict:
 
 def _method_of(index: VectorIndex) -> dict:
     if index.kind == "ivf":  # the index's own lists, split where long
-        return {"method": "lists", "partition": "index", "probes": "auto"}
+        return {"method": "lists", "partition": "index", "probes": "auto", "max_probes": max(PROBE_CHOICES)}
     return {"method": "search"}
 
 
@@ -252,18 +254,25 @@ def _list_chunks(partial: Path, read: Callable[[np.ndarray], np.ndarray], index:
     stored, n = partial / "partition.npz", len(index)
     if stored.is_file():
         with np.load(stored, allow_pickle=False) as z:
-            part, probes = Partition(z["centroids"], z["assign"]), int(z["probes"])
+            part, probes, recall = Partition(z["centroids"], z["assign"]), int(z["probes"]), float(z["recall"])
     else:
         centroids, assign = index.coarse_lists()
         part = fine_partition(read, Partition(centroids, assign),
                               progress=None if progress is None else (lambda d, _t: progress(d, 2 * n)))
         if progress is not None:
             progress(n, 2 * n)
-        probes = choose_probes(read, part)
-        _write_npz(stored, centroids=part.centroids, assign=part.assign, probes=np.int64(probes))
-    log.info("neighbours pass of %d rows: %d lists, %d probed per list", n, part.nlist, probes)
+        probes, recall = choose_probes(read, part)
+        _write_npz(stored, centroids=part.centroids, assign=part.assign, probes=np.int64(probes),
+                   recall=np.float64(recall))
+    log.info("neighbours pass of %d rows: %d lists, %d probed per list (recall@10 of a sample %.3f)",
+             n, part.nlist, probes, recall)
+    if recall < TARGET_RECALL:
+        log.warning("the neighbours pass finds %.0f%% of the exact 10 nearest of sampled rows (target "
+                    "%.0f%%): their neighbours lie spread over many lists; the scores it keeps are "
+                    "exact, its neighbours approximate", 100 * recall, 100 * TARGET_RECALL)
     plan = plan_lists(part, probes)
 
     def compute(lists: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return list_neighbours(read, plan, lists, k)
-    return plan.chunks(chunk_rows), compute, {"probes_used": probes, "nlist_used": part.nlist}
+    return plan.chunks(chunk_rows), compute, {"probes_used": probes, "nlist_used": part.nlist,
+                                              "recall": round(recall, 4)}

@@ -189,3 +189,17 @@ def test_large_coarse_lists_are_split_and_still_find_the_neighbours(tmp_path, mo
     unit = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
     got = np.einsum("ij,ij->i", unit, unit[shared.positions[:, 3]])
     np.testing.assert_allclose(shared.scores[:, 3], got, atol=1e-5)
+
+
+def test_a_pass_that_cannot_reach_its_recall_says_so(tmp_path, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(lists, "PROBE_CHOICES", (1,))  # one list a row: most true neighbours missed
+    monkeypatch.setattr(bulk, "PROBE_CHOICES", (1,))
+    dset, _ = _dataset(tmp_path, 2000, "ivf")
+    with caplog.at_level("WARNING", logger="core.quality.bulk"):
+        shared = compute_neighbours(dset, "e", k=8, chunk_rows=300)
+    manifest = json.loads(bulk.stored_pass_file(dset, "e").read_text())
+    truth = nearest_neighbours(load_index(dset, "e"), k=8)
+    found = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(shared.positions, truth.positions)])
+    assert manifest["probes_used"] == 1 and manifest["recall"] < lists.TARGET_RECALL
+    assert abs(manifest["recall"] - found) < 0.15  # the sample's estimate is near the pass's recall
+    assert any("finds" in r.getMessage() and "exact 10 nearest" in r.getMessage() for r in caplog.records)
