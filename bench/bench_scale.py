@@ -309,7 +309,7 @@ def child(step: str, home: Path, work: Path) -> dict:
 
         ds = ws.dataset(DATASET)
         emb = load_embedding(ds, EMBEDDING)
-        proj = project(list(emb.ids), emb.vectors, method="umap", seed=0, cache_dir=ds.projections_dir)
+        proj = project(emb.ids, emb.vectors, method="umap", seed=0, cache_dir=ds.projections_dir)
         extra = {"from_cache": proj.from_cache, "finite": bool(np.isfinite(proj.coords).all())}
     else:
         raise SystemExit(f"unknown step {step!r}")

@@ -111,7 +111,7 @@ CONFIRM_ABOVE_SECONDS = 30.0  # ask before a projection estimated to take longer
 def _projection_key(home: str, dataset: str, embedding: str, stamp: str, method: str, seed: int,
                     _ws: Workspace) -> str:
     emb = loaders.embedding(_ws, dataset, embedding)
-    return projection_key([str(i) for i in emb.ids], emb.vectors, method=method, seed=seed,
+    return projection_key(emb.ids, emb.vectors, method=method, seed=seed,
                           cache_dir=_ws.dataset(dataset).projections_dir)
 
 
@@ -147,7 +147,7 @@ def compute_projection(ws: Workspace, dataset: str, embedding: str, method: str,
     def work(ctx) -> dict:
         emb = loaders.embedding(ws, dataset, embedding)
         ctx.stage(f"placing rows with {method.upper()}")
-        project([str(i) for i in emb.ids], emb.vectors, method=method, seed=seed,
+        project(emb.ids, emb.vectors, method=method, seed=seed,
                 cache_dir=ws.dataset(dataset).projections_dir, progress=ctx.progress)
         return {"method": method, "seed": seed, "rows": len(emb.ids)}
 
@@ -166,7 +166,7 @@ def compute_projection(ws: Workspace, dataset: str, embedding: str, method: str,
 def _projection(home: str, dataset: str, embedding: str, stamp: str, method: str, seed: int,
                 _ws: Workspace) -> Projection:
     emb = loaders.embedding(_ws, dataset, embedding)
-    return project([str(i) for i in emb.ids], emb.vectors, method=method, seed=seed,
+    return project(emb.ids, emb.vectors, method=method, seed=seed,
                    cache_dir=_ws.dataset(dataset).projections_dir)
 
 

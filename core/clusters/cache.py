@@ -91,6 +91,14 @@ def file_stamp(vectors: np.ndarray) -> dict | None:
             "mtime_ns": st.st_mtime_ns}
 
 
+def _ids_key(ids: Sequence[str]) -> str:
+    """A digest of the ids for the memo's name: sha256 of a str array's bytes (0.3 s at 10M
+    ids, where :func:`ids_hash` takes 1.1 s), else :func:`ids_hash`."""
+    if isinstance(ids, np.ndarray) and ids.dtype.kind == "U":
+        return f"{ids.dtype.str}:{hashlib.sha256(np.ascontiguousarray(ids).data).hexdigest()}"
+    return ids_hash(ids)
+
+
 def content_hash(ids: Sequence[str], vectors: np.ndarray, cache: Path | None) -> str:
     """:func:`vectors_hash`, checking every row is finite; for a memory-mapped vectors file
     with a ``cache`` directory, kept there by file stamp and ids hash so the vectors are
@@ -98,7 +106,7 @@ def content_hash(ids: Sequence[str], vectors: np.ndarray, cache: Path | None) ->
     stamp = file_stamp(vectors) if cache is not None else None
     if stamp is None:
         return hash_rows(ids, vectors, check_finite=True)
-    memo = cache / f"hash-{digest({**stamp, 'ids': ids_hash(ids)})}.json"
+    memo = cache / f"hash-{digest({**stamp, 'ids': _ids_key(ids)})}.json"
     try:
         known = atomic.read_json(memo)["vectors_hash"]
         if isinstance(known, str):

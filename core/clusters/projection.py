@@ -72,14 +72,15 @@ MIN_ROWS = 3  # fewer rows give no map worth drawing (and UMAP needs a neighbour
 
 @dataclass(frozen=True)
 class Projection:
-    """2-D coordinates of ``ids``: ``coords`` (n, 2) float32, row order = ``ids``.
+    """2-D coordinates of ``ids`` ((n,) read-only str array): ``coords`` (n, 2) float32, row
+    order = ``ids``.
 
     ``params`` holds everything that determined the result (method, seed, n_neighbors,
     min_dist, pca_dims, sample_size, ...) plus ``placed_by_transform`` (rows placed by
     an earlier model's transform). ``from_cache`` is True when read from disk.
     """
 
-    ids: tuple[str, ...]
+    ids: np.ndarray
     coords: np.ndarray
     method: str
     params: dict
@@ -106,8 +107,17 @@ def _rows_of(ids: Sequence[str], vectors: Any) -> np.ndarray:
     return vectors
 
 
-def _check_unique(ids: Sequence[str]) -> None:
-    if len(set(ids)) != len(ids):
+def _id_array(ids: Sequence[str]) -> np.ndarray:
+    """``ids`` as a read-only (n,) numpy str array (a str array is used as is: no per-id
+    Python objects, which cost seconds at 10M rows)."""
+    arr = ids if isinstance(ids, np.ndarray) and ids.dtype.kind == "U" else np.array([str(i) for i in ids], dtype=str)
+    arr = arr.view()
+    arr.flags.writeable = False
+    return arr
+
+
+def _check_unique(ids: np.ndarray) -> None:
+    if len(np.unique(ids)) != len(ids):
         raise InputError("ids must be unique; found duplicates")
 
 
@@ -236,7 +246,7 @@ def _prepare(ids: Sequence[str], vectors: Any, method: str, seed: int, n_neighbo
     vectors = _rows_of(ids, vectors)
     n, dims = vectors.shape
     _check_shape(n, dims, n_neighbors, min_dist, sample_threshold)
-    ids = [str(i) for i in ids]
+    ids = _id_array(ids)
     plan = _plan(n, dims, method, seed, n_neighbors, min_dist, sample_threshold, place_above)
     vhash = content_hash(ids, vectors, cache)
     return _Call(ids, vectors, plan, vhash, digest({"v": vhash, **plan.params}))
@@ -285,7 +295,7 @@ def project(ids: Sequence[str], vectors: np.ndarray, *, method: str = "umap", se
         log.info("projection %s read from cache", key)
         if progress is not None:
             progress(n, n)
-        return Projection(tuple(ids), hit[1], method, hit[0]["params"], True)
+        return Projection(ids, hit[1], method, hit[0]["params"], True)
 
     _check_unique(ids)
     found = find_base(cache, plan.family, ids, vectors) if cache is not None and cache.is_dir() else None
@@ -333,4 +343,4 @@ def project(ids: Sequence[str], vectors: np.ndarray, *, method: str = "umap", se
             "params": params, "family": plan.family, "vectors_hash": vhash, "n": n, "model": model_file,
         })
         shutil.rmtree(cache / f".place-{key}.partial", ignore_errors=True)
-    return Projection(tuple(ids), coords, method, params, False)
+    return Projection(ids, coords, method, params, False)

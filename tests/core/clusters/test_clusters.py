@@ -69,7 +69,8 @@ def test_umap_is_seeded_and_cached(pixels, spies, tmp_path: Path) -> None:
     assert fit.calls == 3, "the second call must read the cache, not fit"
     assert again.from_cache and not first.from_cache and seen == [(600, 600)]
     np.testing.assert_array_equal(again.coords, a.coords)
-    assert again.ids == tuple(ids) and again.params == first.params
+    assert again.ids.tolist() == list(ids) and again.params == first.params
+    assert not again.ids.flags.writeable  # shared through the app cache: read-only
 
     changed = clusters.project(ids, x, seed=3, min_dist=0.5, cache_dir=tmp_path)
     assert fit.calls == 4 and not changed.from_cache and changed.params["min_dist"] == 0.5
