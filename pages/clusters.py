@@ -50,7 +50,7 @@ except CatalogError as err:
     st.stop()
 
 in_filter = cw.view_ids(ws, dataset, view)
-points = cw.map_points(in_filter, proj, clu)  # id, x, y, cluster of every row on the map
+points = cw.points_on_map(ws, dataset, embedding, view, in_filter, proj, clu, k, seed)  # id, x, y, cluster of each
 shown = cw.shown_points(points, dataset)  # a large map draws a sample over the density of all rows
 missing = len(in_filter) - len(points)
 st.caption(f"{len(points):,} rows on the map (filter: {safe_text(flt.describe())})"

@@ -97,7 +97,7 @@ __all__ = [
     "color_options", "color_values", "compute_projection", "density_layer", "drawn_rows",
     "estimate_text", "filter_view", "first_run_estimate", "hover_texts", "map_figure",
     "map_figure_with_density", "map_points", "map_selection", "pick", "pick_keys", "picked",
-    "plain", "projection", "projection_on_disk", "quality_by_id", "render_picks",
+    "plain", "points_on_map", "projection", "projection_on_disk", "quality_by_id", "render_picks",
     "render_relabel", "rows_of", "shown_points", "summary_columns", "summary_table",
     "table_choice", "view_ids", "with_columns",
 ]
@@ -253,6 +253,26 @@ def view_ids(ws: Workspace, dataset: str, view: RowsView) -> list[str]:
     if not view.cacheable:
         return view.ids()
     return _view_ids(str(ws.home), dataset, str(view.state_key), ids_hash([repr(view.flt.to_json())]), view)
+
+
+@st.cache_resource(show_spinner="Placing the filtered rows on the map…", max_entries=4)
+def _points(home: str, dataset: str, view_key: str, flt_key: str, embedding: str, stamp: str,
+            method: str, seed: int, k: int, labels: str, _ids: list[str], _proj: Projection,
+            _clu: Clustering) -> pd.DataFrame:
+    return map_points(_ids, _proj, _clu)
+
+
+def points_on_map(ws: Workspace, dataset: str, embedding: str, view: RowsView, ids: list[str],
+                  proj: Projection, clu: Clustering, k: int, seed: int) -> pd.DataFrame:
+    """:func:`map_points` of the filter's ``ids`` (from :func:`view_ids`), cached per rows
+    state, filter, map (``proj``) and clustering (``clu``, ``k`` and ``seed`` as passed to
+    :func:`projection` and :func:`clustering`) (shared: never mutate; 10M rows take seconds to
+    match by id, so a click on the map must not redo it)."""
+    if not view.cacheable:
+        return map_points(ids, proj, clu)
+    return _points(str(ws.home), dataset, str(view.state_key), ids_hash([repr(view.flt.to_json())]), embedding,
+                   loaders.embedding_stamp(ws, dataset, embedding), proj.method, int(seed), int(k),
+                   loaders.labels_key(ws, dataset), ids, proj, clu)
 
 
 def drawn_rows(view: RowsView, shown: pd.DataFrame) -> pd.DataFrame:
