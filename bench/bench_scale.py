@@ -337,9 +337,43 @@ def _quality(ws, step: str) -> dict:
     labels = effective_labels(ws, DATASET)
     if step == "label_issues":
         issues = quality.find_label_issues(index, labels, k=10, neighbours=neighbours)
-        return {"issues": len(issues.ids), "stored_pass": neighbours is not None}
+        out = {"issues": len(issues.ids), "stored_pass": neighbours is not None}
+        if neighbours is not None:
+            out["sample_check"] = _pass_check(ds, neighbours, labels)
+        return out
     dups = quality.find_near_duplicates(index, 0.95, labels, neighbours=neighbours)
     return {"pairs": len(dups.pairs), "stored_pass": neighbours is not None}
+
+
+def _pass_check(ds, neighbours, labels, rows: int = 200, k: int = 10) -> dict:
+    """The stored pass against exact neighbours for ``rows`` seeded sample rows: recall@k of
+    its neighbours, and how often the label most of the k neighbours carry is the same
+    (what a label-issue score is made of), with the mean gap of the share agreeing with the
+    row's own label."""
+    from core.embeddings import load_embedding
+    from core.quality.lists import exact_top
+
+    emb = load_embedding(ds, EMBEDDING)
+    n = len(neighbours.ids)
+    sample = np.sort(np.random.default_rng(1).choice(n, rows, replace=False))
+    truth = exact_top(lambda r: np.asarray(emb.vectors[r], dtype=np.float32), n, sample, k)
+    found = np.asarray(neighbours.positions[sample, :k], dtype=np.int64)
+    ids = neighbours.ids
+
+    def label_of(pos):
+        return np.array([labels.get(str(ids[p])) for p in pos], dtype=object)
+
+    recall, same_vote, gaps = [], [], []
+    for r, t, f in zip(sample, truth, found):
+        recall.append(len(set(t) & set(f)) / k)
+        lt, lf, own = label_of(t), label_of(f), labels.get(str(ids[r]))
+        vt, ct = np.unique(lt.astype(str), return_counts=True)
+        vf, cf = np.unique(lf.astype(str), return_counts=True)
+        same_vote.append(vt[np.argmax(ct)] == vf[np.argmax(cf)])
+        gaps.append(abs((lt == own).mean() - (lf == own).mean()))
+    return {"rows": rows, "recall_at_10": round(float(np.mean(recall)), 4),
+            "same_majority_label": round(float(np.mean(same_vote)), 4),
+            "mean_gap_own_label_share": round(float(np.mean(gaps)), 4)}
 
 
 # ---- driver --------------------------------------------------------------------------------------------
