@@ -4,6 +4,7 @@ A killed process leaves either the old file or the new one, never half of one.
 Files are created with mode ``0o666`` and folders with ``0o777``, both less the
 process umask (like ``open``/``mkdir``), so exports stay readable by others when the
 umask allows it (``tempfile.mkstemp``/``mkdtemp`` would make them private).
+:func:`exclusive` serialises work that writes the same files from several processes.
 """
 
 from __future__ import annotations
@@ -118,6 +119,24 @@ def write_with(target: str | os.PathLike, writer: Callable[[Path], None]) -> Non
     """Atomically produce ``target`` by calling ``writer(temp_path)``."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_file`` (created if missing, never removed)
+    for the block: another process or thread entering with the same file waits until this
+    one leaves. POSIX ``flock``; where ``fcntl`` is missing (Windows) no lock is taken."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(lock_file, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def read_json(path: str | os.PathLike) -> Any:

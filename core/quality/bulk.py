@@ -5,7 +5,8 @@ uniqueness read without holding them whole.
 
 Files in ``<embedding>/quality/``: ``neighbours.json`` (what the pass was computed for:
 ids hash, sha256 of ``meta.json`` and ``index.json``, ``k``, method), then
-``neighbours_scores.npy`` (n, k) float32 and ``neighbours_positions.npy`` (n, k) int32;
+``neighbours_scores.npy`` (n, k) float32 and ``neighbours_positions.npy`` (n, k) int32,
+``neighbours.lock`` (held while a pass runs);
 while it runs, ``neighbours.partial/`` (``job.json`` + ``chunk-NNNNNN.npz``, and the list
 partition of the ``lists`` method). A partial or a result computed for other files is
 discarded, never mixed in.
@@ -58,6 +59,7 @@ MANIFEST = "neighbours.json"
 SCORES_FILE = "neighbours_scores.npy"
 POSITIONS_FILE = "neighbours_positions.npy"
 PARTIAL_DIR = "neighbours.partial"
+LOCK_FILE = "neighbours.lock"
 CHUNK_ROWS = 65_536      # rows per chunk file (~8 MB at k = 16)
 COPY_ROWS = 1 << 20      # rows copied into the final arrays at a time
 
@@ -125,15 +127,30 @@ def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DU
     method: the rows assigned to lists count first, so total = 2n). ``index``: the
     embedding's loaded index (else ``core.embeddings.load_index``).
 
+    A second call for the same embedding while one runs (another process, the app and the
+    CLI) waits for it and returns its result.
+
     Raises InputError if ``k`` < 1 or the embedding has < 2 rows.
     """
-    from core.embeddings import load_embedding, load_index
+    from core.embeddings import load_index
 
     k, chunk_rows = check_positive_int(k, "k"), check_positive_int(chunk_rows, "chunk_rows")
     name, folder = _folder(ds, embedding)
     if (done := load_neighbours(ds, name, k)) is not None:
         return done
-    index = index if index is not None else load_index(ds, name)
+    (folder / QUALITY_DIR).mkdir(parents=True, exist_ok=True)
+    with atomic.exclusive(folder / QUALITY_DIR / LOCK_FILE):  # one pass at a time per embedding
+        if (done := load_neighbours(ds, name, k)) is not None:  # another process finished it meanwhile
+            return done
+        return _compute(ds, name, folder, k, chunk_rows, progress,
+                        index if index is not None else load_index(ds, name))
+
+
+def _compute(ds: Dataset, name: str, folder: Path, k: int, chunk_rows: int,
+             progress: ProgressFn | None, index: VectorIndex) -> Neighbours:
+    """The body of :func:`compute_neighbours`, under the embedding's pass lock."""
+    from core.embeddings import load_embedding
+
     index_ids(index, check_only=True)
     ids = np.asarray(index.ids)
     files, method = _files_key(folder), _method_of(index)

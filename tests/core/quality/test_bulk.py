@@ -203,3 +203,30 @@ def test_a_pass_that_cannot_reach_its_recall_says_so(tmp_path, monkeypatch, capl
     assert manifest["probes_used"] == 1 and manifest["recall"] < lists.TARGET_RECALL
     assert abs(manifest["recall"] - found) < 0.15  # the sample's estimate is near the pass's recall
     assert any("finds" in r.getMessage() and "exact 10 nearest" in r.getMessage() for r in caplog.records)
+
+
+def test_two_passes_at_once_compute_it_once_and_both_get_it(tmp_path, monkeypatch) -> None:
+    import threading
+
+    dset, _ = _dataset(tmp_path, 2000, "ivf")
+    calls = _counting(monkeypatch, "list_neighbours")
+    started = threading.Event()
+    real = bulk._run_chunks
+
+    def slow(*args, **kwargs):  # the first pass holds the lock while the second arrives
+        started.set()
+        threading.Event().wait(0.5)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(bulk, "_run_chunks", slow)
+    results: list = []
+    first = threading.Thread(target=lambda: results.append(compute_neighbours(dset, "e", k=8, chunk_rows=300)))
+    first.start()
+    started.wait(10)
+    second = compute_neighbours(dset, "e", k=8, chunk_rows=300)  # waits, then reads the first's result
+    first.join()
+    once = len(calls)
+    (dset.embedding_dir("e") / "quality" / bulk.MANIFEST).unlink()
+    calls.clear()
+    compute_neighbours(dset, "e", k=8, chunk_rows=300)
+    assert once == len(calls)  # the second caller computed nothing
+    np.testing.assert_array_equal(np.asarray(results[0].positions), np.asarray(second.positions))
