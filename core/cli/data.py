@@ -113,7 +113,8 @@ def cmd_index(args) -> int:
                                 ("ef_search", args.ef_search)) if v is not None}
     progress, close = progress_bar("indexing")
     try:
-        info = rebuild_index(ds, args.embedding, args.kind, progress=progress, **params)
+        info = rebuild_index(ds, args.embedding, args.kind, progress=progress, backend=args.backend,
+                             uri=args.uri, **params)
     finally:
         close()
     emit(args, {"embedding": info.to_json()},
@@ -236,6 +237,9 @@ def register(sub) -> None:
     p.add_argument("--m", type=int, help="HNSW links per node")
     p.add_argument("--ef-construction", type=int, help="HNSW build beam width")
     p.add_argument("--ef-search", type=int, help="HNSW query beam width")
+    p.add_argument("--backend", default="faiss", help="faiss (default) or lancedb (kinds auto, "
+                   "exact, ivf_pq, ivf_hnsw_sq; needs requirements-scale.txt)")
+    p.add_argument("--uri", help="lancedb: the database folder or URI (default <embedding>/lance)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index)
 

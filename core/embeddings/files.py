@@ -29,7 +29,13 @@ from core import atomic
 from core._shared import ids_hash, now_iso
 from core.embeddings.readers import chunk_rows
 from core.errors import AlreadyExistsError, EmbeddingError, IndexStateError
-from core.index import VectorIndex, build_index
+from core.index import (
+    VectorBackend,
+    build_index,
+    open_index,
+    recorded_backend,
+    remove_other_backends,
+)
 from core.workspace import Dataset, check_name
 
 log = logging.getLogger(__name__)
@@ -113,27 +119,31 @@ def load_embedding(ds: Dataset, name: str | None = None) -> Embedding:
     return Embedding(name, path, meta, ids.astype(str), vectors)
 
 
-def load_index(ds: Dataset, name: str | None = None) -> VectorIndex:
-    """The persisted index of an embedding, rebuilt (and saved) if missing or stale."""
+def load_index(ds: Dataset, name: str | None = None) -> VectorBackend:
+    """The persisted index of an embedding, of the backend its ``index.json`` names
+    (FAISS or LanceDB), rebuilt (and saved) as that backend if missing or stale."""
     emb = load_embedding(ds, name)
-    if (emb.path / "index.faiss").exists():
+    if (emb.path / "index.json").exists():
         try:
-            index = VectorIndex.load(emb.path)
+            index = open_index(emb.path)
             if len(index) == len(emb.ids):
                 return index
             log.warning("index of %s is stale (%d vs %d rows); rebuilding", emb.name, len(index), len(emb.ids))
         except IndexStateError as err:
             log.warning("index of %s unreadable (%s); rebuilding", emb.name, err)
-    index = build_index(emb.vectors, emb.ids)
+    index = build_index(emb.vectors, emb.ids, **recorded_backend(emb.path))
     index.save(emb.path)
     return index
 
 
 def rebuild_index(ds: Dataset, name: str | None = None, kind: str = "auto", *,
-                  progress: Callable[[int, int], None] | None = None, **params: int) -> EmbeddingInfo:
+                  progress: Callable[[int, int], None] | None = None, backend: str = "faiss",
+                  uri: str | None = None, **params: int) -> EmbeddingInfo:
     """Build embedding ``name``'s index again as ``kind`` ("auto", "exact", "hnsw" or "ivf")
     and save it over the old one. ``params``: HNSW M, ef_construction, ef_search; IVF nlist,
-    nprobe, k_factor, bits, train_rows (defaults in ``core.index``).
+    nprobe, k_factor, bits, train_rows (defaults in ``core.index``). ``backend="lancedb"``:
+    a LanceDB table at ``uri`` (default ``<embedding>/lance/``; kinds auto, exact, ivf_pq,
+    ivf_hnsw_sq), InputError on an unknown backend or a URI that cannot be written.
 
     Reads the stored vectors through their memory map (no extra copy); the vectors and ids
     are not touched. The old index stays in place until the new one is built; each index
@@ -142,8 +152,9 @@ def rebuild_index(ds: Dataset, name: str | None = None, kind: str = "auto", *,
     Raises NotFoundError (embedding), InputError (kind or params).
     """
     emb = load_embedding(ds, name)
-    index = build_index(emb.vectors, emb.ids, kind=kind, progress=progress, **params)
+    index = build_index(emb.vectors, emb.ids, kind=kind, progress=progress, backend=backend, uri=uri, **params)
     index.save(emb.path)
+    remove_other_backends(emb.path, backend)
     return describe_embedding(ds, emb.name)
 
 

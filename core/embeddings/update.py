@@ -38,7 +38,7 @@ from core.embeddings.files import (
 )
 from core.embeddings.readers import chunk_rows
 from core.errors import EmbeddingError, IndexStateError, NotFoundError, format_list
-from core.index import VectorIndex, build_index
+from core.index import VectorBackend, build_index, open_index, recorded_backend
 from core.workspace import Dataset
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,20 @@ def _meta(old: dict, ids: np.ndarray, dataset_rows: int) -> dict:
             "ids_hash": ids_hash(ids), "updated": now_iso()}
 
 
-def _carried_index(src: Path, dropped: np.ndarray) -> VectorIndex | None:
-    """The index saved in ``src`` less ``dropped`` ids; None when it is missing or does not
-    hold exactly the stored ids (it is then rebuilt on first use)."""
+def _own_copy(index: VectorBackend, folder: Path) -> None:
+    """Before a LanceDB index changes, its table beside the vectors is copied into the staged
+    ``folder`` (its ``save`` does that), so the stored embedding is never written. (A table
+    at a URI has no staged copy: it changes in place.) FAISS indexes change in memory."""
+    if getattr(index, "backend", "faiss") == "lancedb":
+        index.save(folder)
+
+
+def _carried_index(src: Path, dst: Path, dropped: np.ndarray) -> VectorBackend | None:
+    """The index saved in ``src`` less ``dropped`` ids (changed in ``dst``); None when it is
+    missing or does not hold exactly the stored ids (it is then rebuilt on first use)."""
     try:
-        index = VectorIndex.load(src)
+        index = open_index(src)
+        _own_copy(index, dst)
         index.remove(dropped)
     except (IndexStateError, NotFoundError) as err:
         log.warning("index in %s not carried over (%s); it is rebuilt on first use", src, err)
@@ -118,7 +127,7 @@ def carry_embeddings(ds: Dataset, staging: Path, drop_ids: np.ndarray,
         out.flush()
         del out
         np.save(dst / IDS, ids, allow_pickle=False)
-        index = _carried_index(src, emb.ids[drop])
+        index = _carried_index(src, dst, emb.ids[drop])
         if index is not None:
             if not np.array_equal(np.asarray(index.ids, dtype=str), ids):
                 index = None  # rows in another order than the stored ids: rebuilt on first use
@@ -163,11 +172,13 @@ def append_vectors(ds: Dataset, name: str, chunks: Iterable[tuple[np.ndarray, np
         ids = np.concatenate([emb.ids, added])
         vectors = np.load(tmp / VECTORS, mmap_mode="r", allow_pickle=False)
         if np.array_equal(np.asarray(index.ids, dtype=str), emb.ids):
+            _own_copy(index, tmp)
             index.add(vectors[n:], added)
             index.rebase(vectors)
         else:  # an index over rows in another order: built again over the new file
             log.warning("index of %s does not follow its stored ids; rebuilding it", name)
-            index = build_index(vectors, ids, kind=index.kind, **index.params)
+            index = build_index(vectors, ids, kind=index.kind, **index.params,
+                                **recorded_backend(ds.embedding_dir(name)))
         np.save(tmp / IDS, ids, allow_pickle=False)
         index.save(tmp)
         atomic.write_json(tmp / META, _meta(emb.meta, ids, ds.row_count()))

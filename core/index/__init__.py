@@ -11,10 +11,21 @@ exact cosines.
 - :mod:`core.index.kinds`: the kinds (``auto`` picks by row count) and their parameters.
 - :mod:`core.index.files`: index files on disk (``index.faiss`` + ``index.json`` ...).
 - :mod:`core.index.huge_pages`: transparent huge pages under the HNSW graph (Linux).
+- :mod:`core.index.backend`: the :class:`VectorBackend` protocol every backend implements,
+  :func:`open_index` (the backend ``index.json`` names). :mod:`core.index.lance` (imported
+  on use; lancedb is in requirements-scale.txt): ``LanceIndex``, the LanceDB backend, over
+  :mod:`core.index.lance_table`.
 """
 
 from __future__ import annotations
 
+from core.index.backend import (
+           BACKENDS,
+           VectorBackend,
+           open_index,
+           recorded_backend,
+           remove_other_backends,
+)
 from core.index.build import build_index
 from core.index.faiss_build import Hits, RangeHits, Subset
 from core.index.kinds import (
@@ -27,5 +38,6 @@ from core.index.kinds import (
 )
 from core.index.vector_index import VectorIndex
 
-__all__ = ["EXACT_MAX_ROWS", "HNSW_DEFAULTS", "HNSW_MAX_ROWS", "IVF_DEFAULTS", "KINDS", "Hits",
-           "RangeHits", "Subset", "VectorIndex", "build_index", "resolve_kind"]
+__all__ = ["BACKENDS", "EXACT_MAX_ROWS", "HNSW_DEFAULTS", "HNSW_MAX_ROWS", "IVF_DEFAULTS", "KINDS", "Hits",
+           "RangeHits", "Subset", "VectorBackend", "VectorIndex", "build_index", "open_index",
+           "recorded_backend", "remove_other_backends", "resolve_kind"]

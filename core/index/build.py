@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from core._shared import ProgressFn
+from core.errors import InputError
+from core.index.backend import VectorBackend, check_backend
 from core.index.faiss_build import (
     add_chunks,
     as_matrix,
@@ -26,8 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
-                progress: ProgressFn | None = None, **params: int) -> VectorIndex:
+                progress: ProgressFn | None = None, backend: str = "faiss", uri: str | None = None,
+                **params: int) -> VectorBackend:
     """Index ``vectors`` (n, d) float32 under ``ids`` (n unique non-empty str) for cosine search.
+
+    ``backend``: "faiss" (default; a :class:`VectorIndex`, as below) or "lancedb" (a
+    :class:`core.index.lance.LanceIndex` in a LanceDB table at ``uri``, or a scratch folder
+    its ``save`` moves beside the index; kinds and params in :func:`build_lance_index`).
+    InputError on an unknown backend, or a ``uri`` for FAISS.
 
     ``kind``: "auto" (by n: exact up to EXACT_MAX_ROWS, hnsw up to HNSW_MAX_ROWS, else
     ivf), "exact", "hnsw" or "ivf"; ``params``: hnsw M, ef_construction, ef_search,
@@ -39,6 +47,17 @@ def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
     Raises InputError (kind/params), EmbeddingError (shape, NaN/Inf, zero rows, id count,
     duplicates), SchemaError (empty or non-str ids).
     """
+    if check_backend(backend) == "lancedb":
+        try:
+            from core.index.lance import build_lance_index
+        except ModuleNotFoundError as err:
+            raise InputError(f"the lancedb backend needs {err.name!r}: pip install -r "
+                             "requirements-scale.txt") from err
+
+        return build_lance_index(vectors, ids, kind, uri=uri, progress=progress, **params)
+    if uri is not None:
+        raise InputError(f"uri {uri!r} applies to the lancedb backend only; FAISS indexes live "
+                         "beside the vectors")
     resolve_kind(kind, 0)  # InputError on an unknown kind before any work
     id_arr = check_ids(ids, vectors)
     x = as_matrix(vectors, None)
