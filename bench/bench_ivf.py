@@ -13,7 +13,8 @@ held-out queries with their exact top 10 (a chunked flat scan). Then, for each k
   recall@10 against exact; every returned score is checked against the exact cosine;
 - filtered queries inside random 1% and 30% subsets (``VectorIndex.subset``, made once per
   filter; its cost is printed apart): median / p95 ms and recall@10 against exact-in-subset;
-- bulk kNN (``search_positions``, all cores): ms per query over ``--bulk`` queries.
+- bulk kNN (``search_positions``, all cores): ms per query over ``--bulk`` queries;
+- add 10,000 rows after the build, then query with 200 of them (found as their own top 1?).
 
 ``--sweep`` adds the ivf nprobe x k_factor grid (recall@10, median ms) and the filtered
 probe factor grid that chose the defaults in ``core.index.kinds``.
@@ -39,7 +40,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.index import HNSW_DEFAULTS, IVF_DEFAULTS, VectorIndex, build_index
+from core.index import HNSW_DEFAULTS, IVF_DEFAULTS, VectorIndex, build_index, open_index
 from core.index.faiss_build import bitmap_selector
 from core.index.ivf import ivf_knn
 
@@ -177,30 +178,32 @@ def fmt_ms(ms: Timings) -> str:
 def run_kind(kind: str, x: np.ndarray, ids: np.ndarray, q: np.ndarray, truth: np.ndarray,
              subsets: dict[str, tuple[np.ndarray, np.ndarray]], work: Path, bulk: int, sweep: bool
              ) -> list[list[str]]:
-    """Build, save/load and query one kind; rows of the result table."""
+    """Build, save/load and query one kind (``backend:kind`` for another backend, e.g.
+    ``lancedb`` or ``lancedb:ivf_pq``); rows of the result table."""
+    backend, _, of_backend = kind.partition(":") if ":" in kind or kind == "lancedb" else ("faiss", "", kind)
     gc.collect()
     with PeakAnon() as mem:
         first: list[float] = []  # when the first rows were added: checks + training before it
         t0, c0 = time.perf_counter(), time.process_time()
-        index = build_index(x, ids, kind=kind, progress=lambda done, total: first or first.append(
-            time.perf_counter()))
+        index = build_index(x, ids, kind=of_backend or "auto", backend=backend,
+                            progress=lambda done, total: first or first.append(time.perf_counter()))
         build_wall, build_cpu = time.perf_counter() - t0, time.process_time() - c0
         to_first = (first[0] if first else time.perf_counter()) - t0
     retained = anon_bytes() - mem.start
     print(f"# {kind} built: {build_wall:.1f} s wall, {build_cpu:.1f} s CPU, {index.params}", flush=True)
-    folder = work / kind
+    folder = work / kind.replace(":", "-")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     os.link(work / "vectors.npy", folder / "vectors.npy")
     t0 = time.perf_counter()
     index.save(folder)
     t_save = time.perf_counter() - t0
-    disk = sum(p.stat().st_size for p in folder.iterdir() if p.name != "vectors.npy")
+    disk = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name != "vectors.npy")
     del index
     gc.collect()
     before_load = anon_bytes()
     t0 = time.perf_counter()
-    index = VectorIndex.load(folder)
+    index = open_index(folder)
     t_load = time.perf_counter() - t0
     loaded = anon_bytes() - before_load
     to_row = np.vectorize(lambda s: int(s) if s else -1, otypes=[np.int64])
@@ -230,9 +233,27 @@ def run_kind(kind: str, x: np.ndarray, ids: np.ndarray, q: np.ndarray, truth: np
     index.search_positions(x[:bulk], K)
     rows.append([kind, f"bulk kNN, {bulk:,} queries", f"{1e3 * (time.perf_counter() - t0) / bulk:.3f} ms/query",
                  "search_positions, all cores"])
+    rows.append(added_rows(kind, index, x, q))
     if sweep and kind == "ivf":
         rows += ivf_sweep(index, q, truth, subsets, ids, to_row)
     return rows
+
+
+def added_rows(kind: str, index, x: np.ndarray, q: np.ndarray, m: int = 10_000) -> list[str]:
+    """Add ``m`` new rows (stored rows with noise) after the build, then query each kind with
+    200 of them: add time, query latency, and how often the new row is its own top 1."""
+    rng = np.random.default_rng(7)
+    new = np.asarray(x[rng.choice(len(x), m, replace=False)], np.float32)
+    new += 0.05 * rng.standard_normal(new.shape, dtype=np.float32)
+    new /= np.linalg.norm(new, axis=1, keepdims=True)
+    new_ids = np.array([f"new-{i}" for i in range(m)])
+    t0 = time.perf_counter()
+    index.add(new, new_ids)
+    t_add = time.perf_counter() - t0
+    ms, hits = timed_queries(lambda v: index.search(v, K), new[:200])
+    own = np.mean([h.ids[0][0] == i for h, i in zip(hits, new_ids[:200])])
+    return [kind, f"add {m:,} rows, then query them", f"add {t_add:.1f} s; {fmt_ms(ms)}",
+            f"the added row is its own top 1: {own:.3f}"]
 
 
 def ivf_sweep(index: VectorIndex, q: np.ndarray, truth: np.ndarray,
@@ -270,12 +291,13 @@ def ivf_sweep(index: VectorIndex, q: np.ndarray, truth: np.ndarray,
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(default_kinds: str = "hnsw,ivf", description: str | None = None) -> None:
+    ap = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dims", type=int, default=384)
     ap.add_argument("--data", choices=("isotropic", "spectrum"), default="isotropic")
-    ap.add_argument("--kinds", default="hnsw,ivf")
+    ap.add_argument("--kinds", default=default_kinds,
+                    help="comma-separated: exact, hnsw, ivf, or backend:kind (lancedb, lancedb:ivf_pq)")
     ap.add_argument("--work", type=Path, help="folder for vectors.npy and the indexes (default: a temp folder)")
     ap.add_argument("--bulk", type=int, default=10_000, help="queries of the bulk kNN pass")
     ap.add_argument("--seed", type=int, default=0)
