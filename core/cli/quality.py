@@ -78,6 +78,7 @@ def cmd_quality(args) -> int:
         DUPLICATE_CANDIDATES,
         find_label_issues,
         find_near_duplicates,
+        TARGET_RECALL,
         load_neighbours,
     )
 
@@ -98,12 +99,16 @@ def cmd_quality(args) -> int:
         flagged, note = None, str(err)
     dups = find_near_duplicates(index, DEFAULT_DUPLICATE_THRESHOLD, neighbours=shared)
     payload = {"dataset": args.name, "embedding": name, "rows": len(shared.ids), "k": shared.k,
+               "recall_estimate": shared.recall,
                "reused": stored, "seconds": round(seconds, 3), "label_issues": flagged,
                "duplicate_pairs": len(dups.pairs), "duplicate_threshold": DEFAULT_DUPLICATE_THRESHOLD}
     lines = [f"neighbours of {len(shared.ids):,} rows of {name} (k={shared.k}) "
              + ("already stored" if stored else f"computed and stored in {seconds:.1f} s"),
              f"label issues (score >= 0.5): {flagged:,}" if flagged is not None else f"label issues: {note}",
              f"near-duplicate pairs (cosine >= {DEFAULT_DUPLICATE_THRESHOLD}): {len(dups.pairs):,}"]
+    if shared.recall is not None and shared.recall < TARGET_RECALL:
+        lines.insert(1, f"note: the pass holds {shared.recall:.0%} of the exact 10 nearest of sampled rows "
+                        "(neighbours spread over many lists); its scores are exact, its neighbours approximate")
     emit(args, payload, "\n".join(lines))
     return 0
 

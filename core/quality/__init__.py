@@ -38,6 +38,7 @@ from core.quality.label_issues import (
     quality_columns,
     score_outliers,
 )
+from core.quality.lists import TARGET_RECALL
 
 __all__ = [
     "DEFAULT_DUPLICATE_THRESHOLD",
@@ -45,6 +46,7 @@ __all__ = [
     "DUPLICATE_CANDIDATES",
     "IN_MEMORY_MAX_ROWS",
     "QUALITY_COLUMNS",
+    "TARGET_RECALL",
     "DuplicateGroup",
     "Duplicates",
     "LabelIssues",

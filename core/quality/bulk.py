@@ -113,7 +113,9 @@ def load_neighbours(ds: Dataset, embedding: str | None = None,
     wide = (len(ids), int(manifest["k"]))
     if scores.shape != wide or positions.shape != wide or ids_hash(ids) != manifest.get("ids"):
         return None
-    return Neighbours(ids=ids, scores=scores, positions=positions, k=wide[1])
+    recall = manifest.get("recall")
+    return Neighbours(ids=ids, scores=scores, positions=positions, k=wide[1],
+                      recall=float(recall) if isinstance(recall, (int, float)) else None)
 
 
 def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DUPLICATE_CANDIDATES,

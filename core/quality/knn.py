@@ -35,13 +35,16 @@ class Neighbours:
 
     ``ids`` (n,) the index's ids when computed; ``scores`` (n, k) float32 cosine, best
     first, -inf padding; ``positions`` (n, k) int64 (int32 when stored) into ``ids``, -1
-    padding. A stored pass (:func:`core.quality.compute_neighbours`) holds memory maps.
+    padding. A stored pass (:func:`core.quality.compute_neighbours`) holds memory maps;
+    ``recall`` is its estimated recall@10 (the share of the exact 10 nearest of sampled
+    rows it holds; None when every neighbour is exact or it was not measured).
     """
 
     ids: np.ndarray
     scores: np.ndarray
     positions: np.ndarray
     k: int
+    recall: float | None = None
 
 
 # ---------------------------------------------------------------- helpers

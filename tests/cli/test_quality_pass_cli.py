@@ -23,6 +23,7 @@ def test_quality_stores_the_pass_then_reuses_it_and_scoring_uses_it(digits_ws):
 
     first = _json(digits_ws, "quality", "digits")
     assert first["rows"] == 1797 and first["k"] == 16 and first["reused"] is False
+    assert first["recall_estimate"] is None  # an exact index: every neighbour is the exact one
     assert first["label_issues"] > 0 and first["duplicate_pairs"] >= 0
     stored = load_neighbours(ds)
     assert stored is not None and stored.scores.shape == (1797, 16)

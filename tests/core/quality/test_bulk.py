@@ -201,6 +201,7 @@ def test_a_pass_that_cannot_reach_its_recall_says_so(tmp_path, monkeypatch, capl
     truth = nearest_neighbours(load_index(dset, "e"), k=8)
     found = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(shared.positions, truth.positions)])
     assert manifest["probes_used"] == 1 and manifest["recall"] < lists.TARGET_RECALL
+    assert shared.recall == manifest["recall"]  # what `catalog quality` reports
     assert abs(manifest["recall"] - found) < 0.15  # the sample's estimate is near the pass's recall
     assert any("finds" in r.getMessage() and "exact 10 nearest" in r.getMessage() for r in caplog.records)
 
