@@ -18,6 +18,8 @@ to its ``vectors.npy``: a file rewritten or reordered since is refused, never mi
 from __future__ import annotations
 
 import hashlib
+import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,12 @@ NORMS_FILE = "index_norms.npy"      # (slots,) float32 norms of every slot's sou
 ADDED_FILE = "index_added.npy"      # (slots - base_rows, d) float32 unit rows added later
 FINGERPRINT_ROWS = 64
 COPY_ROWS = 65_536                  # rows copied at a time when vectors.npy is written
+# A re-rank reads ~50-100 rows scattered over vectors.npy. Where the file outgrows what
+# stays in the page cache (10M x 384 = 15 GB), each is a page fault that waits on the disk
+# in turn; asking the kernel for all of them first (posix_fadvise WILLNEED) lets the reads
+# overlap. Below this size the file stays cached and the calls would only cost time.
+PREFETCH_MIN_BYTES = 4 << 30
+PREFETCH_MAX_ROWS = 16_384          # larger reads are batches: the kernel's readahead serves them
 
 
 def _probe_rows(n: int) -> np.ndarray:
@@ -54,6 +62,30 @@ class MappedVectors:
         self.norms = np.asarray(norms, dtype=np.float32)
         self.added = np.empty((0, self.dims), np.float32) if added is None else added
         self.base_fingerprint = fingerprint(base, self.base_rows)
+        self._fd = self._prefetch_fd(base)
+
+    def _prefetch_fd(self, base: np.ndarray) -> int | None:
+        """A read-only descriptor of ``base``'s file for prefetching (closed with this
+        object), or None: not a large memory-mapped file, or no posix_fadvise here."""
+        name = getattr(base, "filename", None)
+        if (not isinstance(base, np.memmap) or name is None or base.nbytes < PREFETCH_MIN_BYTES
+                or not hasattr(os, "posix_fadvise")):
+            return None
+        try:
+            fd = os.open(name, os.O_RDONLY)
+        except OSError:
+            return None
+        weakref.finalize(self, os.close, fd)
+        return fd
+
+    def _prefetch(self, ascending: np.ndarray) -> None:
+        """Ask the kernel to read the base rows ``ascending`` (sorted slots) ahead."""
+        if self._fd is None or not 0 < len(ascending) <= PREFETCH_MAX_ROWS:
+            return
+        row = self.dims * 4
+        start = int(getattr(self.base, "offset", 0))
+        for slot in ascending.tolist():
+            os.posix_fadvise(self._fd, start + slot * row, row, os.POSIX_FADV_WILLNEED)
 
     def __len__(self) -> int:
         return self.base_rows + len(self.added)
@@ -67,6 +99,7 @@ class MappedVectors:
         order = np.argsort(slots, kind="stable")
         ascending = slots[order]
         split = int(np.searchsorted(ascending, self.base_rows))
+        self._prefetch(ascending[:split])
         out[order[:split]] = self.base[ascending[:split]]
         out[order[split:]] = self.added[ascending[split:] - self.base_rows]
         out /= self.norms[slots, None]

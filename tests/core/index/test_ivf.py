@@ -164,3 +164,23 @@ def test_coarse_lists_give_every_live_row_its_list_in_id_order(rows) -> None:
     nearest = np.argmax(index.vectors_for(list(index.ids)) @ centroids.T, axis=1)
     assert (nearest == assign).mean() >= 0.99  # each row sits in the list of its nearest centroid
     assert build_index(x[:500], ids[:500], kind="exact").coarse_lists() is None
+
+
+def test_a_large_mapped_file_has_its_rerank_rows_read_ahead(rows, tmp_path: Path, monkeypatch) -> None:
+    from core.index import mapped
+
+    x, ids, q = rows
+    index = build_index(x[:5_000], ids[:5_000], kind="ivf")
+    index.save(tmp_path)
+    small = VectorIndex.load(tmp_path).search(q[:3], 10)
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(mapped, "PREFETCH_MIN_BYTES", 0)  # as a 15 GB vectors.npy
+    monkeypatch.setattr(mapped.os, "posix_fadvise", lambda fd, off, size, advice: calls.append((off, size)))
+    big = VectorIndex.load(tmp_path).search(q[:3], 10)
+    assert big.ids.tolist() == small.ids.tolist()
+    np.testing.assert_array_equal(big.scores, small.scores)
+    header = np.load(tmp_path / "vectors.npy", mmap_mode="r").offset
+    row = 32 * 4
+    asked = {(off - header) // row for off, size in calls}
+    assert calls and all(size == row and (off - header) % row == 0 for off, size in calls)
+    assert {int(i[1:]) for i in big.ids.ravel()} <= asked  # every returned row was read ahead
