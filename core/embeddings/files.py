@@ -116,7 +116,7 @@ def load_embedding(ds: Dataset, name: str | None = None) -> Embedding:
         raise IndexStateError(
             f"embedding {name!r}: {len(ids)} ids but vectors of shape {vectors.shape}"
         )
-    return Embedding(name, path, meta, ids.astype(str), vectors)
+    return Embedding(name, path, meta, ids.astype(str, copy=False), vectors)  # no copy of a str array
 
 
 def load_index(ds: Dataset, name: str | None = None) -> VectorBackend:
