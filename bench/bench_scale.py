@@ -334,7 +334,11 @@ def _quality(ws, step: str) -> dict:
     index = load_index(ds, EMBEDDING)
     neighbours = (quality.compute_neighbours(ds, EMBEDDING, index=index)  # as `catalog quality`
                   if hasattr(quality, "compute_neighbours") else None)
-    labels = effective_labels(ws, DATASET)
+    try:  # as `catalog label-issues` reads them: two columns, not a dict of every row
+        from core.rows import labels_by_id
+        labels = labels_by_id(ws, DATASET)
+    except ImportError:  # today's path (4326863)
+        labels = effective_labels(ws, DATASET)
     if step == "label_issues":
         issues = quality.find_label_issues(index, labels, k=10, neighbours=neighbours)
         out = {"issues": len(issues.ids), "stored_pass": neighbours is not None}

@@ -38,7 +38,7 @@ from core.quality import (
     quality_columns,
     stored_pass_file,
 )
-from core.rows import join_quality, open_rows, quality_arrow
+from core.rows import join_quality, labels_by_id, open_rows, quality_arrow
 from core.workspace import Workspace
 from ui import loaders
 
@@ -80,15 +80,6 @@ def embedding_stamp(ws: Workspace, dataset: str, embedding: str) -> str:
 def vector_rows(ws: Workspace, dataset: str, embedding: str) -> int:
     """Rows of ``embedding`` (from its meta file; 0 if unknown)."""
     return next((i.rows for i in loaders.embeddings(ws, dataset) if i.name == embedding), 0)
-
-
-def _labels(ws: Workspace, dataset: str) -> pd.Series:
-    """id → effective label (edits applied), read with one query (two columns, not the table)."""
-    with open_rows(ws, dataset) as query:
-        if "label" not in query.schema:
-            return pd.Series(dtype=object)
-        frame = query.rows(columns=["id", "label"])
-    return pd.Series(frame["label"].to_numpy(dtype=object), index=frame["id"].astype(str).to_numpy())
 
 
 # ---- cached computations --------------------------------------------------------------
@@ -149,7 +140,7 @@ def _label_issues(home: str, dataset: str, embedding: str, stamp: str, k: int, l
                   _ws: Workspace) -> LabelIssues:
     shared = _required(_ws, dataset, embedding, k)  # before loading anything large
     index = loaders.vector_index(_ws, dataset, embedding)
-    return find_label_issues(index, _labels(_ws, dataset), k=k, neighbours=shared)
+    return find_label_issues(index, labels_by_id(_ws, dataset), k=k, neighbours=shared)
 
 
 def label_issues(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> LabelIssues:
@@ -165,7 +156,7 @@ def _duplicates(home: str, dataset: str, embedding: str, stamp: str, threshold: 
                 labels: str, _ws: Workspace) -> Duplicates:
     shared = _required(_ws, dataset, embedding)  # before loading anything large
     index = loaders.vector_index(_ws, dataset, embedding)
-    return find_near_duplicates(index, threshold, _labels(_ws, dataset), neighbours=shared)
+    return find_near_duplicates(index, threshold, labels_by_id(_ws, dataset), neighbours=shared)
 
 
 def duplicates(ws: Workspace, dataset: str, embedding: str, threshold: float) -> Duplicates:
@@ -194,7 +185,7 @@ def _quality_table(home: str, dataset: str, embedding: str, stamp: str, labels: 
                    _ws: Workspace) -> pd.DataFrame:
     shared = _required(_ws, dataset, embedding)  # before loading anything large
     index = loaders.vector_index(_ws, dataset, embedding)
-    return quality_columns(index, _labels(_ws, dataset), neighbours=shared)
+    return quality_columns(index, labels_by_id(_ws, dataset), neighbours=shared)
 
 
 def quality_table(ws: Workspace, dataset: str, embedding: str) -> pd.DataFrame:

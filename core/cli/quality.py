@@ -72,7 +72,7 @@ def cmd_quality(args) -> int:
     import time
 
     from core.embeddings import load_index
-    from core.labels import effective_labels
+    from core.rows import labels_by_id
     from core.quality import (
         DEFAULT_DUPLICATE_THRESHOLD,
         DUPLICATE_CANDIDATES,
@@ -91,7 +91,7 @@ def cmd_quality(args) -> int:
     index = load_index(ds, name)
     shared = _run_pass(ds, name, k, index)
     seconds = time.perf_counter() - started
-    labels = effective_labels(ws, args.name)
+    labels = labels_by_id(ws, args.name)
     try:
         issues = find_label_issues(index, labels, k=min(args.k, k), neighbours=shared)
         flagged = int((issues.scores >= 0.5).sum())
@@ -114,13 +114,13 @@ def cmd_quality(args) -> int:
 
 
 def cmd_label_issues(args) -> int:
-    from core.labels import effective_labels
+    from core.rows import labels_by_id
     from core.quality import find_label_issues
 
     ws = open_ws(args)
     ds = ws.dataset(args.name)
     index, shared = _index_and_pass(args, ds, args.k)
-    labels = effective_labels(ws, args.name)
+    labels = labels_by_id(ws, args.name)
     issues = find_label_issues(index, labels, k=args.k, neighbours=shared)
     payload = issues.to_json(limit=args.limit)
     payload["not_covered"] = len(labels) - len(index)
@@ -131,13 +131,13 @@ def cmd_label_issues(args) -> int:
 
 
 def cmd_duplicates(args) -> int:
-    from core.labels import effective_labels
+    from core.rows import labels_by_id
     from core.quality import find_near_duplicates
 
     ws = open_ws(args)
     ds = ws.dataset(args.name)
     index, shared = _index_and_pass(args, ds, 1)
-    dups = find_near_duplicates(index, threshold=args.threshold, labels=effective_labels(ws, args.name),
+    dups = find_near_duplicates(index, threshold=args.threshold, labels=labels_by_id(ws, args.name),
                                 neighbours=shared)
     text = "\n".join(f"{s:.4f}  {a}  {b}" for a, b, s in dups.pairs) or "no near-duplicates"
     emit(args, dups.to_json(), text)

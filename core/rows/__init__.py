@@ -22,6 +22,7 @@ from core.rows.tables import (
     effective_rows_columns,
     filter_ids,
     join_quality,
+    labels_by_id,
     matching_rows,
     needs_quality,
     quality_table,
@@ -30,6 +31,6 @@ from core.rows.view import RowsView, ViewIds, ViewSummary
 
 __all__ = [
     "RowPage", "RowQuery", "RowsView", "ViewIds", "ViewSummary", "WhereClause", "catalog_table", "check_filter_names", "compile_filter",
-    "effective_rows_columns", "filter_ids", "is_numeric_type", "join_quality", "matching_rows", "needs_quality",
+    "effective_rows_columns", "filter_ids", "is_numeric_type", "join_quality", "labels_by_id", "matching_rows", "needs_quality",
     "open_frame", "open_rows", "quality_arrow", "quality_table", "quote_ident",
 ]

@@ -8,8 +8,9 @@ import pytest
 
 from core.errors import NotFoundError, SchemaError
 from core.filters import RowFilter, parse_where
-from core.labels import relabel_rows
-from core.rows import catalog_table, check_filter_names, matching_rows, needs_quality
+from core.ingest import ingest_table
+from core.labels import effective_labels, relabel_rows
+from core.rows import catalog_table, check_filter_names, labels_by_id, matching_rows, needs_quality
 
 
 def test_matching_rows_sees_edited_labels_tags_and_slices(digits_ws):
@@ -46,3 +47,19 @@ def test_unknown_names_are_not_found_errors(digits_ws):
     with pytest.raises(SchemaError, match="unknown column 'colour'"):
         matching_rows(digits_ws, "digits", parse_where("colour = red"))
     assert isinstance(catalog_table(digits_ws, "digits"), pd.DataFrame)
+
+
+def test_labels_by_id_equals_the_effective_labels_with_edits_nulls_and_no_label_column(ws, tmp_path):
+    src = tmp_path / "t.csv"
+    pd.DataFrame({"id": ["a", "b", "c", "d"], "text": ["x"] * 4,
+                  "label": ["cat", None, "dög 'q'", "cat"]}).to_csv(src, index=False)
+    ingest_table(ws, src, "t")
+    relabel_rows(ws, "t", ["d"], "dog")
+    got = labels_by_id(ws, "t")
+    assert got.to_dict() == effective_labels(ws, "t") == {"a": "cat", "b": None, "c": "dög 'q'", "d": "dog"}
+    plain = tmp_path / "p.csv"
+    pd.DataFrame({"id": ["u", "v"], "text": ["x", "y"]}).to_csv(plain, index=False)
+    ingest_table(ws, plain, "p")
+    assert labels_by_id(ws, "p").to_dict() == effective_labels(ws, "p") == {"u": None, "v": None}
+    with pytest.raises(NotFoundError):
+        labels_by_id(ws, "nope")
