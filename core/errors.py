@@ -9,7 +9,8 @@ code 2 and prints ``str(err)`` on one line, the app shows it with ``st.error``.
     ├── InputError          bad argument or file supplied by the user
     │   ├── SchemaError     a table lacks/has wrong columns, duplicate or missing ids
     │   ├── MediaError      an image is corrupt, empty or outside the data root
-    │   └── EmbeddingError  wrong dims, NaN/Inf, zero vectors, unknown ids in vectors
+    │   ├── EmbeddingError  wrong dims, NaN/Inf, zero vectors, unknown ids in vectors
+    │   └── EngineError     an unknown engine, Ray not installed, an unreachable cluster
     ├── NotFoundError       a dataset, embedding, slice, tag or row that does not exist
     ├── AlreadyExistsError  a dataset/embedding/slice name that is taken (use replace)
     ├── EncoderError        an encoder spec that does not exist or cannot load
@@ -37,6 +38,10 @@ class MediaError(InputError):
 
 class EmbeddingError(InputError):
     """Vectors with the wrong shape, non-finite values, zero norm or unknown ids."""
+
+
+class EngineError(InputError):
+    """A bulk-work engine that is unknown, not installed, or whose cluster cannot be reached."""
 
 
 class NotFoundError(CatalogError, KeyError):

@@ -41,26 +41,33 @@ def cmd_ingest(args) -> int:
 def cmd_embed(args) -> int:
     from core.embeddings import compute_embeddings
     from core.encoders import choose_device
+    from core.engines import check_engine
 
-    choice = choose_device(args.device, batch_size=args.batch_size)  # an unavailable device: exit 2
+    engine = check_engine(args.engine)  # an unknown engine: exit 2
+    # the local engine resolves the device here (an unavailable one: exit 2); Ray's actors on their nodes
+    choice = choose_device(args.device, batch_size=args.batch_size) if engine == "local" else None
     ds = open_ws(args).dataset(args.name)
     progress, close = progress_bar("embedding")
     try:
         report = compute_embeddings(
-            ds, args.encoder, args.embedding, batch_size=choice.batch_size, device=choice.device,
-            chunk_rows=args.chunk_rows, replace=args.replace, progress=progress,
+            ds, args.encoder, args.embedding, batch_size=choice.batch_size if choice else args.batch_size,
+            device=choice.device if choice else args.device, chunk_rows=args.chunk_rows,
+            replace=args.replace, progress=progress, engine=engine, address=args.address,
         )
     finally:
         close()
     lines = [f"{e.name}: {e.rows} rows × {e.dims} dims ({e.encoder}, index {e.index_kind})"
              for e in report.embeddings]
-    lines.append(f"encoded {report.encoded_rows} rows, resumed {report.resumed_rows} from an earlier run, "
-                 f"on {choice.device} ({choice.dtype}, batches of {choice.batch_size})")
+    where = (f"on {choice.device} ({choice.dtype}, batches of {choice.batch_size})" if choice else
+             "on ray" + (" ({actors} actors on {device}, {num_gpus} GPU each, batches of {batch_size})"
+                         .format(**report.workers) if report.workers else ""))
+    lines.append(f"encoded {report.encoded_rows} rows, resumed {report.resumed_rows} from an earlier run, {where}")
     for reason, count in report.skipped.items():
         lines.append(f"skipped {count} rows: {reason}")
     payload = {"embeddings": [e.to_json() for e in report.embeddings],
                "encoded_rows": report.encoded_rows, "resumed_rows": report.resumed_rows,
-               "skipped": report.skipped, "device": choice.to_json()}
+               "skipped": report.skipped, "engine": engine,
+               "device": choice.to_json() if choice else None, "workers": report.workers}
     emit(args, payload, "\n".join(lines))
     return 0
 
@@ -203,7 +210,10 @@ def register(sub) -> None:
                         "cpu, cuda (float16), mps")
     p.add_argument("--batch-size", type=int, help="rows per encoder batch (default per device: "
                    + ", ".join(f"{n} on {d}" for d, n in DEFAULT_BATCH_SIZES.items()) + ")")
-    p.add_argument("--chunk-rows", type=int, default=256, help="rows saved per resumable chunk")
+    p.add_argument("--chunk-rows", type=int, default=256, help="rows saved per resumable chunk (shard)")
+    p.add_argument("--engine", default="local", help="local (default: this process) or ray (a Ray Data "
+                   "job: actor pool, GPUs when the cluster has them; needs requirements-scale.txt)")
+    p.add_argument("--address", help="ray: auto, ray://HOST:PORT or HOST:PORT (default: start Ray here)")
     p.add_argument("--replace", action="store_true",
                    help="recompute every row (default for an existing embedding: encode only the "
                         "rows without a vector, e.g. new or changed by ingest --update)")

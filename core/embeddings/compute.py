@@ -9,9 +9,12 @@ streamed into :func:`core.embeddings.write_embedding_chunks` (swapped in atomica
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +27,8 @@ from core.embeddings.files import (
     write_embedding_chunks,
 )
 from core.embeddings.update import append_vectors
+from core.engines.cluster import check_address, import_ray, ray_session
+from core.engines.plan import check_engine
 from core.errors import AlreadyExistsError, EmbeddingError, MediaError
 from core.workspace import Dataset, check_name
 
@@ -40,6 +45,8 @@ class ComputeReport:
     encoded_rows: int  # rows encoded by this call
     resumed_rows: int  # rows taken from chunks finished by an earlier, interrupted run
     skipped: dict  # reason -> count (rows not embedded)
+    engine: str = "local"  # the engine that ran (core.engines.ENGINES)
+    workers: dict | None = None  # ray: the actor pool used (core.engines.ActorPlan.to_json())
 
 
 def rows_for_encoder(rows: pd.DataFrame, modalities: frozenset[str]) -> pd.DataFrame:
@@ -60,6 +67,8 @@ def compute_embeddings(
     replace: bool = False,
     device: str = "auto",
     progress: ProgressFn | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> ComputeReport:
     """Encode the dataset's rows and save them as embedding(s).
 
@@ -78,11 +87,26 @@ def compute_embeddings(
     a whole number >= 1, an unknown or unavailable device: before any work), EncoderError,
     AlreadyExistsError, EmbeddingError, MediaError (no image row readable: nothing is saved
     and no partial work is kept).
-    """
-    from core.encoders import DEFAULT_ENCODERS, choose_device, load_encoder
 
-    choice = choose_device(device, batch_size=batch_size)
-    batch_size = choice.batch_size
+    ``engine``: ``local`` (this process) or ``ray`` (a Ray Data job: actors on the devices
+    the cluster at ``address`` has, see :func:`core.engines.encode_shards_ray`; ``address``
+    None: a local Ray). Both write the same resumable shards, so either resumes the other's
+    work, and the same embedding (``meta.json`` records the engine). EngineError (an
+    InputError): unknown engine, Ray not installed, ``address`` unreachable (nothing written).
+    """
+    from core import encoders
+    from core.encoders import DEFAULT_ENCODERS, choose_device
+
+    engine = check_engine(engine)
+    if engine == "ray":  # actors choose their device on their node; the driver checks the spec on CPU
+        batch_size = None if batch_size is None else check_positive_int(batch_size, "batch_size")
+        import_ray()
+        check_address(address)  # refused before a model is loaded
+        run = _RayRun(device, batch_size, address, encoders.load_encoder)
+        load_device = "cpu"
+    else:
+        choice = choose_device(device, batch_size=batch_size)
+        batch_size, load_device, run = choice.batch_size, choice.device, None
     chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
     rows = ds.rows()
     if encoder_spec is None:
@@ -95,9 +119,20 @@ def compute_embeddings(
             )
     else:
         specs = [encoder_spec]
-    encoders = [load_encoder(spec, choice.device) for spec in specs]  # fail fast on a bad spec
+    loaded = [encoders.load_encoder(spec, load_device) for spec in specs]  # fail fast on a bad spec
+    with contextlib.ExitStack() as stack:
+        if run:  # connected (or refused: EngineError) before anything is written
+            stack.enter_context(ray_session(address))
+        infos, encoded, resumed, skipped = _compute_all(ds, rows, loaded, name, replace, batch_size,
+                                                        chunk_rows, progress, run)
+    return ComputeReport(tuple(infos), encoded, resumed, skipped, engine,
+                         run.plan.to_json() if run and run.plan else None)
+
+
+def _compute_all(ds, rows, loaded, name, replace, batch_size, chunk_rows, progress, run):
+    """Each encoder of ``loaded`` over its rows: (infos, encoded, resumed, skipped)."""
     infos, encoded, resumed, skipped = [], 0, 0, {}
-    for encoder in encoders:
+    for encoder in loaded:
         emb_name = check_name(name or encoder.name, "embedding")
         todo = rows_for_encoder(rows, encoder.modalities)
         if todo.empty:
@@ -112,13 +147,51 @@ def compute_embeddings(
                 infos.append(describe_embedding(ds, emb_name))
                 continue
         info, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows,
-                                                progress, append=existing)
+                                                progress, append=existing, ray=run)
         infos.append(info)
         encoded += n_new
         resumed += n_old
         for reason, count in skip.items():
             skipped[reason] = skipped.get(reason, 0) + count
-    return ComputeReport(tuple(infos), encoded, resumed, skipped)
+    return infos, encoded, resumed, skipped
+
+
+class _RayRun:
+    """The Ray engine's settings for one ``compute_embeddings`` call; ``plan`` is the actor
+    pool of its last job."""
+
+    def __init__(self, device: str, batch_size: int | None, address: str | None, loader) -> None:
+        self.device, self.batch_size, self.address, self.loader = device, batch_size, address, loader
+        self.plan = None
+
+    def shards(self, ds: Dataset, encoder, todo: pd.DataFrame, starts: list[int], work) -> Iterator:
+        """Encode the ``work`` rows ``[(shard no, positions)]`` of ``todo`` on Ray."""
+        from core.engines import encode_shards_ray
+
+        parts = []
+        for no, pos in work:
+            chunk = todo.iloc[starts[no] + pos]
+            paths, ok, reason = [], [], []
+            for modality, image in zip(chunk["modality"], chunk["image"] if "image" in chunk else [None] * len(chunk)):
+                path, why = "", ""
+                if modality == "image":
+                    try:
+                        path = str(ds.resolve_media(image))
+                    except MediaError as err:
+                        why = str(err)
+                paths.append(path)
+                ok.append(not why)
+                reason.append(why)
+            text = chunk["text"] if "text" in chunk else pd.Series([""] * len(chunk))
+            parts.append(pd.DataFrame({
+                "chunk": no, "pos": pos.astype(np.int64), "id": chunk["id"].astype(str).to_numpy(),
+                "modality": chunk["modality"].astype(str).to_numpy(),
+                "text": text.fillna("").astype(str).to_numpy(), "image": paths, "ok": ok, "reason": reason,
+            }))
+        rows = pd.concat(parts, ignore_index=True)
+        return encode_shards_ray(rows, {no: len(pos) for no, pos in work}, spec=encoder.spec,
+                                 loader=self.loader, device=self.device, batch_size=self.batch_size,
+                                 address=self.address, on_plan=lambda plan: setattr(self, "plan", plan))
 
 
 def _rows_without_vector(ds: Dataset, emb_name: str, encoder, todo: pd.DataFrame) -> pd.DataFrame:
@@ -159,11 +232,28 @@ def _encode_rows(ds, encoder, chunk, rows, vecs, ok, batch_size, open_image) -> 
         ok[np.asarray(where)] = True
 
 
-def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, append=False):
-    """Encode ``todo`` in resumable chunks; save them as embedding ``emb_name`` (``append``:
-    after its stored vectors, :func:`core.embeddings.update.append_vectors`)."""
+def _shard_paths(partial: Path, chunk_no: int) -> tuple[Path, Path]:
+    """The vectors and ``ok`` mask files of shard (chunk) ``chunk_no`` of a partial run."""
+    return partial / f"chunk_{chunk_no:06d}.npy", partial / f"chunk_{chunk_no:06d}.ok.npy"
+
+
+def _local_shards(ds, encoder, todo, starts, chunk_rows, work, batch_size) -> Iterator:
+    """The local engine: encode each ``(shard no, positions)`` of ``work`` in this process;
+    yields ``(no, positions, vecs (m, d), ok (m,))``."""
     from core.media import open_image
 
+    for chunk_no, pos in work:
+        chunk = todo.iloc[starts[chunk_no] : starts[chunk_no] + chunk_rows]
+        vecs = np.zeros((len(chunk), encoder.dims), dtype=np.float32)
+        ok = np.ones(len(chunk), dtype=bool)
+        _encode_rows(ds, encoder, chunk, pos, vecs, ok, batch_size, open_image)
+        yield chunk_no, pos, vecs[pos], ok[pos]
+
+
+def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, append=False, ray=None):
+    """Encode ``todo`` in resumable chunks (shards) on the local engine, or on Ray when
+    ``ray`` (a :class:`_RayRun`) is given; save them as embedding ``emb_name`` (``append``:
+    after its stored vectors, :func:`core.embeddings.update.append_vectors`)."""
     partial = ds.embeddings_dir / f".{emb_name}.partial"
     job = {
         "encoder": encoder.spec, "chunk_rows": int(chunk_rows), "append": bool(append),
@@ -179,29 +269,38 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, 
 
     total = len(todo)
     starts = list(range(0, total, chunk_rows))
-    n_new = n_old = 0
-    done = 0
+    work, n_old, done = [], 0, 0  # work: (shard no, positions of its rows to encode)
     for chunk_no, start in enumerate(starts):
-        chunk = todo.iloc[start : start + chunk_rows]
-        vec_path = partial / f"chunk_{chunk_no:06d}.npy"
-        ok_path = partial / f"chunk_{chunk_no:06d}.ok.npy"
+        size = min(chunk_rows, total - start)
+        vec_path, ok_path = _shard_paths(partial, chunk_no)
         if vec_path.exists() and ok_path.exists():  # finished by an earlier run
-            ok = np.load(ok_path, allow_pickle=False)
-            retry = np.flatnonzero(~ok)  # images that were unreadable then: try them again
-            n_old += len(chunk) - len(retry)
-            if len(retry):
-                vecs = np.load(vec_path, allow_pickle=False)
-                _encode_rows(ds, encoder, chunk, retry, vecs, ok, batch_size, open_image)
+            retry = np.flatnonzero(~np.load(ok_path, allow_pickle=False))  # unreadable then: try again
+            n_old += size - len(retry)
+            if not len(retry):
+                done += size
+                continue
         else:
-            retry = np.arange(len(chunk))
-            vecs = np.zeros((len(chunk), encoder.dims), dtype=np.float32)
-            ok = np.ones(len(chunk), dtype=bool)
-            _encode_rows(ds, encoder, chunk, retry, vecs, ok, batch_size, open_image)
-        if len(retry):
-            atomic.write_npy(vec_path, vecs)
-            atomic.write_npy(ok_path, ok)  # written last: marks the chunk (or its retries) finished
-        n_new += len(retry)
-        done += len(chunk)
+            retry = np.arange(size)
+        work.append((chunk_no, retry))
+    if progress and done:
+        progress(done, total)
+    if ray is None:
+        shards = _local_shards(ds, encoder, todo, starts, chunk_rows, work, batch_size)
+    else:
+        shards = ray.shards(ds, encoder, todo, starts, work) if work else iter(())
+    n_new = 0
+    for chunk_no, pos, part_vecs, part_ok in shards:
+        vec_path, ok_path = _shard_paths(partial, chunk_no)
+        size = min(chunk_rows, total - starts[chunk_no])
+        if vec_path.exists() and ok_path.exists():
+            vecs, ok = np.load(vec_path, allow_pickle=False), np.load(ok_path, allow_pickle=False)
+        else:
+            vecs, ok = np.zeros((size, encoder.dims), dtype=np.float32), np.ones(size, dtype=bool)
+        vecs[pos], ok[pos] = part_vecs, part_ok
+        atomic.write_npy(vec_path, vecs)
+        atomic.write_npy(ok_path, ok)  # written last: marks the shard (or its retries) finished
+        n_new += len(pos)
+        done += size
         if progress:
             progress(done, total)
 
@@ -225,7 +324,8 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, 
     else:
         info = write_embedding_chunks(
             ds, emb_name, chunks,
-            {"encoder": encoder.spec, "source": "computed", "modalities": modalities},
+            {"encoder": encoder.spec, "source": "computed", "modalities": modalities,
+             "engine": "local" if ray is None else "ray"},
             total=int(keep.sum()), replace=True,
         )
     shutil.rmtree(partial)
