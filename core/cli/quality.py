@@ -1,5 +1,6 @@
 """Commands that look at the data's shape and quality: clusters, quality (the stored
-neighbours pass), label-issues, duplicates.
+neighbours pass), label-issues, duplicates (``--engine local|ray [--address A]``: where
+the stored pass runs).
 
 Each command is a thin wrapper over one ``core`` function; :func:`register` adds
 the group's subcommands to the parser.
@@ -39,10 +40,23 @@ def cmd_clusters(args) -> int:
     return 0
 
 
-def _index_and_pass(args, ds, k: int):
+def _engine(args) -> tuple[str, str | None]:
+    """(engine, address) of ``--engine`` / ``--address``, checked before anything is read or
+    written: EngineError (exit 2) for an unknown engine, Ray missing, an unreachable address."""
+    from core.engines import check_address, check_engine, import_ray
+
+    engine = check_engine(args.engine)
+    if engine != "ray":
+        return engine, None
+    import_ray()
+    return engine, check_address(args.address)
+
+
+def _index_and_pass(args, ds, k: int, engine: str = "local", address: str | None = None):
     """The embedding's index and the neighbours pass to score from: the stored one when
-    current; computed and stored (progress bar, resumable) above the in-memory row limit;
-    None below it (the scoring runs its own pass in memory, as before)."""
+    current; computed and stored (progress bar, resumable) above the in-memory row limit
+    or on ``--engine ray`` (whatever the size); else None (the scoring runs its own pass
+    in memory, as before)."""
     from core.embeddings import load_index
     from core.quality import (
         DUPLICATE_CANDIDATES,
@@ -53,17 +67,18 @@ def _index_and_pass(args, ds, k: int):
     width = max(DUPLICATE_CANDIDATES, k)
     shared = load_neighbours(ds, args.embedding, width)
     index = load_index(ds, args.embedding)
-    if shared is None and len(index) > IN_MEMORY_MAX_ROWS:
-        shared = _run_pass(ds, args.embedding, width, index)
+    if shared is None and (engine == "ray" or len(index) > IN_MEMORY_MAX_ROWS):
+        shared = _run_pass(ds, args.embedding, width, index, engine, address)
     return index, shared
 
 
-def _run_pass(ds, embedding, k: int, index=None):
+def _run_pass(ds, embedding, k: int, index=None, engine: str = "local", address: str | None = None):
     from core.quality import compute_neighbours
 
     progress, close = progress_bar("nearest neighbours")
     try:
-        return compute_neighbours(ds, embedding, k=k, progress=progress, index=index)
+        return compute_neighbours(ds, embedding, k=k, progress=progress, index=index, engine=engine,
+                                  address=address)
     finally:
         close()
 
@@ -82,6 +97,7 @@ def cmd_quality(args) -> int:
         load_neighbours,
     )
 
+    engine, address = _engine(args)
     ws = open_ws(args)
     ds = ws.dataset(args.name)
     name = ds.require_embedding(args.embedding)
@@ -89,7 +105,7 @@ def cmd_quality(args) -> int:
     started = time.perf_counter()
     stored = load_neighbours(ds, name, k) is not None
     index = load_index(ds, name)
-    shared = _run_pass(ds, name, k, index)
+    shared = _run_pass(ds, name, k, index, engine, address)
     seconds = time.perf_counter() - started
     labels = labels_by_id(ws, args.name)
     try:
@@ -100,10 +116,10 @@ def cmd_quality(args) -> int:
     dups = find_near_duplicates(index, DEFAULT_DUPLICATE_THRESHOLD, neighbours=shared)
     payload = {"dataset": args.name, "embedding": name, "rows": len(shared.ids), "k": shared.k,
                "recall_estimate": shared.recall,
-               "reused": stored, "seconds": round(seconds, 3), "label_issues": flagged,
+               "reused": stored, "engine": engine, "seconds": round(seconds, 3), "label_issues": flagged,
                "duplicate_pairs": len(dups.pairs), "duplicate_threshold": DEFAULT_DUPLICATE_THRESHOLD}
     lines = [f"neighbours of {len(shared.ids):,} rows of {name} (k={shared.k}) "
-             + ("already stored" if stored else f"computed and stored in {seconds:.1f} s"),
+             + ("already stored" if stored else f"computed and stored in {seconds:.1f} s on {engine}"),
              f"label issues (score >= 0.5): {flagged:,}" if flagged is not None else f"label issues: {note}",
              f"near-duplicate pairs (cosine >= {DEFAULT_DUPLICATE_THRESHOLD}): {len(dups.pairs):,}"]
     if shared.recall is not None and shared.recall < TARGET_RECALL:
@@ -117,9 +133,10 @@ def cmd_label_issues(args) -> int:
     from core.rows import labels_by_id
     from core.quality import find_label_issues
 
+    engine, address = _engine(args)
     ws = open_ws(args)
     ds = ws.dataset(args.name)
-    index, shared = _index_and_pass(args, ds, args.k)
+    index, shared = _index_and_pass(args, ds, args.k, engine, address)
     labels = labels_by_id(ws, args.name)
     issues = find_label_issues(index, labels, k=args.k, neighbours=shared)
     payload = issues.to_json(limit=args.limit)
@@ -134,9 +151,10 @@ def cmd_duplicates(args) -> int:
     from core.rows import labels_by_id
     from core.quality import find_near_duplicates
 
+    engine, address = _engine(args)
     ws = open_ws(args)
     ds = ws.dataset(args.name)
-    index, shared = _index_and_pass(args, ds, 1)
+    index, shared = _index_and_pass(args, ds, 1, engine, address)
     dups = find_near_duplicates(index, threshold=args.threshold, labels=labels_by_id(ws, args.name),
                                 neighbours=shared)
     text = "\n".join(f"{s:.4f}  {a}  {b}" for a, b, s in dups.pairs) or "no near-duplicates"
@@ -160,6 +178,7 @@ def register(sub) -> None:
     p.add_argument("name")
     p.add_argument("--k", type=int, default=10, help="neighbours per row (stored: at least 16)")
     p.add_argument("--embedding")
+    _engine_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_quality)
 
@@ -168,6 +187,7 @@ def register(sub) -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--embedding")
+    _engine_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_label_issues)
 
@@ -175,5 +195,14 @@ def register(sub) -> None:
     p.add_argument("name")
     p.add_argument("--threshold", type=float, default=0.95)
     p.add_argument("--embedding")
+    _engine_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_duplicates)
+
+
+def _engine_flags(p) -> None:
+    p.add_argument("--engine", default="local", help="where the stored neighbours pass runs when it is not "
+                   "stored yet: local (default: this process) or ray (an actor pool, whatever the row "
+                   "count; Ray's workers must see the workspace at the same path; needs "
+                   "requirements-scale.txt)")
+    p.add_argument("--address", help="ray: auto, ray://HOST:PORT or HOST:PORT (default: start Ray here)")

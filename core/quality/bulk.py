@@ -14,6 +14,13 @@ discarded, never mixed in.
 Methods: ``search`` (exact and hnsw indexes) queries the index with each chunk's rows
 (``VectorIndex.search_positions``); ``lists`` (ivf indexes) scores every list of rows
 against its nearest lists in one matrix product each (:mod:`core.quality.lists`).
+
+Engines: ``local`` computes the chunks in this process; ``ray`` on a Ray actor pool
+(:func:`core.engines.compute_chunks_ray`: each actor opens the embedding and index once
+from the dataset's path, so Ray's workers must share the workspace's filesystem), the
+partition and probes of the ``lists`` method chosen once here and handed to the actors.
+Either way this process writes every chunk file as it arrives, and the stored files are
+the same bit for bit, so either engine resumes the other's partial pass.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import hashlib
 import logging
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +46,7 @@ from core.quality.knn import (
 )
 from core.quality.lists import (
     PROBE_CHOICES,
+    ListPlan,
     Partition,
     TARGET_RECALL,
     choose_probes,
@@ -49,6 +58,7 @@ from core.quality.lists import (
 if TYPE_CHECKING:
     from core.embeddings import Embedding
     from core.index import VectorIndex
+    from core.quality.lists import ReadRows
     from core.workspace import Dataset
 
 log = logging.getLogger(__name__)
@@ -120,7 +130,8 @@ def load_neighbours(ds: Dataset, embedding: str | None = None,
 
 def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DUPLICATE_CANDIDATES,
                        chunk_rows: int = CHUNK_ROWS, progress: ProgressFn | None = None,
-                       index: VectorIndex | None = None) -> Neighbours:
+                       index: VectorIndex | None = None, engine: str = "local",
+                       address: str | None = None) -> Neighbours:
     """The ``k`` (default 16) nearest neighbours of every row of ``embedding`` (None → the
     default), self excluded, stored under the embedding's folder and returned memory-mapped
     (as :func:`load_neighbours`). A current stored pass at least ``k`` wide is returned
@@ -129,13 +140,21 @@ def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DU
     method: the rows assigned to lists count first, so total = 2n). ``index``: the
     embedding's loaded index (else ``core.embeddings.load_index``).
 
-    A second call for the same embedding while one runs (another process, the app and the
-    CLI) waits for it and returns its result.
+    ``engine``: ``local`` (default: this process) or ``ray`` (the missing chunks on a Ray
+    actor pool at ``address``, None: a local Ray; the same stored files). A second call for
+    the same embedding while one runs (another process, the app and the CLI) waits for it
+    and returns its result.
 
-    Raises InputError if ``k`` < 1 or the embedding has < 2 rows.
+    Raises InputError if ``k`` < 1 or the embedding has < 2 rows; EngineError (unknown
+    engine, Ray missing, ``address`` unreachable) before anything is written.
     """
     from core.embeddings import load_index
+    from core.engines import check_address, check_engine, import_ray
 
+    engine = check_engine(engine)
+    if engine == "ray":
+        import_ray()
+        address = check_address(address)
     k, chunk_rows = check_positive_int(k, "k"), check_positive_int(chunk_rows, "chunk_rows")
     name, folder = _folder(ds, embedding)
     if (done := load_neighbours(ds, name, k)) is not None:
@@ -145,11 +164,12 @@ def compute_neighbours(ds: Dataset, embedding: str | None = None, *, k: int = DU
         if (done := load_neighbours(ds, name, k)) is not None:  # another process finished it meanwhile
             return done
         return _compute(ds, name, folder, k, chunk_rows, progress,
-                        index if index is not None else load_index(ds, name))
+                        index if index is not None else load_index(ds, name), engine, address)
 
 
 def _compute(ds: Dataset, name: str, folder: Path, k: int, chunk_rows: int,
-             progress: ProgressFn | None, index: VectorIndex) -> Neighbours:
+             progress: ProgressFn | None, index: VectorIndex, engine: str = "local",
+             address: str | None = None) -> Neighbours:
     """The body of :func:`compute_neighbours`, under the embedding's pass lock."""
     from core.embeddings import load_embedding
 
@@ -158,20 +178,19 @@ def _compute(ds: Dataset, name: str, folder: Path, k: int, chunk_rows: int,
     files, method = _files_key(folder), _method_of(index)
     job = {"files": files, "ids": ids_hash(ids), "k": k, "chunk_rows": chunk_rows, **method}
     partial = _open_partial(folder / QUALITY_DIR / PARTIAL_DIR, job)
+    read, plan, direct, used = None, None, True, {}
     if method["method"] == "lists":
         emb = load_embedding(ds, name)
-        read = _reader(emb, index, ids, job["ids"])
-        chunks, compute, used = _list_chunks(partial, read, index, k, chunk_rows, progress)
-        offset = len(ids)
+        direct = _in_order(emb, ids, job["ids"])
+        read = _read_rows(emb, index, ids, direct)
+        plan, used = _list_plan(partial, read, index, progress)
+        chunks, offset = plan.chunks(chunk_rows), len(ids)
     else:
-        starts = range(0, len(ids), chunk_rows)
-        chunks = [np.arange(s, min(s + chunk_rows, len(ids))) for s in starts]
-
-        def compute(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            scores, pos = rows_neighbours(index, ids, rows, k)
-            return rows, scores, pos.astype(np.int32)
-        offset, used = 0, {}
-    _run_chunks(partial, chunks, compute, offset, offset + len(ids), progress)
+        chunks = [np.arange(s, min(s + chunk_rows, len(ids))) for s in range(0, len(ids), chunk_rows)]
+        offset = 0
+    work = _ChunkWork(ds, name, method["method"], k, files, plan, direct)
+    _run_chunks(partial, chunks, work, offset, offset + len(ids), progress,
+                engine=engine, address=address, index=index, read=read)
     _finish(partial, folder / QUALITY_DIR, len(ids), k,
             {"files": files, "ids": job["ids"], "k": k, **method, **used})
     shutil.rmtree(partial, ignore_errors=True)
@@ -180,6 +199,53 @@ def _compute(ds: Dataset, name: str, folder: Path, k: int, chunk_rows: int,
         raise IndexStateError(f"the neighbours pass of {name!r} was written but does not read back "
                               "as current (the embedding changed meanwhile?); run it again")
     return stored
+
+
+@dataclass(frozen=True)
+class _ChunkWork:
+    """What the chunks of one pass are computed from, small and picklable: a Ray actor opens
+    the files itself (:func:`_chunk_compute`). ``files``: :func:`_files_key` when the pass
+    began; ``plan``: the ``lists`` method's plan (made once, by the driver); ``direct``:
+    its rows are read from the embedding's memory map (else through the index)."""
+
+    ds: Dataset
+    name: str
+    method: str
+    k: int
+    files: dict
+    plan: ListPlan | None = None
+    direct: bool = True
+
+
+def _chunk_compute(work: _ChunkWork, index: VectorIndex | None = None, read: ReadRows | None = None
+                   ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``compute(part)`` → (rows (m,) int64, scores (m, k) float32, positions (m, k) int32) for
+    the chunks of ``work`` (``search``: ``part`` holds row positions; ``lists``: list numbers),
+    from this process's ``index`` / ``read`` when given, else from the dataset's files as
+    they are (a Ray actor: never rebuilt; IndexStateError if they changed since the pass began)."""
+    if index is None and read is None:  # a Ray actor: the files as they are, if still the pass's
+        from core.index import open_index
+
+        folder = work.ds.embedding_dir(work.name)
+        if _files_key(folder) != work.files:
+            raise IndexStateError(f"the embedding {work.name!r} changed while its neighbours pass ran; "
+                                  "run it again")
+        if work.method == "search" or not work.direct:
+            index = open_index(folder)
+    if work.method == "lists":
+        if read is None:
+            from core.embeddings import load_embedding
+
+            ids = None if index is None else np.asarray(index.ids)
+            read = _read_rows(load_embedding(work.ds, work.name), index, ids, work.direct)
+        plan, k = work.plan, work.k
+        return lambda lists: list_neighbours(read, plan, lists, k)
+    ids = np.asarray(index.ids)
+
+    def compute(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores, pos = rows_neighbours(index, ids, rows, work.k)
+        return rows, scores, pos.astype(np.int32)
+    return compute
 
 
 # ---------------------------------------------------------------- chunks on disk
@@ -211,20 +277,37 @@ def _write_npz(target: Path, **arrays: np.ndarray) -> None:
     atomic.write_with(target, write)
 
 
-def _run_chunks(partial: Path, chunks: list[np.ndarray],
-                compute: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
-                offset: int, total: int, progress: ProgressFn | None) -> None:
-    """Compute and store every chunk whose file is missing; ``progress(offset + rows done, total)``."""
-    done = offset
-    for c, part in enumerate(chunks):
-        target = _chunk_file(partial, c)
-        if not target.is_file():
-            rows, scores, pos = compute(part)
-            _write_npz(target, rows=rows, scores=scores, positions=pos)
-        with np.load(target, allow_pickle=False) as z:
-            done += len(z["rows"])
+def _run_chunks(partial: Path, chunks: list[np.ndarray], work: _ChunkWork, offset: int, total: int,
+                progress: ProgressFn | None, *, engine: str = "local", address: str | None = None,
+                index: VectorIndex | None = None, read: ReadRows | None = None) -> None:
+    """Compute and store every chunk whose file is missing (here, or on Ray's actors; this
+    process writes each file as it arrives); ``progress(offset + rows done, total)`` after
+    each chunk, the finished ones first on Ray."""
+    done, todo, compute = offset, [], None
+
+    def store(c: int, result: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        nonlocal done
+        rows, scores, pos = result
+        _write_npz(_chunk_file(partial, c), rows=rows, scores=scores, positions=pos)
+        done += len(rows)
         if progress is not None:
             progress(done, total)
+    for c, part in enumerate(chunks):
+        target = _chunk_file(partial, c)
+        if target.is_file():
+            with np.load(target, allow_pickle=False) as z:
+                done += len(z["rows"])
+            if progress is not None:
+                progress(done, total)
+        elif engine == "ray":
+            todo.append((c, part))
+        else:
+            compute = compute or _chunk_compute(work, index, read)
+            store(c, compute(part))
+    if todo:
+        from core.engines import compute_chunks_ray
+
+        compute_chunks_ray(todo, _chunk_compute, work, store, address=address)
 
 
 def _finish(partial: Path, where: Path, n: int, k: int, manifest: dict) -> None:
@@ -251,25 +334,29 @@ def _finish(partial: Path, where: Path, n: int, k: int, manifest: dict) -> None:
 # ---------------------------------------------------------------- the lists method
 
 
-def _reader(emb: Embedding, index: VectorIndex, ids: np.ndarray, ids_sha: str
-            ) -> Callable[[np.ndarray], np.ndarray]:
-    """Unit rows by position into the index's ``ids`` (``ids_sha`` their :func:`ids_hash`):
-    straight from the embedding's memory map when the index holds its rows in order (the
-    ids hash recorded in ``meta.json`` matches, or the ids compare equal), else through
-    the index."""
-    vectors = emb.vectors
+def _in_order(emb: Embedding, ids: np.ndarray, ids_sha: str) -> bool:
+    """Whether the index holds the embedding's rows in order (``ids``, ``ids_sha`` their
+    :func:`ids_hash`): the ids hash recorded in ``meta.json`` matches, or the ids compare equal."""
     recorded = emb.meta.get("ids_hash")
-    if len(emb.ids) == len(ids) and (recorded == ids_sha if recorded else np.array_equal(emb.ids, ids.astype(str))):
+    return len(emb.ids) == len(ids) and (recorded == ids_sha if recorded
+                                         else np.array_equal(emb.ids, ids.astype(str)))
+
+
+def _read_rows(emb: Embedding, index: VectorIndex | None, ids: np.ndarray | None, direct: bool) -> ReadRows:
+    """Unit rows by position into the index's ``ids``: straight from the embedding's memory
+    map when ``direct`` (:func:`_in_order`), else through the index."""
+    if direct:
+        vectors = emb.vectors
         return lambda rows: np.asarray(vectors[rows], dtype=np.float32)
     log.info("index rows differ from the embedding's order; reading vectors through the index")
     return lambda rows: index.vectors_for(ids[rows])
 
 
-def _list_chunks(partial: Path, read: Callable[[np.ndarray], np.ndarray], index: VectorIndex,
-                 k: int, chunk_rows: int, progress: ProgressFn | None):
-    """Chunks (groups of lists) and their compute function. The partition is the ivf
-    index's lists (each split where long), stored in ``partial`` (made once, reused on
-    resume)."""
+def _list_plan(partial: Path, read: ReadRows, index: VectorIndex, progress: ProgressFn | None
+               ) -> tuple[ListPlan, dict]:
+    """The plan of the chunks (groups of lists) and what the manifest records of it. The
+    partition is the ivf index's lists (each split where long), stored in ``partial`` (made
+    once, reused on resume)."""
     stored, n = partial / "partition.npz", len(index)
     if stored.is_file():
         with np.load(stored, allow_pickle=False) as z:
@@ -289,9 +376,5 @@ def _list_chunks(partial: Path, read: Callable[[np.ndarray], np.ndarray], index:
         log.warning("the neighbours pass finds %.0f%% of the exact 10 nearest of sampled rows (target "
                     "%.0f%%): their neighbours lie spread over many lists; the scores it keeps are "
                     "exact, its neighbours approximate", 100 * recall, 100 * TARGET_RECALL)
-    plan = plan_lists(part, probes)
-
-    def compute(lists: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return list_neighbours(read, plan, lists, k)
-    return plan.chunks(chunk_rows), compute, {"probes_used": probes, "nlist_used": part.nlist,
-                                              "recall": round(recall, 4)}
+    return plan_lists(part, probes), {"probes_used": probes, "nlist_used": part.nlist,
+                                      "recall": round(recall, 4)}

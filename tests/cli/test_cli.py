@@ -35,6 +35,21 @@ def assert_bad_input(home: Path, *args: str, mentions: str) -> None:
     assert tree_hash(home) == before
 
 
+def assert_needs_ray(home: Path, *args: str) -> None:
+    """``catalog ARGS`` where ``import ray`` fails: exit 2, one line naming the install, and
+    the workspace unchanged."""
+    before = tree_hash(home)
+    code = ("import sys, runpy; sys.modules['ray'] = None; "
+            f"sys.argv = ['catalog', '--home', {str(home)!r}, *{list(args)!r}]; "
+            "runpy.run_module('core', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+                            check=False, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "needs Ray Data" in line and "pip install -r requirements-scale.txt" in line
+    assert tree_hash(home) == before
+
+
 def png(path: Path, value: int = 128) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (16, 16), (value, value, value)).save(path)

@@ -5,17 +5,13 @@ is refused with one line naming it, nothing written."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.cli.test_cli import REPO, assert_bad_input, catalog
-from tests.conftest import tree_hash
+from tests.cli.test_cli import assert_bad_input, assert_needs_ray, catalog
 
 
 @pytest.fixture
@@ -52,13 +48,4 @@ def test_a_bad_engine_or_unreachable_address_is_refused(notes: Path):
 
 
 def test_ray_not_installed_is_one_line_naming_the_install(notes: Path):
-    before = tree_hash(notes)
-    code = ("import sys, runpy; sys.modules['ray'] = None; "
-            f"sys.argv = ['catalog', '--home', {str(notes)!r}, 'embed', 'notes', '--engine', 'ray']; "
-            "runpy.run_module('core', run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-    assert result.returncode == 2, result.stderr
-    (line,) = result.stderr.strip().splitlines()
-    assert "needs Ray Data" in line and "pip install -r requirements-scale.txt" in line
-    assert tree_hash(notes) == before
+    assert_needs_ray(notes, 'embed', 'notes', '--engine', 'ray')
