@@ -91,7 +91,7 @@ def embedding_table(infos: Sequence[EmbeddingInfo], default: str | None, active:
         "Encoder": i.encoder or "imported",
         "Dims": i.dims,
         "Rows": f"covers {i.rows:,} of {i.dataset_rows:,} rows",
-        "Index": i.index_kind,
+        "Index": i.index_kind if i.index_backend == "faiss" else f"{i.index_kind} ({i.index_backend})",
         "Size on disk": human_size(i.size_bytes),
         "Created": i.created.replace("T", " ")[:19],
     } for i in infos], columns=["Kind", "Default", "Active", "Name", "Encoder", "Dims", "Rows", "Index",

@@ -29,7 +29,8 @@ from core.embeddings.files import (
 from core.embeddings.update import append_vectors
 from core.engines.cluster import check_address, import_ray, ray_session
 from core.engines.plan import check_engine
-from core.errors import AlreadyExistsError, EmbeddingError, MediaError
+from core.errors import AlreadyExistsError, EmbeddingError, InputError, MediaError
+from core.index import check_index_target, recorded_backend
 from core.workspace import Dataset, check_name
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def compute_embeddings(
     progress: ProgressFn | None = None,
     engine: str = "local",
     address: str | None = None,
+    backend: str | None = None,
+    uri: str | None = None,
 ) -> ComputeReport:
     """Encode the dataset's rows and save them as embedding(s).
 
@@ -93,6 +96,13 @@ def compute_embeddings(
     None: a local Ray). Both write the same resumable shards, so either resumes the other's
     work, and the same embedding (``meta.json`` records the engine). EngineError (an
     InputError): unknown engine, Ray not installed, ``address`` unreachable (nothing written).
+
+    ``backend``/``uri``: where the index of an embedding written whole goes (``faiss``, or
+    ``lancedb`` with the table in the embedding's folder or at ``uri``; see
+    :func:`core.index.build_index`); None keeps the backend an existing embedding has, else
+    FAISS. Rows appended to an existing embedding go to the index it has: InputError if
+    that is not ``backend``/``uri`` (rebuild it with ``rebuild_index``), or if ``uri`` is
+    given for two embeddings (image and text rows) or a backend or uri is unusable.
     """
     from core import encoders
     from core.encoders import DEFAULT_ENCODERS, choose_device
@@ -119,18 +129,24 @@ def compute_embeddings(
             )
     else:
         specs = [encoder_spec]
+    if backend is not None:
+        check_index_target("auto", backend, uri)
+    if uri is not None and len(specs) > 1:
+        raise InputError(f"one --uri for the {len(specs)} embeddings of {ds.name!r} (image and text "
+                         "rows): pass --encoder to embed one, each with its own --uri")
     loaded = [encoders.load_encoder(spec, load_device) for spec in specs]  # fail fast on a bad spec
     with contextlib.ExitStack() as stack:
         if run:  # connected (or refused: EngineError) before anything is written
             stack.enter_context(ray_session(address))
         infos, encoded, resumed, skipped = _compute_all(ds, rows, loaded, name, replace, batch_size,
-                                                        chunk_rows, progress, run)
+                                                        chunk_rows, progress, run, (backend, uri))
     return ComputeReport(tuple(infos), encoded, resumed, skipped, engine,
                          run.plan.to_json() if run and run.plan else None)
 
 
-def _compute_all(ds, rows, loaded, name, replace, batch_size, chunk_rows, progress, run):
-    """Each encoder of ``loaded`` over its rows: (infos, encoded, resumed, skipped)."""
+def _compute_all(ds, rows, loaded, name, replace, batch_size, chunk_rows, progress, run, target):
+    """Each encoder of ``loaded`` over its rows: (infos, encoded, resumed, skipped);
+    ``target`` the requested (backend or None, uri)."""
     infos, encoded, resumed, skipped = [], 0, 0, {}
     for encoder in loaded:
         emb_name = check_name(name or encoder.name, "embedding")
@@ -141,19 +157,38 @@ def _compute_all(ds, rows, loaded, name, replace, batch_size, chunk_rows, progre
                 f"dataset {ds.name!r} has none"
             )
         existing = emb_name in ds.embedding_names() and not replace
+        where = _index_target(ds, emb_name, target, existing)
         if existing:
             todo = _rows_without_vector(ds, emb_name, encoder, todo)
             if todo.empty:  # every row already has its vector: nothing to encode
                 infos.append(describe_embedding(ds, emb_name))
                 continue
         info, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows,
-                                                progress, append=existing, ray=run)
+                                                progress, append=existing, ray=run, target=where)
         infos.append(info)
         encoded += n_new
         resumed += n_old
         for reason, count in skip.items():
             skipped[reason] = skipped.get(reason, 0) + count
     return infos, encoded, resumed, skipped
+
+
+def _index_target(ds: Dataset, emb_name: str, target: tuple[str | None, str | None],
+                  existing: bool) -> dict:
+    """``{"backend", "uri"}`` for embedding ``emb_name``'s index: the requested one, else
+    what the stored embedding has (else FAISS). InputError when rows would be appended to
+    an index other than the requested one."""
+    backend, uri = target
+    stored = (recorded_backend(ds.embedding_dir(emb_name)) if emb_name in ds.embedding_names()
+              else {"backend": "faiss", "uri": None})
+    if backend is None:
+        return stored
+    if existing and (stored["backend"], stored["uri"]) != (backend, uri):
+        at = f" at {stored['uri']!r}" if stored["uri"] else ""
+        raise InputError(f"embedding {emb_name!r} has a {stored['backend']} index{at}; new rows go to "
+                         f"that index. Rebuild it with `catalog index {ds.name} --embedding {emb_name} "
+                         f"--backend {backend}` first, or pass --replace to recompute every row")
+    return {"backend": backend, "uri": uri}
 
 
 class _RayRun:
@@ -250,7 +285,8 @@ def _local_shards(ds, encoder, todo, starts, chunk_rows, work, batch_size) -> It
         yield chunk_no, pos, vecs[pos], ok[pos]
 
 
-def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, append=False, ray=None):
+def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, append=False, ray=None,
+                 target=None):
     """Encode ``todo`` in resumable chunks (shards) on the local engine, or on Ray when
     ``ray`` (a :class:`_RayRun`) is given; save them as embedding ``emb_name`` (``append``:
     after its stored vectors, :func:`core.embeddings.update.append_vectors`)."""
@@ -326,7 +362,7 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, 
             ds, emb_name, chunks,
             {"encoder": encoder.spec, "source": "computed", "modalities": modalities,
              "engine": "local" if ray is None else "ray"},
-            total=int(keep.sum()), replace=True,
+            total=int(keep.sum()), replace=True, **(target or {}),
         )
     shutil.rmtree(partial)
     log.info("embedding %s: %d rows encoded, %d resumed", emb_name, n_new, n_old)

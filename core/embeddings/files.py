@@ -32,6 +32,7 @@ from core.errors import AlreadyExistsError, EmbeddingError, IndexStateError
 from core.index import (
     VectorBackend,
     build_index,
+    check_index_target,
     open_index,
     recorded_backend,
     remove_other_backends,
@@ -56,6 +57,7 @@ class EmbeddingInfo:
     created: str
     index_kind: str
     size_bytes: int
+    index_backend: str = "faiss"  # "faiss" | "lancedb"
 
     @property
     def coverage(self) -> float:
@@ -66,7 +68,8 @@ class EmbeddingInfo:
             "name": self.name, "dims": self.dims, "encoder": self.encoder or "imported",
             "source": self.source, "rows": self.rows, "dataset_rows": self.dataset_rows,
             "modalities": list(self.modalities), "created": self.created,
-            "index_kind": self.index_kind, "size_bytes": self.size_bytes,
+            "index_kind": self.index_kind, "index_backend": self.index_backend,
+            "size_bytes": self.size_bytes,
         }
 
 
@@ -163,9 +166,10 @@ def describe_embedding(ds: Dataset, name: str, dataset_rows: int | None = None) 
     path = ds.embedding_dir(name)
     meta = atomic.read_json(path / "meta.json")
     size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-    index_kind = "none"
+    index_kind, index_backend = "none", "faiss"
     if (path / "index.json").exists():
-        index_kind = atomic.read_json(path / "index.json").get("kind", "unknown")
+        recorded = atomic.read_json(path / "index.json")
+        index_kind, index_backend = recorded.get("kind", "unknown"), recorded.get("backend", "faiss")
     return EmbeddingInfo(
         name=name,
         encoder=meta.get("encoder"),
@@ -177,6 +181,7 @@ def describe_embedding(ds: Dataset, name: str, dataset_rows: int | None = None) 
         created=meta.get("created", ""),
         index_kind=index_kind,
         size_bytes=size,
+        index_backend=index_backend,
     )
 
 
@@ -238,6 +243,8 @@ def write_embedding(
     *,
     replace: bool = False,
     index_kind: str = "auto",
+    backend: str = "faiss",
+    uri: str | None = None,
 ) -> EmbeddingInfo:
     """Validate, normalise, index and atomically save vectors as embedding ``name``.
 
@@ -252,7 +259,7 @@ def write_embedding(
     step = chunk_rows(vectors.shape[1])
     chunks = ((ids[s:s + step], vectors[s:s + step]) for s in range(0, len(vectors), step))
     return write_embedding_chunks(ds, name, chunks, meta, total=len(vectors), replace=replace,
-                                  index_kind=index_kind)
+                                  index_kind=index_kind, backend=backend, uri=uri)
 
 
 IdChunk = Sequence[str] | np.ndarray | pa.Array  # the ids of one chunk
@@ -267,6 +274,8 @@ def write_embedding_chunks(
     total: int,
     replace: bool = False,
     index_kind: str = "auto",
+    backend: str = "faiss",
+    uri: str | None = None,
 ) -> EmbeddingInfo:
     """Save ``total`` vectors, given as ``(ids (m,), vectors (m, d))`` chunks, as embedding ``name``.
 
@@ -274,8 +283,10 @@ def write_embedding_chunks(
     (``numpy.lib.format.open_memmap``) in a temp folder next to the embedding; the index is
     built from that map, then ``ids.npy``, the index and ``meta.json`` are written and the
     folder swapped in (``atomic.atomic_dir``), so at no point are all the vectors held twice.
-    ``meta`` needs ``encoder`` (or None) and ``source``. Raises AlreadyExistsError (name
-    taken, unless ``replace``), InputError (``index_kind``), EmbeddingError (a chunk whose
+    ``meta`` needs ``encoder`` (or None) and ``source``. ``backend``/``uri``: where the
+    index lives (:func:`core.index.build_index`; a LanceDB table at an explicit ``uri`` is
+    written there before the swap). Raises AlreadyExistsError (name taken, unless
+    ``replace``), InputError (``index_kind``, ``backend``, ``uri``), EmbeddingError (a chunk whose
     ids and vectors differ in length, dims that change, more or fewer than ``total`` rows,
     NaN/Inf or zero rows, duplicate ids) and whatever iterating ``chunks`` raises; on any
     error nothing is written.
@@ -287,9 +298,10 @@ def write_embedding_chunks(
         )
     if total <= 0:
         raise EmbeddingError(f"expected ({total}, d) vectors, got none")
+    check_index_target(index_kind, backend, uri)
     with atomic.atomic_dir(ds.embedding_dir(name)) as tmp:
         vectors, ids = _write_vectors(tmp / "vectors.npy", chunks, total)
-        index = build_index(vectors, ids, kind=index_kind)
+        index = build_index(vectors, ids, kind=index_kind, backend=backend, uri=uri)
         np.save(tmp / "ids.npy", ids, allow_pickle=False)
         index.save(tmp)
         atomic.write_json(tmp / "meta.json", {

@@ -26,7 +26,7 @@ from core.index.backend import (
            recorded_backend,
            remove_other_backends,
 )
-from core.index.build import build_index
+from core.index.build import build_index, check_index_target
 from core.index.faiss_build import Hits, RangeHits, Subset
 from core.index.kinds import (
            EXACT_MAX_ROWS,
@@ -39,5 +39,5 @@ from core.index.kinds import (
 from core.index.vector_index import VectorIndex
 
 __all__ = ["BACKENDS", "EXACT_MAX_ROWS", "HNSW_DEFAULTS", "HNSW_MAX_ROWS", "IVF_DEFAULTS", "KINDS", "Hits",
-           "RangeHits", "Subset", "VectorBackend", "VectorIndex", "build_index", "open_index",
+           "RangeHits", "Subset", "VectorBackend", "VectorIndex", "build_index", "check_index_target", "open_index",
            "recorded_backend", "remove_other_backends", "resolve_kind"]

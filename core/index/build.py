@@ -27,6 +27,27 @@ from core.index.vector_index import VectorIndex
 log = logging.getLogger(__name__)
 
 
+def check_index_target(kind: str = "auto", backend: str = "faiss", uri: str | None = None) -> str:
+    """``backend`` once the index it would build is possible, before any work: a known
+    backend and a kind of that backend, ``uri`` only for LanceDB, lancedb installed (and a
+    local ``uri`` writable). InputError naming the problem otherwise."""
+    if check_backend(backend) == "lancedb":
+        try:
+            from core.index.lance_table import check_writable, resolve_lance_kind
+        except ModuleNotFoundError as err:
+            raise InputError(f"the lancedb backend needs {err.name!r}: pip install -r "
+                             "requirements-scale.txt") from err
+        resolve_lance_kind(kind, 0)
+        if uri is not None:
+            check_writable(str(uri))
+        return backend
+    if uri is not None:
+        raise InputError(f"uri {uri!r} applies to the lancedb backend only; FAISS indexes live "
+                         "beside the vectors")
+    resolve_kind(kind, 0)
+    return backend
+
+
 def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
                 progress: ProgressFn | None = None, backend: str = "faiss", uri: str | None = None,
                 **params: int) -> VectorBackend:
@@ -47,18 +68,10 @@ def build_index(vectors: np.ndarray, ids: Sequence[str], kind: str = "auto", *,
     Raises InputError (kind/params), EmbeddingError (shape, NaN/Inf, zero rows, id count,
     duplicates), SchemaError (empty or non-str ids).
     """
-    if check_backend(backend) == "lancedb":
-        try:
-            from core.index.lance import build_lance_index
-        except ModuleNotFoundError as err:
-            raise InputError(f"the lancedb backend needs {err.name!r}: pip install -r "
-                             "requirements-scale.txt") from err
+    if check_index_target(kind, backend, uri) == "lancedb":
+        from core.index.lance import build_lance_index
 
         return build_lance_index(vectors, ids, kind, uri=uri, progress=progress, **params)
-    if uri is not None:
-        raise InputError(f"uri {uri!r} applies to the lancedb backend only; FAISS indexes live "
-                         "beside the vectors")
-    resolve_kind(kind, 0)  # InputError on an unknown kind before any work
     id_arr = check_ids(ids, vectors)
     x = as_matrix(vectors, None)
     resolved = resolve_kind(kind, len(x))

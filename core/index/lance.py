@@ -1,22 +1,17 @@
 """LanceIndex: the :class:`core.index.backend.VectorBackend` over an embedded LanceDB table.
 
-The table (:mod:`core.index.lance_table`) lives in a LanceDB database at a folder or URI:
-by default ``<index folder>/lance/`` (recorded as the relative ``"lance"``), else the URI
-given to :func:`build_lance_index`. Kinds: ``exact`` (no vector index: LanceDB scans the
-rows), ``ivf_pq`` / ``ivf_hnsw_sq`` (dot product over unit rows = cosine); ``auto`` builds
-IVF_PQ from ``INDEX_MIN_ROWS`` rows. Every score returned is recomputed here from the
-stored float32 vectors of the candidates LanceDB returns (its ``refine_factor`` re-ranks
-``refine_factor * k`` code candidates first), so scores are exact cosines.
+The table (:mod:`core.index.lance_table`) is in a LanceDB database at ``<index folder>/lance/``
+(recorded as ``"lance"``) or at the URI given to :func:`build_lance_index`. Kinds: ``exact``
+(LanceDB scans the rows), ``ivf_pq`` / ``ivf_hnsw_sq`` (dot product over unit rows = cosine);
+``auto``: IVF_PQ from ``INDEX_MIN_ROWS`` rows. Scores are exact cosines of the stored float32
+rows: ``refine_factor`` re-ranks ``refine_factor * k`` code candidates on them, and LanceDB
+returns ``_distance = 1 - dot``.
 
-- search inside a subset: a LanceDB prefilter on the integer ``slot`` column, never a copy
-  of the rows; small subsets (``EXACT_SUBSET_MAX_ROWS``) bypass the vector index (LanceDB
-  scans just the filtered rows: exact), larger ones probe ``nprobes x sqrt(n / m)`` lists.
-- add appends a fragment (no rewrite); rows added after the vector index was built are
-  scanned by LanceDB until :meth:`LanceIndex.optimize` folds them in. remove deletes by
-  slot (a deletion file; removed rows never come back).
-- writes go to the table at once; :meth:`LanceIndex.save` writes ``index.json``
-  (``{"backend": "lancedb", "uri", "table", "kind", "dims", "count", "params"}``), moving
-  a table built at a scratch folder into ``<folder>/lance/``.
+- search inside a subset: :mod:`core.index.lance_subset` (no id list sent per query).
+- add appends a fragment (no rewrite), searched by LanceDB's scan of un-indexed rows until
+  :meth:`LanceIndex.optimize`; remove deletes by slot (removed rows never come back).
+- writes go to the table at once; :meth:`LanceIndex.save` writes ``index.json`` (backend, uri,
+  table, kind, dims, count, params), moving a scratch table into ``<folder>/lance/``.
 """
 
 from __future__ import annotations
@@ -27,7 +22,6 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -41,35 +35,21 @@ from core.errors import EmbeddingError, IndexStateError, InputError, NotFoundErr
 from core.index.faiss_build import (
     Hits, RangeHits, as_matrix, check_ids, checked_norms, finite_threshold, unit_query_rows,
 )
+from core.index.lance_subset import (
+    LOCAL_MAX_ROWS, LanceSubset, keep_members, local_top, make_subset, post_limit, read_row_ids, take_vectors,
+)
 from core.index.lance_table import (
     ANN_KINDS, TABLE, batches, check_lance_params, create_table, create_vector_index,
     has_vector_index, in_slots, open_table, partitions, read_rows, read_slots, resolve_lance_kind,
-    vectors_of,
 )
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 DEFAULT_URI = "lance"          # relative: the folder beside index.json
-EXACT_SUBSET_MAX_ROWS = 2048   # subsets up to this size: exact scan of the filtered rows
 QUERY_BATCH = 64               # query vectors per LanceDB call
 RANGE_FIRST = 256              # range search: first candidate count, x4 until the threshold
 RANGE_PROBES = 2               # a range reaches further than a top 10: probe more lists
-
-
-@dataclass(frozen=True, eq=False)
-class LanceSubset:
-    """Rows to search inside, made by :meth:`LanceIndex.subset`: ``slots`` (m,) sorted int64,
-    ``where`` the LanceDB prefilter over them, ``exact`` True when small enough to scan
-    exactly, ``state`` the index state it belongs to (stale after add/remove)."""
-
-    slots: np.ndarray
-    where: Any
-    exact: bool
-    state: object
-
-    def __len__(self) -> int:
-        return len(self.slots)
 
 
 class LanceIndex:
@@ -92,6 +72,7 @@ class LanceIndex:
         self._ids.flags.writeable = False
         self._pos_of = dict(zip(ids.tolist(), range(len(ids))))
         self._next_slot = int(slots[-1]) + 1 if len(slots) else 0
+        self._row_ids: np.ndarray | None = None  # LanceDB row ids of the live slots, read when needed
         self._state = object()
 
     def __len__(self) -> int:
@@ -122,8 +103,14 @@ class LanceIndex:
 
     def _subset_of(self, positions: np.ndarray) -> LanceSubset:
         slots = np.unique(self._live[positions])
-        small = len(slots) <= EXACT_SUBSET_MAX_ROWS or not self._indexed
-        return LanceSubset(slots, in_slots(slots) if len(slots) else None, small, self._state)
+        return make_subset(slots, self._state, local=len(slots) <= LOCAL_MAX_ROWS or not self._indexed,
+                           vectors_of_slots=self._slot_vectors, next_slot=self._next_slot)
+
+    def _slot_vectors(self, slots: np.ndarray) -> np.ndarray:
+        """(m, d) stored rows of live ``slots`` (sorted), taken by LanceDB row id."""
+        if self._row_ids is None:
+            self._row_ids = read_row_ids(self._table)[1]
+        return take_vectors(self._table, self._row_ids[np.searchsorted(self._live, slots)], slots, self.dims)
 
     def subset(self, ids: Sequence[str] | None = None, *, positions: np.ndarray | None = None) -> LanceSubset:
         """``ids`` (or ``positions`` into :attr:`ids`) resolved once for ``within=``; stale
@@ -142,8 +129,12 @@ class LanceIndex:
             raise IndexStateError("the subset was made before rows were added to or removed from "
                                   "the index; make it again with LanceIndex.subset")
         if excluded is not None and len(excluded):
-            keep = np.setdiff1d(within.slots, excluded)
-            return self._subset_of(np.searchsorted(self._live, keep))
+            keep = ~np.isin(within.slots, excluded)
+            if within.local:
+                return LanceSubset(within.slots[keep], within.vectors[keep], None, within.state)
+            member = within.member.copy()
+            member[within.slots[~keep]] = False
+            return LanceSubset(within.slots[keep], None, member, within.state)
         return within
 
     # -- LanceDB queries ------------------------------------------------------------
@@ -157,31 +148,40 @@ class LanceIndex:
     def _candidates(self, q: np.ndarray, limit: int, subset: LanceSubset | None = None,
                     factor: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per unit query of ``q`` (q, d): (exact scores float32, slots int64) of up to
-        ``limit`` rows LanceDB returns (inside ``subset`` if given), best first, ties by slot."""
+        ``limit`` rows (inside ``subset`` if given), best first, ties by slot."""
+        if subset is None:
+            return self._lance(q, limit, None, factor)
+        if subset.local:
+            return local_top(subset, q, min(limit, len(subset)))
+        want = post_limit(limit, len(self), len(subset))
+        while True:  # post-filter: grow the candidates until each query keeps `limit` members
+            found = keep_members(self._lance(q, want, len(subset), factor), subset, limit)
+            if want >= len(self) or all(len(sc) >= min(limit, len(subset)) for sc, _ in found):
+                return found
+            want = min(len(self), 4 * want)
+
+    def _lance(self, q: np.ndarray, limit: int, m: int | None, factor: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """LanceDB's best ``limit`` rows per query of ``q`` (probes as for a subset of ``m``)."""
         out: list[tuple[np.ndarray, np.ndarray]] = []
-        exact = not self._indexed or (subset is not None and subset.exact)
         for s in range(0, len(q), QUERY_BATCH):
             block = q[s:s + QUERY_BATCH]
             query = self._table.search(list(block) if len(block) > 1 else block[0], vector_column_name="vector")
-            query = query.distance_type("dot").limit(limit).select(["slot", "vector", "_distance"])
-            if subset is not None:
-                query = query.where(subset.where, prefilter=True)
-            if exact:
+            query = query.distance_type("dot").limit(limit).select(["slot", "_distance"])
+            if not self._indexed:
                 query = query.bypass_vector_index()
             else:
-                query = query.nprobes(self._probes(len(subset) if subset else None, factor))
-                query = query.refine_factor(self.params["refine_factor"])
+                query = query.nprobes(self._probes(m, factor)).refine_factor(self.params["refine_factor"])
                 if self.kind == "ivf_hnsw_sq":
                     query = query.ef(max(self.params["ef"], limit))
             got = query.to_arrow()
             owner = (got["query_index"].to_numpy() if "query_index" in got.column_names
                      else np.zeros(got.num_rows, np.int64))
-            slots, rows = got["slot"].to_numpy().astype(np.int64), vectors_of(got, self.dims)
-            for i, v in enumerate(block):
+            slots = got["slot"].to_numpy().astype(np.int64)
+            scores = (1.0 - got["_distance"].to_numpy().astype(np.float64)).astype(np.float32)
+            for i in range(len(block)):
                 mine = owner == i
-                scores = rows[mine] @ v
-                order = np.lexsort((slots[mine], -scores))
-                out.append((scores[order].astype(np.float32), slots[mine][order]))
+                order = np.lexsort((slots[mine], -scores[mine]))
+                out.append((scores[mine][order], slots[mine][order]))
         return out
 
     def _top(self, q: np.ndarray, k: int, subset: LanceSubset | None = None,

@@ -245,3 +245,34 @@ def test_lancedb_default_location_moves_beside_index_json_and_small_tables_scan(
     copy = tmp_path / "copy"
     open_index(tmp_path).save(copy)  # saved elsewhere: the table is copied along
     assert len(open_index(copy)) == 3000
+
+
+def test_lancedb_large_subsets_post_filter_and_small_ones_are_scored_from_their_vectors(
+        cdata, monkeypatch) -> None:
+    import core.index.lance as lance_module
+
+    x, ids, q = cdata
+    index = make("lancedb", x, ids, mutable=True)  # IVF_PQ
+    small = index.subset(list(ids[:300]))  # its vectors are read once, here
+    assert small.local and small.vectors.shape == (300, 32)
+    queries = []
+    real_search = index._table.search
+    monkeypatch.setattr(index._table, "search", lambda *a, **kw: queries.append(1) or real_search(*a, **kw))
+    hits = index.search(q, 10, within=small)
+    want, _ = brute_topk(x[:300], ids[:300], q, 10)
+    assert not queries and recall_of(hits.ids, want) == 1.0  # exact, and LanceDB was not asked
+    monkeypatch.setattr(lance_module, "LOCAL_MAX_ROWS", 1000)  # 2,000 and 12,000 rows: post-filter
+    for size in (2000, 12000):
+        pick = np.sort(np.random.default_rng(size).choice(len(x), size, replace=False))
+        subset = index.subset(list(ids[pick]))
+        assert not subset.local and int(subset.member.sum()) == size
+        want, _ = brute_topk(x[pick], ids[pick], q, 10)
+        hits = index.search(q, 10, within=subset)
+        assert set(hits.ids.ravel()) <= set(ids[pick]) and recall_of(hits.ids, want) >= 0.95
+        np.testing.assert_allclose(hits.scores, exact_scores(x, ids, hits.ids, q), atol=1e-5)
+        top = list(hits.ids[0][:2])
+        again = index.search(q[0], 5, within=subset, exclude=top).row(0)[0]
+        assert len(again) == 5 and not set(again) & set(top) and set(again) <= set(ids[pick])
+        t = float(hits.scores[0, 4])
+        inside = index.range_search(q[0], t, within=subset)
+        assert set(hits.ids[0][:5]) <= set(inside.ids) <= set(ids[pick])

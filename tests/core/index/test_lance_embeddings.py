@@ -83,3 +83,55 @@ def test_appended_vectors_and_an_update_change_a_staged_copy(ds) -> None:
     staged = open_index(carried)
     assert len(staged) == N + 1 and not {"r002", "n0"} & set(staged.ids)
     assert len(load_index(ds, "e")) == N + 3
+
+
+def test_write_embedding_straight_into_lancedb_at_the_default_place_and_at_a_uri(ds, tmp_path: Path) -> None:
+    from core.embeddings import describe_embedding, load_embedding
+
+    x = np.random.default_rng(2).standard_normal((N, D)).astype(np.float32)
+    info = write_embedding(ds, "lance", IDS, x, {"encoder": None, "source": "imported"}, backend="lancedb")
+    assert (info.index_backend, info.index_kind) == ("lancedb", "exact")
+    assert (ds.embedding_dir("lance") / "lance").is_dir()
+    assert not (ds.embedding_dir("lance") / "index.faiss").exists()
+    index = load_index(ds, "lance")
+    unit = np.asarray(load_embedding(ds, "lance").vectors)
+    hits = index.search(unit[5], 3)
+    assert hits.ids[0][0] == "r005" and abs(float(hits.scores[0][0]) - 1.0) < 1e-5
+    uri = str(tmp_path / "elsewhere")
+    write_embedding(ds, "remote", IDS, x, {"encoder": None, "source": "imported"}, backend="lancedb", uri=uri)
+    assert load_index(ds, "remote").uri == uri and (Path(uri) / "vectors.lance").is_dir()
+    assert describe_embedding(ds, "remote").to_json()["index_backend"] == "lancedb"
+
+
+def test_a_bad_backend_or_uri_writes_no_embedding(ds, tmp_path: Path) -> None:
+    x = np.ones((N, D), np.float32)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for kwargs, message in (({"backend": "annoy"}, "unknown index backend 'annoy'"),
+                            ({"backend": "faiss", "uri": str(tmp_path / "x")}, "applies to the lancedb backend only"),
+                            ({"backend": "lancedb", "uri": str(blocker / "db")}, "is not writable"),
+                            ({"backend": "lancedb", "index_kind": "hnsw"}, "unknown index kind 'hnsw' for the lancedb")):
+        with pytest.raises(InputError, match=message):
+            write_embedding(ds, "nope", IDS, x, {"encoder": None, "source": "imported"}, **kwargs)
+        assert "nope" not in ds.embedding_names()
+
+
+def test_compute_embeddings_into_lancedb_then_appends_go_to_that_table(ws, tmp_path: Path) -> None:
+    from core.embeddings import compute_embeddings, describe_embedding
+    from core.ingest import ingest
+
+    src = tmp_path / "notes.csv"
+    rows = pd.DataFrame({"id": [f"n{i}" for i in range(12)], "text": [f"note {i} about cats" for i in range(12)]})
+    rows.iloc[:10].to_csv(src, index=False)
+    ingest_table(ws, src, "notes")
+    notes = ws.dataset("notes")
+    (info,) = compute_embeddings(notes, backend="lancedb").embeddings
+    assert info.index_backend == "lancedb" and type(load_index(notes, "minilm")).__name__ == "LanceIndex"
+    rows.to_csv(src, index=False)
+    ingest(ws, src, "notes", update=True)
+    with pytest.raises(InputError, match="has a lancedb index; new rows go to that index"):
+        compute_embeddings(notes, backend="faiss")
+    report = compute_embeddings(notes)  # the recorded backend: the two new rows go into the table
+    assert report.encoded_rows == 2 and describe_embedding(notes, "minilm").index_backend == "lancedb"
+    index = load_index(notes, "minilm")
+    assert type(index).__name__ == "LanceIndex" and {"n10", "n11"} <= set(index.ids)
