@@ -53,6 +53,7 @@ def cmd_embed(args) -> int:
             ds, args.encoder, args.embedding, batch_size=choice.batch_size if choice else args.batch_size,
             device=choice.device if choice else args.device, chunk_rows=args.chunk_rows,
             replace=args.replace, progress=progress, engine=engine, address=args.address,
+            backend=args.backend, uri=args.uri,
         )
     finally:
         close()
@@ -104,7 +105,7 @@ def cmd_import_embeddings(args) -> int:
         report = import_embeddings(ds, args.file, args.embedding, format=args.format,
                                    ids_file=args.ids_file, id_col=args.id_col, replace=args.replace,
                                    skip_unknown=args.skip_unknown, index_kind=args.index,
-                                   progress=progress)
+                                   backend=args.backend, uri=args.uri, progress=progress)
     finally:
         close()
     emit(args, {"embedding": report.info.to_json(), "skipped_unknown": report.skipped_unknown,
@@ -127,6 +128,16 @@ def cmd_index(args) -> int:
     emit(args, {"embedding": info.to_json()},
           f"{info.name}: {info.index_kind} index over {info.rows:,} rows")
     return 0
+
+
+def _index_target_args(p, default: str | None = "faiss") -> None:
+    """``--backend`` / ``--uri``: where an embedding's index lives (``index``, ``embed``,
+    ``import-embeddings``)."""
+    keep = "; default: the embedding's own, else faiss" if default is None else " (default)"
+    p.add_argument("--backend", default=default, help=f"faiss{keep} or lancedb (kinds auto, exact, "
+                   "ivf_pq, ivf_hnsw_sq; needs requirements-scale.txt)")
+    p.add_argument("--uri", help="lancedb: the database folder or URI, e.g. s3://bucket/path "
+                   "(default <embedding>/lance; see docs/object-storage.md)")
 
 
 def cmd_export_embeddings(args) -> int:
@@ -183,7 +194,8 @@ def cmd_serve(args) -> int:
 def register(sub) -> None:
     """Add ingest, embed, list, import-embeddings, index, export-embeddings, demo, serve to the subparsers ``sub``."""
     p = sub.add_parser("ingest", help="read a folder or table into a dataset")
-    p.add_argument("source")
+    p.add_argument("source", help="a local folder, or a table (csv, parquet, jsonl) at a path or URI "
+                   "(file://, s3://, gs://, az://; settings: docs/object-storage.md)")
     p.add_argument("--name", required=True)
     p.add_argument("--format", choices=None, help="folder, csv, parquet or jsonl (default: detect)")
     p.add_argument("--id-col")
@@ -217,6 +229,7 @@ def register(sub) -> None:
     p.add_argument("--replace", action="store_true",
                    help="recompute every row (default for an existing embedding: encode only the "
                         "rows without a vector, e.g. new or changed by ingest --update)")
+    _index_target_args(p, default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_embed)
 
@@ -227,15 +240,16 @@ def register(sub) -> None:
 
     p = sub.add_parser("import-embeddings", help="import your own vectors")
     p.add_argument("name")
-    p.add_argument("file")
+    p.add_argument("file", help="vectors (parquet, npy, csv) at a path or URI (file://, s3://, gs://, az://)")
     p.add_argument("--embedding", required=True)
     p.add_argument("--format", help="parquet, npy or csv (default: from the extension)")
-    p.add_argument("--ids-file", help="ids for an .npy file (.npy, .txt or .csv)")
+    p.add_argument("--ids-file", help="ids for an .npy file (.npy, .txt or .csv; a path or URI)")
     p.add_argument("--id-col", default="id")
     p.add_argument("--replace", action="store_true")
     p.add_argument("--skip-unknown", action="store_true", help="drop ids not in the dataset")
     p.add_argument("--index", default="exact", help="index to build: exact (default: searchable "
                    "at once), hnsw (a graph: minutes at 1M rows) or auto (by row count)")
+    _index_target_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import_embeddings)
 
@@ -247,9 +261,7 @@ def register(sub) -> None:
     p.add_argument("--m", type=int, help="HNSW links per node")
     p.add_argument("--ef-construction", type=int, help="HNSW build beam width")
     p.add_argument("--ef-search", type=int, help="HNSW query beam width")
-    p.add_argument("--backend", default="faiss", help="faiss (default) or lancedb (kinds auto, "
-                   "exact, ivf_pq, ivf_hnsw_sq; needs requirements-scale.txt)")
-    p.add_argument("--uri", help="lancedb: the database folder or URI (default <embedding>/lance)")
+    _index_target_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index)
 

@@ -134,6 +134,9 @@ def compute_embeddings(
     if uri is not None and len(specs) > 1:
         raise InputError(f"one --uri for the {len(specs)} embeddings of {ds.name!r} (image and text "
                          "rows): pass --encoder to embed one, each with its own --uri")
+    for spec in specs if backend is not None else ():  # an index that cannot take the rows: before a model loads
+        emb_name = check_name(name or encoders.encoder_name(spec), "embedding")
+        _index_target(ds, emb_name, (backend, uri), emb_name in ds.embedding_names() and not replace)
     loaded = [encoders.load_encoder(spec, load_device) for spec in specs]  # fail fast on a bad spec
     with contextlib.ExitStack() as stack:
         if run:  # connected (or refused: EngineError) before anything is written

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from core import atomic
@@ -50,7 +51,8 @@ from core.errors import (
     SchemaError,
     format_list,
 )
-from core.index import EXACT_MAX_ROWS, resolve_kind
+from core.index import EXACT_MAX_ROWS, check_index_target
+from core.locations import Location, parse_location
 from core.workspace import Dataset, check_name
 
 __all__ = ["IMPORT_FORMATS", "MAX_DIMS", "ImportReport", "export_embeddings", "import_embeddings"]
@@ -88,7 +90,7 @@ class ImportReport:
                 "uncovered": self.uncovered, "coverage": round(self.info.coverage, 6)}
 
 
-def _format_of(path: Path, format: str | None) -> str:
+def _format_of(path: Path | Location, format: str | None) -> str:
     fmt = format.lower() if format else _SUFFIXES.get(path.suffix.lower())
     if fmt not in IMPORT_FORMATS:
         raise InputError(f"unknown embedding file format {format or path.suffix or str(path)!r}; choose one "
@@ -143,32 +145,37 @@ def _kept_blocks(source: VectorFile, keep: np.ndarray | None, progress: Progress
         yield ids, block
 
 
-def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str | None = None,
+def import_embeddings(ds: Dataset, source: str | Path | Location, name: str, *, format: str | None = None,
                       ids_file: str | Path | None = None, id_col: str = "id", replace: bool = False,
-                      skip_unknown: bool = False, index_kind: str = "exact",
-                      progress: ProgressFn | None = None) -> ImportReport:
+                      skip_unknown: bool = False, index_kind: str = "exact", backend: str = "faiss",
+                      uri: str | None = None, progress: ProgressFn | None = None) -> ImportReport:
     """Import vectors from ``source`` (Parquet, NPY + ids, CSV) as embedding ``name`` of ``ds``.
 
-    ``format`` defaults to the file's extension. Rows of the dataset without a vector
-    are allowed (see ``EmbeddingInfo.coverage``). The file is streamed (ids first, then
-    the vectors block by block); a file that fails any check writes nothing. Raises
+    ``source`` (and ``ids_file``): a local path or a URI (``file://``, ``s3://``...; see
+    :mod:`core.locations`). ``format`` defaults to the file's extension. Rows of the
+    dataset without a vector are allowed (see ``EmbeddingInfo.coverage``). The file is
+    streamed (ids first, then the vectors block by block); a file that fails any check
+    writes nothing. Raises
     AlreadyExistsError (name taken, unless ``replace``), NotFoundError (missing file),
-    InputError (unknown format, unreadable file, no ids file),
+    InputError (unknown format or scheme, unreadable file, no ids file),
     SchemaError (missing id column, null or duplicate ids) and EmbeddingError
     (inconsistent or > MAX_DIMS dims, non-numeric, NaN/Inf, all-zero vectors, ids not in
     the dataset unless ``skip_unknown``, nothing left). ``progress(done, total)`` per chunk.
     ``index_kind`` defaults to "exact" so a large import is searchable in seconds; an HNSW
     graph (minutes to build at 1M rows) is then built with ``rebuild_index`` / ``catalog index``.
+    ``backend``/``uri``: where the index goes (``lancedb``: a LanceDB table in the
+    embedding's folder or at ``uri``), checked before the file is read.
     """
-    resolve_kind(index_kind, 0)
+    check_index_target(index_kind, backend, uri)
     check_name(name, "embedding")
     if name in ds.embedding_names() and not replace:
         raise AlreadyExistsError(f"embedding {name!r} already exists in {ds.name!r}; pass --replace to overwrite it")
-    path = Path(source).expanduser()
+    path = source if isinstance(source, Location) else parse_location(source)
     fmt = _format_of(path, format)
-    if path.is_dir():
+    kind = path.info().type
+    if kind == pafs.FileType.Directory:
         raise InputError(f"{str(path)!r} is a folder; give the vectors file")
-    if not path.is_file():
+    if kind != pafs.FileType.File:
         raise NotFoundError(f"embedding file {str(path)!r} does not exist")
     if ids_file is not None and fmt != "npy":
         raise InputError(f"an ids file only goes with .npy vectors; {str(path)!r} is {fmt} with its own id column")
@@ -177,7 +184,7 @@ def import_embeddings(ds: Dataset, source: str | Path, name: str, *, format: str
     meta = {"encoder": None, "source": "imported", "modalities": modalities, "imported_from": path.name}
     info = write_embedding_chunks(ds, name, _kept_blocks(vectors, keep, progress), meta,
                                   total=len(vectors.ids) - skipped, replace=replace,
-                                  index_kind=index_kind)
+                                  index_kind=index_kind, backend=backend, uri=uri)
     report = ImportReport(info, skipped, max(info.dataset_rows - info.rows, 0))
     log.info("%s", report.summary())
     return report

@@ -6,6 +6,7 @@ bytes a row), refusing null ids; :meth:`VectorFile.blocks` then yields the vecto
 block (inconsistent dims, e.g. a ragged last batch; non-numeric values; CSV rows with missing
 values; NaN/Inf; all zeros) and, after the last block, raises a typed error naming the
 first kind found and its ids. No more than one block of vectors is held at a time.
+Files are read through :mod:`core.locations`: a local path or a URI, the same code.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core._shared import ProgressFn, read_utf8_text
+from core._shared import ProgressFn, utf8_error
 from core.errors import (
     EmbeddingError,
     InputError,
@@ -29,6 +30,7 @@ from core.errors import (
     SchemaError,
     format_list,
 )
+from core.locations import Location, parse_location
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +180,10 @@ def _checked(where: str, ids: pa.Array, dims: int, raw: RawBlocks) -> VectorFile
     return VectorFile(where, ids, dims, raw)
 
 
-def _open_parquet(path: Path, where: str, id_col: str) -> VectorFile:
+def _open_parquet(loc: Location, where: str, id_col: str) -> VectorFile:
     try:
         # buffered, not pre-buffered: decode a row group piece by piece, not whole in memory
-        pf = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+        pf = pq.ParquetFile(loc.path, filesystem=loc.fs, buffer_size=1 << 20, pre_buffer=False)
         schema = pf.schema_arrow
         if id_col not in schema.names:
             raise SchemaError(f"{where} has no id column {id_col!r}; columns: {format_list(schema.names, 12)}; "
@@ -239,25 +241,30 @@ def _open_parquet(path: Path, where: str, id_col: str) -> VectorFile:
     return _checked(where, ids, dims, listed)
 
 
-def _read_ids_file(path: Path, id_col: str) -> np.ndarray:
+def _read_ids_file(path: Location, id_col: str) -> np.ndarray:
     """Ids (n,) object of str from a ``.npy`` of strings, ``.txt`` or ``.csv`` file."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise NotFoundError(f"ids file {str(path)!r} does not exist")
     try:
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            with path.readable(stream=False) as src:
+                arr = np.load(src, allow_pickle=False)
             if arr.ndim != 1 or arr.dtype.kind not in "USiu":
                 raise InputError(f"ids file {str(path)!r} must be a 1-D array of strings, got "
                                  f"{arr.dtype} of shape {arr.shape}")
             return (np.char.decode(arr, "utf-8") if arr.dtype.kind == "S" else arr).astype(str).astype(object)
         if suffix == ".txt":
-            lines = read_utf8_text(path, "ids file").split("\n")
+            data = path.read_bytes()
+            if (bad := utf8_error(path, data, "ids file")) is not None:
+                raise bad
+            lines = data.decode("utf-8-sig").split("\n")
             if lines and lines[-1] == "":
                 lines.pop()
             return np.asarray([line.removesuffix("\r") for line in lines], dtype=object)
         if suffix == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            with path.readable() as src:
+                df = pd.read_csv(src, dtype=str, keep_default_na=False)
             return df[id_col if id_col in df.columns else df.columns[0]].to_numpy(dtype=object)
     except InputError:
         raise  # already names the file and the problem
@@ -266,43 +273,69 @@ def _read_ids_file(path: Path, id_col: str) -> np.ndarray:
     raise InputError(f"unknown ids file type {suffix!r} for {str(path)!r}; use .npy, .txt or .csv")
 
 
-def _open_npy(path: Path, where: str, ids_file: str | Path | None, id_col: str) -> VectorFile:
+def _npy_blocks(loc: Location, where: str) -> tuple[tuple[int, ...], np.dtype, Callable]:
+    """(shape, dtype, blocks(step)) of an .npy: memory-mapped if local, else read front to back."""
+    if loc.local is not None:
+        arr = np.load(loc.local, mmap_mode="r", allow_pickle=False)
+        return arr.shape, arr.dtype, lambda step: (arr[i:i + step] for i in range(0, len(arr), step))
+
+    def header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
+        fmt = np.lib.format
+        return (fmt.read_array_header_1_0 if fmt.read_magic(fh) == (1, 0) else fmt.read_array_header_2_0)(fh)
+
+    with loc.open_stream() as fh:
+        shape, fortran, dtype = header(fh)
+    if fortran and len(shape) > 1:
+        raise InputError(f"{where} is a Fortran-order .npy; at a URI only C order streams (np.ascontiguousarray)")
+
+    def blocks(step: int) -> Iterator[np.ndarray]:
+        with loc.open_stream() as fh:
+            header(fh)
+            for start in range(0, shape[0], step):
+                size = min(step, shape[0] - start) * shape[1] * dtype.itemsize
+                if len(data := fh.read(size)) < size:
+                    raise InputError(f"{where} is truncated: shorter than its header's shape {shape}")
+                yield np.frombuffer(data, dtype).reshape(-1, shape[1])
+
+    return shape, dtype, blocks
+
+
+def _open_npy(path: Location, where: str, ids_file: str | Path | None, id_col: str) -> VectorFile:
     if ids_file is None:
-        found = [path.with_name(path.stem + s) for s in _IDS_SUFFIXES]
-        found = [p for p in found if p.is_file()]
+        found = [p for p in (path.sibling(path.stem + s) for s in _IDS_SUFFIXES) if p.is_file()]
         if not found:
             raise InputError(f"no ids file next to {where} (looked for {', '.join(path.stem + s for s in _IDS_SUFFIXES)}); "
                              "pass --ids-file (ids_file=...)")
         ids_path = found[0]
     else:
-        ids_path = Path(ids_file).expanduser()
+        ids_path = parse_location(ids_file)
     try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        shape, dtype, blocks = _npy_blocks(path, where)
     except ValueError as err:
         raise EmbeddingError(f"{where} holds non-numeric values (it must be a numeric array saved "
                              f"without pickle): {err}") from err
     except OSError as err:
         raise InputError(f"cannot read {where} as .npy: {err}") from err
-    if arr.dtype.kind not in "iuf":
-        raise EmbeddingError(f"{where} holds non-numeric values ({arr.dtype}); vectors must be numbers")
-    if arr.ndim != 2:
-        raise EmbeddingError(f"{where} has shape {arr.shape}; expected (rows, dims)")
+    if dtype.kind not in "iuf":
+        raise EmbeddingError(f"{where} holds non-numeric values ({dtype}); vectors must be numbers")
+    if len(shape) != 2:
+        raise EmbeddingError(f"{where} has shape {shape}; expected (rows, dims)")
     ids = _read_ids_file(ids_path, id_col)
-    if len(ids) != arr.shape[0]:
-        raise EmbeddingError(f"{str(ids_path)!r} has {len(ids):,} ids but {where} has {arr.shape[0]:,} vectors")
-    step = chunk_rows(arr.shape[1])
+    if len(ids) != shape[0]:
+        raise EmbeddingError(f"{str(ids_path)!r} has {len(ids):,} ids but {where} has {shape[0]:,} vectors")
+    step = chunk_rows(shape[1])
 
     def rows(checks: _BlockChecks):
-        for start in range(0, arr.shape[0], step):
-            block = arr[start:start + step]
+        for block in blocks(step):
             yield block, None, len(block)
 
-    return _checked(where, pa.array(ids, pa.large_string()), arr.shape[1], rows)
+    return _checked(where, pa.array(ids, pa.large_string()), shape[1], rows)
 
 
-def _open_csv(path: Path, where: str, id_col: str) -> VectorFile:
+def _open_csv(path: Location, where: str, id_col: str) -> VectorFile:
     try:
-        columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        with path.readable() as src:
+            columns = [str(c) for c in pd.read_csv(src, nrows=0).columns]
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(f"cannot read {where} as CSV: {err}") from err
     if id_col in columns:
@@ -314,45 +347,48 @@ def _open_csv(path: Path, where: str, id_col: str) -> VectorFile:
     dims = [c for c in columns if c != idc]
     step = chunk_rows(len(dims))
     try:  # the ids first (one column), then the vectors (every other) with the same parser
-        parts = [pa.array(chunk[idc].astype(object).where(chunk[idc].notna(), None).to_numpy(),
-                          pa.large_string())
-                 for chunk in pd.read_csv(path, usecols=[idc], dtype=str, keep_default_na=False,
-                                          chunksize=1 << 20)]
+        with path.readable() as src:
+            parts = [pa.array(chunk[idc].astype(object).where(chunk[idc].notna(), None).to_numpy(),
+                              pa.large_string())
+                     for chunk in pd.read_csv(src, usecols=[idc], dtype=str, keep_default_na=False,
+                                              chunksize=1 << 20)]
     except (ValueError, pd.errors.ParserError) as err:
         raise InputError(f"cannot read {where} as CSV: {err}") from err
     ids = pa.concat_arrays(parts) if parts else pa.array([], pa.large_string())
 
     def rows(checks: _BlockChecks):
         try:
-            reader = pd.read_csv(path, chunksize=step, dtype={idc: str}, keep_default_na=False,
-                                 na_values={c: _NA for c in dims})
-            for chunk in reader:
-                values = chunk[dims]
-                for col in [c for c in dims if not pd.api.types.is_numeric_dtype(values[c].dtype)]:
-                    num = pd.to_numeric(values[col], errors="coerce")
-                    bad = np.flatnonzero(num.isna().to_numpy() & values[col].notna().to_numpy())
-                    checks.non_numeric.add([f"column {col!r}, id {chunk[idc].iloc[i]!r}: {values[col].iloc[i]!r}"
-                                            for i in bad[:5]], len(bad))
-                    values = values.assign(**{col: num})
-                missing = np.flatnonzero(values.isna().to_numpy().any(axis=1))
-                if len(missing):
-                    checks.missing.add([repr(chunk[idc].iloc[i]) for i in missing[:5]], len(missing))
-                yield values.to_numpy(dtype=np.float64), None, len(chunk)
+            with path.readable() as src:
+                for chunk in pd.read_csv(src, chunksize=step, dtype={idc: str}, keep_default_na=False,
+                                         na_values={c: _NA for c in dims}):
+                    values = chunk[dims]
+                    for col in [c for c in dims if not pd.api.types.is_numeric_dtype(values[c].dtype)]:
+                        num = pd.to_numeric(values[col], errors="coerce")
+                        bad = np.flatnonzero(num.isna().to_numpy() & values[col].notna().to_numpy())
+                        checks.non_numeric.add([f"column {col!r}, id {chunk[idc].iloc[i]!r}: {values[col].iloc[i]!r}"
+                                                for i in bad[:5]], len(bad))
+                        values = values.assign(**{col: num})
+                    missing = np.flatnonzero(values.isna().to_numpy().any(axis=1))
+                    if len(missing):
+                        checks.missing.add([repr(chunk[idc].iloc[i]) for i in missing[:5]], len(missing))
+                    yield values.to_numpy(dtype=np.float64), None, len(chunk)
         except (ValueError, pd.errors.ParserError) as err:
             raise InputError(f"cannot read {where} as CSV: {err}") from err
 
     return _checked(where, ids, len(dims), rows)
 
 
-def open_vectors(path: Path, fmt: str, *, ids_file: str | Path | None = None,
+def open_vectors(path: Location | Path | str, fmt: str, *, ids_file: str | Path | None = None,
                  id_col: str = "id") -> VectorFile:
-    """Open ``path`` as ``fmt`` (one of parquet, npy, csv): its ids and dims, checked.
+    """Open ``path`` (a Location, local path or URI; ``ids_file`` too) as ``fmt`` (one of
+    parquet, npy, csv): its ids and dims, checked.
 
     Raises NotFoundError (missing ids file), InputError (unreadable file, no ids file),
     SchemaError (missing id column, null ids) and EmbeddingError (no or too many dims,
     ids and vectors of different counts, no rows); bad values are found by
     :meth:`VectorFile.blocks`.
     """
+    path = path if isinstance(path, Location) else parse_location(path)
     where = repr(str(path))
     if fmt == "parquet":
         return _open_parquet(path, where, id_col)

@@ -78,6 +78,14 @@ def short_name(name_or_path: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-") or "model"
 
 
+def encoder_name(spec: str) -> str:
+    """The name an encoder of ``spec`` has (its embedding's default name), without loading it:
+    ``text:minilm`` → ``minilm``, ``clip:/models/clip-ViT-B-32`` → ``clip-ViT-B-32``.
+    EncoderError on an unknown spec."""
+    kind, _, arg = normalise_spec(spec).partition(":")
+    return arg if kind in _FIXED_SPECS else short_name(arg)
+
+
 def describe_encoder(spec: str) -> str:
     """One line describing ``spec`` (without loading it).
 

@@ -26,7 +26,6 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-import lancedb
 import numpy as np
 
 from core import atomic
@@ -39,7 +38,7 @@ from core.index.lance_subset import (
     LOCAL_MAX_ROWS, LanceSubset, keep_members, local_top, make_subset, post_limit, read_row_ids, take_vectors,
 )
 from core.index.lance_table import (
-    ANN_KINDS, TABLE, batches, check_lance_params, create_table, create_vector_index,
+    ANN_KINDS, TABLE, batches, check_lance_params, connect, create_table, create_vector_index,
     has_vector_index, in_slots, open_table, partitions, read_rows, read_slots, resolve_lance_kind,
 )
 
@@ -343,7 +342,7 @@ class LanceIndex:
         if self._scratch is not None:
             self._cleanup()  # the scratch folder, now empty
             self._scratch = self._cleanup = None
-        self._table = lancedb.connect(str(target)).open_table(TABLE)
+        self._table = connect(str(target)).open_table(TABLE)
         self._root = str(target)
 
     @classmethod

@@ -6,13 +6,15 @@ every filter names), ``id`` string (the row's id), ``vector`` fixed_size_list<fl
 (L2-normalised). Filters are built with :mod:`lancedb.expr` over integer slots
 (``col("slot").isin([...])``): no user text ever enters a SQL string, and LanceDB quotes
 any literal it renders. ``uri`` is a LanceDB database (a local folder or an object-store
-URI such as ``s3://bucket/path``, settings through LanceDB's ``storage_options``/env).
+URI such as ``s3://bucket/path``): credentials from the environment, other settings from
+``$CATALOG_STORAGE_OPTIONS`` as LanceDB ``storage_options`` (:mod:`core.locations`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +22,9 @@ from typing import Any
 
 # LanceDB's Rust logger prints WARN lines for routine work ("No existing dataset ... will be
 # created") on stderr, where the CLI's one-line errors go; errors only, unless the user set it.
-os.environ.setdefault("LANCE_LOG", "error")
+os.environ.setdefault("LANCEDB_LOG", "error")  # lancedb 0.40's env_logger variable
 
-import lancedb  # reads LANCE_LOG when first imported
+import lancedb  # reads LANCEDB_LOG when first imported
 import numpy as np
 import pyarrow as pa
 from lancedb.expr import Expr, col
@@ -30,8 +32,9 @@ from lancedb.index import IvfHnswSq, IvfPq
 
 from core import atomic
 from core._shared import ProgressFn, check_positive_int
-from core.errors import EmbeddingError, IndexStateError, InputError, format_list
+from core.errors import CatalogError, EmbeddingError, IndexStateError, InputError, format_list
 from core.index.faiss_build import unit_chunks
+from core.locations import lance_storage_options
 
 TABLE = "vectors"
 LANCE_KINDS = ("auto", "exact", "ivf_pq", "ivf_hnsw_sq")
@@ -42,10 +45,12 @@ ANN_KINDS = ("ivf_pq", "ivf_hnsw_sq")
 INDEX_MIN_ROWS = 10_000
 TRAIN_MIN_ROWS = 256  # PQ's 8-bit codebooks need this many rows; fewer: scanned until optimize()
 MAX_PARTITIONS = 4096
-# nprobes 20 of sqrt(n) partitions, 10 x k candidates re-ranked on the stored vectors.
+# nprobes 10 of sqrt(n) partitions, 10 x k candidates re-ranked on the stored vectors.
 # 20k x 32 clustered, 141 partitions, recall@10: PQ 4 dims per code 0.980 (8 dims: 0.867,
-# refine 20: 0.955), ~2.5 ms a query; without refine (1) 0.47.
-LANCE_DEFAULTS: dict[str, int] = {"nprobes": 20, "refine_factor": 10}
+# refine 20: 0.955), ~2.5 ms a query; without refine (1) 0.47. 1M x 384 MiniLM-like, 1,000
+# partitions (bench_backends.py, quiet): nprobes 10 / 20: 8.0 / 10.5 ms, recall 0.976 / 0.978
+# (the PQ codes bound it; refine 20: 0.989 at 12.5 ms).
+LANCE_DEFAULTS: dict[str, int] = {"nprobes": 10, "refine_factor": 10}
 BUILD_PARAMS = {"ivf_pq": ("num_partitions", "num_sub_vectors"),
                 "ivf_hnsw_sq": ("num_partitions", "m", "ef_construction", "ef")}
 LANCE_PARAMS = ("nprobes", "refine_factor", "num_partitions", "num_sub_vectors", "m", "ef_construction", "ef")
@@ -117,6 +122,21 @@ def check_writable(uri: str) -> None:
         raise InputError(f"LanceDB URI {uri!r} is not writable: {err.strerror or err}") from err
 
 
+def _first_line(err: BaseException, limit: int = 240) -> str:
+    """The first line of ``err``, at most ``limit`` characters, led by the object store's error
+    code when it names one (LanceDB's S3 errors carry a whole debug dump)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    code = re.search(r"<Code>(\w+)</Code>", str(err))
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return f"{code[1]}: {text}" if code else text
+
+
+def connect(uri: str) -> Any:
+    """The LanceDB database at ``uri`` with :func:`~core.locations.lance_storage_options`
+    (None for a local folder); InputError if those settings are malformed."""
+    return lancedb.connect(uri, storage_options=lance_storage_options(uri))
+
+
 def schema_of(dims: int) -> pa.Schema:
     return pa.schema([pa.field("slot", pa.int64(), nullable=False), pa.field("id", pa.string(), nullable=False),
                       pa.field("vector", pa.list_(pa.float32(), dims), nullable=False)])
@@ -156,7 +176,7 @@ def create_table(uri: str, dims: int, data: Iterator[pa.RecordBatch]) -> Any:
     cannot be written."""
     check_writable(uri)
     try:
-        db = lancedb.connect(uri)
+        db = connect(uri)
         if TABLE in db.list_tables().tables:
             old = table_dims(db.open_table(TABLE))
             if old is not None and old != dims:
@@ -164,8 +184,10 @@ def create_table(uri: str, dims: int, data: Iterator[pa.RecordBatch]) -> Any:
                                      f"these are {dims}-d (use another --uri)")
         reader = pa.RecordBatchReader.from_batches(schema_of(dims), data)
         return db.create_table(TABLE, reader, schema=schema_of(dims), mode="overwrite")
-    except (OSError, RuntimeError) as err:
-        raise InputError(f"LanceDB URI {uri!r} is not writable: {err}") from err
+    except CatalogError:
+        raise
+    except (OSError, RuntimeError, ValueError) as err:  # ValueError: e.g. an object store's missing bucket
+        raise InputError(f"LanceDB URI {uri!r} is not writable: {_first_line(err)}") from err
 
 
 def open_table(uri: str, dims: int, where: Path) -> Any:
@@ -174,9 +196,12 @@ def open_table(uri: str, dims: int, where: Path) -> Any:
     if is_local(uri) and not (local_path(uri) / f"{TABLE}.lance").is_dir():
         raise IndexStateError(f"index in {where} is missing its LanceDB table at {uri!r}")
     try:
-        table = lancedb.connect(uri).open_table(TABLE)
+        table = connect(uri).open_table(TABLE)
+    except InputError:
+        raise  # malformed $CATALOG_STORAGE_OPTIONS: the settings, not the table, are wrong
     except (OSError, RuntimeError, ValueError) as err:
-        raise IndexStateError(f"LanceDB table at {uri!r} (index in {where}) is unreadable: {err}") from err
+        raise IndexStateError(f"LanceDB table at {uri!r} (index in {where}) is unreadable: "
+                              f"{_first_line(err)}") from err
     found = table_dims(table)
     if found != dims:
         what = f"{found}-d vectors" if found is not None else "no Catalog vectors (slot, id, vector)"

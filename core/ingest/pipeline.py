@@ -8,6 +8,10 @@ a second writes the rows batch by batch (:mod:`core.ingest.writer`). The dataset
 is built in a temp dir and swapped in only when complete, so any error leaves the
 workspace unchanged. Rows whose image is corrupt, empty or missing are kept with
 ``ingest_issue`` set.
+
+A table source is a local path or a URI (``file://``, ``s3://``, ``gs://``, ``az://``...:
+:mod:`core.locations`), read through the same code. Image files stay local: a table at an
+object store with image paths needs ``image_root``, a local folder; folders are local.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import posixpath
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.fs as pafs
 
 from core._shared import ProgressFn, check_positive_int, read_utf8_text
 from core.errors import (
@@ -40,6 +45,7 @@ from core.ingest.readers import read_captions, scan_folder
 from core.ingest.report import IngestReport, Tally, counts_text
 from core.ingest.tables import open_table
 from core.ingest.writer import TablePlan, folder_table, save_dataset
+from core.locations import Location, is_uri, parse_location
 from core.workspace import Workspace, check_name
 
 log = logging.getLogger(__name__)
@@ -50,25 +56,28 @@ _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parque
 DEFAULT_BATCH_ROWS = 131_072  # rows read, checked and written at a time
 
 
-def detect_format(source: Path) -> str:
+def detect_format(source: str | Path | Location) -> str:
     """``folder`` for a directory, else from the suffix (.csv/.tsv, .parquet/.pq,
-    .jsonl/.ndjson/.json). Raises InputError naming the file and :data:`FORMATS`."""
-    source = Path(source)
-    if source.is_dir():
+    .jsonl/.ndjson/.json) of a path, URI or Location. Raises InputError naming the file
+    and :data:`FORMATS`."""
+    shown = str(source) if isinstance(source, Location) or is_uri(source) else str(Path(source))
+    loc = source if isinstance(source, Location) else parse_location(source)
+    if loc.is_dir():
         return "folder"
-    fmt = _SUFFIXES.get(source.suffix.lower())
+    fmt = _SUFFIXES.get(loc.suffix.lower())
     if fmt is None:
-        raise InputError(f"cannot tell the format of {str(source)!r} from its extension; "
+        raise InputError(f"cannot tell the format of {shown!r} from its extension; "
                          f"pass a format: one of {', '.join(FORMATS)}")
     return fmt
 
 
-def ingest(ws: Workspace, source: str | Path, name: str, *, format: str | None = None,
+def ingest(ws: Workspace, source: str | Path | Location, name: str, *, format: str | None = None,
            id_col: str | None = None, text_col: str | None = None, image_col: str | None = None,
            label_col: str | None = None, image_root: str | Path | None = None,
            replace: bool = False, skip_invalid: bool = False, update: bool = False,
            keep_missing: bool = False, progress: ProgressFn | None = None) -> IngestReport:
-    """Ingest ``source`` (folder or table) as dataset ``name``; ``format`` None = detect.
+    """Ingest ``source`` (folder or table; a table may be at a URI) as dataset ``name``;
+    ``format`` None = detect.
 
     ``update``: bring the existing dataset ``name`` up to date with ``source`` instead of
     replacing it: ids compared, rows added / changed / removed (kept with ``keep_missing``),
@@ -89,14 +98,14 @@ def ingest(ws: Workspace, source: str | Path, name: str, *, format: str | None =
         extra = [k for k, v in given.items() if v is not None]
         if extra:
             raise InputError(f"{', '.join(extra)} only apply to tables (csv, parquet, jsonl), "
-                             f"not to the folder {str(src)!r}")
+                             f"not to the folder {src.uri!r}")
         return ingest_folder(ws, src, name, progress=progress, **modes)
     return ingest_table(ws, src, name, format=fmt, id_col=id_col, text_col=text_col,
                         image_col=image_col, label_col=label_col, image_root=image_root,
                         skip_invalid=skip_invalid, progress=progress, **modes)
 
 
-def ingest_folder(ws: Workspace, source: str | Path, name: str, *, replace: bool = False,
+def ingest_folder(ws: Workspace, source: str | Path | Location, name: str, *, replace: bool = False,
                   update: bool = False, keep_missing: bool = False,
                   progress: ProgressFn | None = None) -> IngestReport:
     """Every image under ``source`` (recursive, sorted) becomes one row.
@@ -105,13 +114,17 @@ def ingest_folder(ws: Workspace, source: str | Path, name: str, *, replace: bool
     subfolder (None at the root); text from ``captions.csv`` (``file,text``) or a sidecar
     ``<stem>.txt``. Metadata: ``file_size``, ``width``, ``height`` (nullable Int64).
     ``update``/``keep_missing`` as in :func:`ingest`. Raises MediaError if no image is
-    readable or a symlink leaves the folder.
+    readable or a symlink leaves the folder, InputError for a folder at an object store.
     """
     src = _check_target(ws, source, name, replace, update, keep_missing)
+    if src.local is None:
+        raise InputError(f"{src.uri!r} is a folder at an object store; image folders are read "
+                         "from the local disk only: copy it locally, or ingest a table "
+                         "(csv, parquet, jsonl) from the store with --image-root DIR")
     if not src.is_dir():
-        raise InputError(f"{str(src)!r} is not a folder; for a table use format csv, parquet "
+        raise InputError(f"{src.uri!r} is not a folder; for a table use format csv, parquet "
                          "or jsonl")
-    root = src.resolve()
+    root = src.local.resolve()
     check_media_root(ws, name, root)
     images, sizes, sidecars, skipped = scan_folder(root, ws.home)
     captions = read_captions(root)
@@ -157,7 +170,7 @@ def ingest_folder(ws: Workspace, source: str | Path, name: str, *, replace: bool
                  skipped, replace, update, keep_missing)
 
 
-def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | None = None,
+def ingest_table(ws: Workspace, source: str | Path | Location, name: str, *, format: str | None = None,
                  id_col: str | None = None, text_col: str | None = None,
                  image_col: str | None = None, label_col: str | None = None,
                  image_root: str | Path | None = None, replace: bool = False,
@@ -178,24 +191,31 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
     duplicate ids, empty text unless ``skip_invalid``), InputError (unreadable file,
     ``batch_rows`` not a whole number >= 1), MediaError (image path outside the root, or
     every image unreadable). ``update``/``keep_missing`` as in :func:`ingest`.
+
+    ``source``: a local path or a URI (:mod:`core.locations`; NotFoundError if missing,
+    InputError on an unknown scheme). Images stay local: the image paths of a table at an
+    object store resolve against ``image_root`` only (InputError without it, or for a URI).
     """
     src = _check_target(ws, source, name, replace, update, keep_missing)
     fmt = format or detect_format(src)
     if fmt not in FORMATS[1:]:
         raise InputError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS[1:])}")
     if src.is_dir():
-        raise InputError(f"{str(src)!r} is a folder, not a {fmt} table; use format 'folder'")
+        raise InputError(f"{src.uri!r} is a folder, not a {fmt} table; use format 'folder'")
+    if image_root is not None and is_uri(image_root) and not str(image_root).startswith("file://"):
+        raise InputError(f"image root {str(image_root)!r} is a URI; images are read from the "
+                         "local disk only: give a local folder")
     batch_rows = check_positive_int(batch_rows, "batch_rows")
     raw_cols = {c for c in (id_col, text_col, image_col, label_col, *DEFAULT_COLUMN_NAMES) if c}
     reader = open_table(src, fmt, raw_cols, batch_rows)
     tick = _Ticker(progress, reader.passes, reader.total_rows)
     reader.prepare(tick)
     if reader.total_rows == 0:
-        raise SchemaError(f"table {str(src)!r} has no rows")
+        raise SchemaError(f"table {src.uri!r} has no rows")
     cols = pick_columns(reader.columns, src, id_col=id_col, text_col=text_col,
                         image_col=image_col, label_col=label_col)
     if cols["text"] is None and cols["image"] is None:
-        raise SchemaError(f"table {str(src)!r} has neither a text nor an image column; columns "
+        raise SchemaError(f"table {src.uri!r} has neither a text nor an image column; columns "
                           f"present: {format_list(reader.columns, 30)}; pass --text-col or "
                           "--image-col")
     scan = scan_table(reader, cols, tick)
@@ -203,7 +223,11 @@ def ingest_table(ws: Workspace, source: str | Path, name: str, *, format: str | 
     skipped = check_scan(scan, reader, src, cols, skip_invalid)
     root = None
     if scan.image_rows:
-        root = Path(image_root).expanduser() if image_root is not None else src.parent
+        if image_root is None and src.local is None:
+            raise InputError(f"table {src.uri!r} has image paths ({scan.image_rows:,} rows) but "
+                             "images are read from the local disk only: pass --image-root DIR "
+                             "(image_root=...), the local folder they are relative to")
+        root = _local_root(image_root) if image_root is not None else src.local.parent
         if not root.is_dir():
             raise NotFoundError(f"image root {str(root)!r} does not exist or is not a folder")
         root = root.resolve()
@@ -225,17 +249,23 @@ def _save(ws: Workspace, name: str, schema, tables, tally: Tally, info: dict,
     return save_dataset(ws, name, schema, tables, tally, info, skipped, replace)
 
 
-def _check_target(ws: Workspace, source: str | Path, name: str, replace: bool,
-                  update: bool = False, keep_missing: bool = False) -> Path:
+def _local_root(image_root: str | Path) -> Path:
+    """``image_root`` as a local path (``~`` expanded; a ``file://`` URI as its path)."""
+    loc = parse_location(image_root) if is_uri(image_root) else None
+    return loc.local if loc is not None and loc.local is not None else Path(image_root).expanduser()
+
+
+def _check_target(ws: Workspace, source: str | Path | Location, name: str, replace: bool,
+                  update: bool = False, keep_missing: bool = False) -> Location:
     check_name(name)
     if update and replace:
         raise InputError("update and replace exclude each other: --update keeps the dataset's "
                          "vectors for unchanged rows, --replace starts over")
     if keep_missing and not update:
         raise InputError("--keep-missing (keep_missing=True) only applies with --update (update=True)")
-    src = Path(source).expanduser().absolute()
-    if not src.exists():
-        raise NotFoundError(f"source {str(src)!r} does not exist")
+    src = source if isinstance(source, Location) else parse_location(source)
+    if src.info().type == pafs.FileType.NotFound:
+        raise NotFoundError(f"source {src.uri!r} does not exist")
     if update and not ws.has_dataset(name):
         raise NotFoundError(f"no dataset {name!r} in {ws.home} to update; ingest it first "
                             "(without --update)")
@@ -262,10 +292,11 @@ class _Ticker:
             self.progress((self.rows + rows) // self.passes, self.total or 0)
 
 
-def _info(name: str, src: Path, fmt: str, columns: dict[str, str | None],
+def _info(name: str, src: Location, fmt: str, columns: dict[str, str | None],
           media_root: Path | None) -> dict:
     return {"name": name, "media_root": str(media_root) if media_root else None,
-            "source": str(src.resolve()), "format": fmt, "columns": columns,
+            "source": str(src.local.resolve()) if src.local is not None else src.uri,
+            "format": fmt, "columns": columns,
             "default_embedding": None}
 
 

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from core._shared import utf8_error
 from core.errors import InputError, MediaError, SchemaError, format_list
+from core.locations import Location
 from core.workspace import is_within
 
 log = logging.getLogger(__name__)
@@ -68,27 +69,36 @@ def _read_parquet(path: Path, str_cols: set[str], nrows: int | None = None) -> p
         raise InputError(f"cannot read {str(path)!r} as Parquet: {exc}") from None
 
 
-def jsonl_records(path: Path) -> Iterator[dict]:
-    """The JSON object of each line of ``path`` in order (blank lines skipped), read lazily;
-    InputError names the bad line (not UTF-8, not JSON, not an object)."""
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{str(path)!r} line {lineno} is not valid UTF-8 (byte "
-                                 f"{exc.start} of the line); re-save the file as UTF-8") from None
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{str(path)!r} line {lineno} is not valid JSON: {exc.msg} "
-                                 f"(column {exc.colno}); expected one object per line") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{str(path)!r} line {lineno} holds a JSON "
-                                 f"{type(record).__name__}, expected one object per line")
-            yield record
+def jsonl_records(path: Path | Location) -> Iterator[dict]:
+    """The JSON object of each line of ``path`` (a local path, or a Location: local or at a
+    URI) in order (blank lines skipped), read lazily; InputError names the bad line (not
+    UTF-8, not JSON, not an object) or a read that failed."""
+    try:
+        with path.open_lines() if isinstance(path, Location) else open(path, "rb") as fh:
+            yield from _records(path, fh)
+    except OSError as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc}") from None
+
+
+def _records(path: Path | Location, fh) -> Iterator[dict]:
+    """The records of the binary lines ``fh`` of ``path`` (see :func:`jsonl_records`)."""
+    for lineno, raw in enumerate(fh, 1):
+        try:
+            text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{str(path)!r} line {lineno} is not valid UTF-8 (byte "
+                             f"{exc.start} of the line); re-save the file as UTF-8") from None
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{str(path)!r} line {lineno} is not valid JSON: {exc.msg} "
+                             f"(column {exc.colno}); expected one object per line") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{str(path)!r} line {lineno} holds a JSON "
+                             f"{type(record).__name__}, expected one object per line")
+        yield record
 
 
 def _read_jsonl(path: Path, str_cols: set[str], nrows: int | None = None) -> pd.DataFrame:

@@ -13,7 +13,8 @@
 A reader yields ``pa.Table`` batches of at most ``batch_rows`` rows. CSV types are settled by
 the first :meth:`TableReader.scan`, JSONL columns and types by :meth:`TableReader.prepare`;
 every batch of :meth:`TableReader.batches` then has the same schema. Errors are typed and
-name the file (and the line, byte or column).
+name the file (and the line, byte or column). A table is read through its
+:class:`~core.locations.Location`: a local path or an object-store URI, the same code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 
 from core.errors import InputError, SchemaError
 from core.ingest.readers import jsonl_records
+from core.locations import Location, parse_location
 
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
 #: pandas' default NA tokens (``pandas.read_csv`` ``na_values``)
@@ -48,13 +50,14 @@ _CSV_MAX_BLOCK = 1 << 30
 class TableReader:
     """One table file read in batches (see the module docstring). ``columns`` (source order)
     and ``total_rows`` (None until known) describe it; ``passes`` is how many times an
-    ingest reads it (for progress)."""
+    ingest reads it (for progress). ``source``: a Location, or a path / URI to parse."""
 
     passes = 2
 
-    def __init__(self, path: Path, raw_cols: set[str], batch_rows: int) -> None:
-        self.path, self.raw_cols, self.batch_rows = path, raw_cols, batch_rows
-        self.where = repr(str(path))
+    def __init__(self, source: Location | Path | str, raw_cols: set[str], batch_rows: int) -> None:
+        self.source = source if isinstance(source, Location) else parse_location(source)
+        self.raw_cols, self.batch_rows = raw_cols, batch_rows
+        self.where = repr(str(self.source))
         self.columns: list[str] = []
         self.total_rows: int | None = None
         self.pandas_metadata: dict | None = None
@@ -85,11 +88,12 @@ class TableReader:
 
 # ---- Parquet ------------------------------------------------------------------------
 class ParquetReader(TableReader):
-    def __init__(self, path: Path, raw_cols: set[str], batch_rows: int) -> None:
-        super().__init__(path, raw_cols, batch_rows)
+    def __init__(self, source: Location | Path | str, raw_cols: set[str], batch_rows: int) -> None:
+        super().__init__(source, raw_cols, batch_rows)
         try:
             # not pre-buffered: pyarrow would keep every column chunk read until the file closes
-            self._file = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+            self._file = pq.ParquetFile(self.source.path, filesystem=self.source.fs,
+                                        pre_buffer=False, buffer_size=1 << 20)
         except (*_ARROW_ERRORS, OSError) as exc:
             raise InputError(f"cannot read {self.where} as Parquet: {exc}") from None
         self._schema = self._file.schema_arrow
@@ -141,15 +145,15 @@ def _fits(values: pa.Array, kind: pa.DataType) -> bool:
 
 
 class CsvReader(TableReader):
-    def __init__(self, path: Path, raw_cols: set[str], batch_rows: int) -> None:
-        super().__init__(path, raw_cols, batch_rows)
-        self._delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    def __init__(self, source: Location | Path | str, raw_cols: set[str], batch_rows: int) -> None:
+        super().__init__(source, raw_cols, batch_rows)
+        self._delimiter = "\t" if self.source.suffix.lower() == ".tsv" else ","
         self._block = _CSV_BLOCK
         first = next(self._text_batches(header=True), None)
         if first is None:
             raise SchemaError(f"table {self.where} is empty (no header, no rows)")
         if any(pa.types.is_binary(t) for t in first.schema.types):  # bytes that are not UTF-8
-            raise utf8_problem(path) or InputError(f"file {self.where} is not UTF-8 text")
+            raise utf8_problem(self.source) or InputError(f"file {self.where} is not UTF-8 text")
         self.columns = _mangle([str(v) for v in first.slice(0, 1).to_pylist()[0].values()])
         self._types = {c: pa.string() if c in raw_cols else pa.null() for c in self.columns}
         self._settled = False
@@ -164,7 +168,7 @@ class CsvReader(TableReader):
         text = {f"f{i}": pa.string() for i in range(width or 0)}
         convert = pv.ConvertOptions(column_types=text, null_values=[], strings_can_be_null=False,
                                     quoted_strings_can_be_null=False)
-        return pv.open_csv(self.path, read_options=read, parse_options=parse,
+        return pv.open_csv(self.source.open_stream(), read_options=read, parse_options=parse,
                            convert_options=convert)
 
     def _guard(self, step: Callable):
@@ -181,7 +185,7 @@ class CsvReader(TableReader):
         if "Empty CSV file" in text:
             return SchemaError(f"table {self.where} is empty (no header, no rows)")
         if "invalid UTF8" in text:
-            return utf8_problem(self.path) or InputError(f"file {self.where} is not UTF-8 text")
+            return utf8_problem(self.source) or InputError(f"file {self.where} is not UTF-8 text")
         return InputError(f"cannot parse {self.where} as CSV: {text}")
 
     def _text_batches(self, header: bool = False) -> Iterator[pa.RecordBatch]:
@@ -246,30 +250,32 @@ class CsvReader(TableReader):
             self._types = {c: pa.float64() if t == pa.null() else t for c, t in self._types.items()}
 
 
-def utf8_problem(path: Path) -> InputError | None:
-    """InputError naming the offset, line and value of the first byte of ``path`` that is
-    not UTF-8 (a leading byte-order mark allowed), read in chunks; None if it all decodes."""
+def utf8_problem(source: Location | Path | str) -> InputError | None:
+    """InputError naming the offset, line and value of the first byte of ``source`` (a
+    Location, path or URI) that is not UTF-8 (a leading byte-order mark allowed), read in
+    chunks; None if it all decodes."""
+    loc = source if isinstance(source, Location) else parse_location(source)
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, lines = 0, 1
-    with open(path, "rb") as fh:
-        head = fh.read(len(codecs.BOM_UTF8))
-        offset = len(head) if head == codecs.BOM_UTF8 else 0
-        fh.seek(offset)
+    lines = 1
+    with loc.open_stream() as fh:
+        chunk = fh.read(1 << 22)
+        offset = len(codecs.BOM_UTF8) if chunk.startswith(codecs.BOM_UTF8) else 0
+        chunk = chunk[offset:]
         while True:
-            chunk = fh.read(1 << 22)
             try:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as err:
                 pending = len(err.object) - len(chunk)
                 at = offset - pending + err.start
                 line = lines + err.object.count(b"\n", 0, err.start)
-                return InputError(f"file {str(path)!r} is not UTF-8 text: byte "
+                return InputError(f"file {str(loc)!r} is not UTF-8 text: byte "
                                   f"0x{err.object[err.start]:02x} at offset {at} (line {line}) "
                                   "cannot be decoded; save it as UTF-8")
             if not chunk:
                 return None
             offset += len(chunk)
             lines += chunk.count(b"\n")
+            chunk = fh.read(1 << 22)
 
 
 # ---- JSONL --------------------------------------------------------------------------
@@ -303,12 +309,12 @@ def _promoted(old: pa.DataType | None, new: pa.DataType | None) -> pa.DataType |
 class JsonlReader(TableReader):
     passes = 3
 
-    def __init__(self, path: Path, raw_cols: set[str], batch_rows: int) -> None:
-        super().__init__(path, raw_cols, batch_rows)
+    def __init__(self, source: Location | Path | str, raw_cols: set[str], batch_rows: int) -> None:
+        super().__init__(source, raw_cols, batch_rows)
         self._types: dict[str, pa.DataType | None] = {}
 
     def _chunks(self) -> Iterator[list[dict]]:
-        records = jsonl_records(self.path)
+        records = jsonl_records(self.source)
         while chunk := list(itertools.islice(records, self.batch_rows)):
             yield chunk
 
@@ -346,10 +352,12 @@ class JsonlReader(TableReader):
 READERS = {"parquet": ParquetReader, "csv": CsvReader, "jsonl": JsonlReader}
 
 
-def open_table(path: Path, fmt: str, raw_cols: set[str], batch_rows: int) -> TableReader:
-    """A :class:`TableReader` for ``path`` read as ``fmt`` (parquet, csv or jsonl).
-    Raises InputError (unreadable file), SchemaError (an empty CSV)."""
-    return READERS[fmt](path, raw_cols, batch_rows)
+def open_table(source: Location | Path | str, fmt: str, raw_cols: set[str],
+               batch_rows: int) -> TableReader:
+    """A :class:`TableReader` for ``source`` (a Location, local path or URI) read as ``fmt``
+    (parquet, csv or jsonl). Raises InputError (unreadable file, unknown scheme),
+    NotFoundError (a missing file), SchemaError (an empty CSV)."""
+    return READERS[fmt](source, raw_cols, batch_rows)
 
 
 __all__ = ["PANDAS_NA", "CsvReader", "JsonlReader", "ParquetReader", "TableReader",

@@ -76,3 +76,29 @@ def test_bad_backend_uri_or_width_exits_2_with_one_line(notes: Path, tmp_path: P
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], out.stderr
     assert tree_hash(notes) == before
+
+
+def test_import_embeddings_and_embed_write_straight_into_lancedb(notes: Path, tmp_path: Path) -> None:
+    uri = tmp_path / "lake"
+    out = catalog(notes, "import-embeddings", "notes", tmp_path / "base.npy", "--embedding", "direct",
+                  "--backend", "lancedb", "--uri", uri, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["embedding"]["index_backend"] == "lancedb" and (uri / "vectors.lance").is_dir()
+    found = catalog(notes, "search", "notes", "--id", "n03", "-k", "4", "--embedding", "direct", "--json")
+    assert [r["id"] for r in json.loads(found.stdout)["results"]] == [r["id"] for r in _search(notes)]
+    out = catalog(notes, "embed", "notes", "--backend", "lancedb", "--json")
+    assert out.returncode == 0, out.stderr
+    (emb,) = json.loads(out.stdout)["embeddings"]
+    folder = notes / "datasets" / "notes" / "embeddings" / emb["name"]
+    assert emb["index_backend"] == "lancedb" and (folder / "lance").is_dir()
+    before = tree_hash(notes)
+    for args, message in ((("import-embeddings", "notes", tmp_path / "base.npy", "--embedding", "x",
+                            "--backend", "annoy"), "unknown index backend 'annoy'"),
+                          (("import-embeddings", "notes", tmp_path / "base.npy", "--embedding", "x",
+                            "--backend", "lancedb", "--uri", tmp_path / "base.npy"), "is not writable"),
+                          (("embed", "notes", "--backend", "faiss"), "has a lancedb index; new rows go to that index")):
+        out = catalog(notes, *args)
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], out.stderr
+    assert tree_hash(notes) == before
