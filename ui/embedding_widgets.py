@@ -10,6 +10,8 @@ message shown once on the next run (:func:`ui.messages.flash`).
 
 from __future__ import annotations
 
+import importlib.util
+
 import io
 import tempfile
 import zipfile
@@ -171,15 +173,22 @@ INDEX_KINDS = {"auto": f"auto (exact up to {EXACT_MAX_ROWS:,} rows, IVF above)",
                       "little memory)",
                "hnsw": "HNSW graph (fast queries, minutes to build on large sets)",
                "exact": "exact (every query scans all rows)"}
+if importlib.util.find_spec("lancedb") is not None:  # the scale extra is installed
+    INDEX_KINDS["lancedb:auto"] = ("LanceDB table beside the vectors (IVF-PQ from 10,000 rows, "
+                                   "exact scores; catalog index --uri for an object store)")
 
 
 def run_rebuild_index(ws: Workspace, dataset: str, name: str, kind: str) -> bool:
-    """Start rebuilding ``name``'s index as ``kind`` as a background job (``rebuild_index``,
-    as ``catalog index`` runs it; progress in the sidebar); True when it started (a message
-    is flashed; the table shows the new index when the job ends)."""
+    """Start rebuilding ``name``'s index as ``kind`` (a key of :data:`INDEX_KINDS`:
+    ``backend:kind`` for another backend) as a background job (``rebuild_index``, as
+    ``catalog index`` runs it; progress in the sidebar); True when it started (a message is
+    flashed; the table shows the new index when the job ends)."""
+    backend, _, of_backend = kind.rpartition(":")
+
     def work(ctx) -> dict:
-        ctx.stage(f"building the {kind} index")
-        info = rebuild_index(ws.dataset(dataset), name, kind, progress=ctx.progress)
+        ctx.stage(f"building the {INDEX_KINDS.get(kind, kind).split(' (')[0]} index")
+        info = rebuild_index(ws.dataset(dataset), name, of_backend, progress=ctx.progress,
+                             backend=backend or "faiss")
         return {"summary": f"{info.name}: {info.index_kind} index over {info.rows:,} rows"}
 
     job = jobs.board(ws).submit(dataset, "index", work,

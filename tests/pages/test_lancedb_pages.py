@@ -96,3 +96,22 @@ def test_catalog_smart_select_and_embeddings_page_on_lancedb(make_app, lance_hom
     go(at, "embeddings")
     table = at.dataframe[0].value
     assert table.set_index("Name").loc[EMB, "Index"] == "ivf_pq (lancedb)"
+
+
+def test_the_embeddings_page_moves_an_index_into_lancedb_and_back(make_app, app_home):
+    from tests.helpers.apptest import finish_job
+
+    at = make_app("pages/embeddings.py", dataset="api-docs")
+    at.selectbox(key="emb:index_kind").set_value("lancedb:auto").run()
+    at.button(key="emb:reindex").click().run()
+    assert not at.exception, at.exception
+    job = finish_job(at, app_home, "api-docs", "index")
+    assert job.result["summary"].startswith("minilm: exact index over")
+    assert at.dataframe[0].value.set_index("Name").loc["minilm", "Index"] == "exact (lancedb)"
+    emb = open_workspace(app_home).dataset("api-docs").embedding_dir("minilm")
+    assert (emb / "lance").is_dir() and not (emb / "index.faiss").exists()
+    at.selectbox(key="emb:index_kind").set_value("auto").run()
+    at.button(key="emb:reindex").click().run()
+    finish_job(at, app_home, "api-docs", "index")
+    assert at.dataframe[0].value.set_index("Name").loc["minilm", "Index"] == "exact"
+    assert (emb / "index.faiss").exists() and not (emb / "lance").exists()
