@@ -45,6 +45,9 @@ class ActorPlan:
                 "device": self.device, "batch_size": self.batch_size}
 
 
+DECODE_RESERVE_MIN_CPUS = 4
+
+
 def plan_actors(resources: dict[str, float], device: str = "auto", *, batch_size: int | None = None,
                 images: bool = False, max_actors: int | None = None) -> ActorPlan:
     """Size the encoder actor pool for a cluster reporting ``resources`` (``{"CPU": 8.0,
@@ -52,8 +55,10 @@ def plan_actors(resources: dict[str, float], device: str = "auto", *, batch_size
 
     GPUs present and ``device`` ``auto``/``cuda`` → one actor per GPU (``num_gpus=1``,
     device ``cuda``). Otherwise CPU actors (``num_gpus=0``, device ``cpu``, or ``mps`` if
-    asked): one per CPU, less one CPU kept for decoding when ``images``; always at least
-    one. ``max_actors`` caps the pool (e.g. at the number of batches). Raises EngineError
+    asked): one per CPU, less one CPU kept for decoding ``images`` on clusters of at least
+    ``DECODE_RESERVE_MIN_CPUS`` CPUs (on fewer, Ray Data fuses decoding into the actors and a
+    kept CPU would sit idle: 2 CPUs, 1,000 images, one actor: 1.69x the local engine); always
+    at least one. ``max_actors`` caps the pool (e.g. at the number of batches). Raises EngineError
     (``cuda`` asked of a cluster without GPUs, a cluster without CPUs), InputError
     (unknown device, ``batch_size`` < 1).
     """
@@ -71,7 +76,7 @@ def plan_actors(resources: dict[str, float], device: str = "auto", *, batch_size
     if name == "cuda" and gpus == 0:
         raise EngineError("device 'cuda' asked, but the Ray cluster reports no GPU; "
                           "use --device auto or cpu")
-    decode_cpus = 1.0 if images and cpus >= 2 else 0.0
+    decode_cpus = 1.0 if images and cpus >= DECODE_RESERVE_MIN_CPUS else 0.0
     if gpus and name in ("auto", "cuda"):
         actors, num_gpus, planned = gpus, 1, "cuda"
     else:

@@ -103,8 +103,9 @@ def encode_shards_ray(rows: pd.DataFrame, expected: dict[int, int], *, spec: str
         log.info("ray embed: %d rows in %d shards, %s", len(rows), len(expected), plan.to_json())
         data = ray.data.from_pandas(_blocks(rows.reset_index(drop=True),
                                                    max(4 * plan.actors, -(-len(rows) // BLOCK_ROWS))))
-        if images:  # text-only jobs go straight to the actors
-            data = data.map_batches(decode_images, batch_format="numpy", num_cpus=max(plan.decode_cpus, 0.5))
+        if images:  # text-only jobs go straight to the actors. Without a CPU kept for decoding
+            # (a small node) the decode tasks ask for none: the actors hold every CPU
+            data = data.map_batches(decode_images, batch_format="numpy", num_cpus=plan.decode_cpus)
         data = data.map_batches(EncodeActor, fn_constructor_args=(loader, spec, plan.device, plan.batch_size),
                                 batch_size=plan.batch_size, batch_format="numpy", concurrency=plan.actors,
                                 num_gpus=plan.num_gpus or None, num_cpus=plan.num_cpus)

@@ -153,7 +153,8 @@ def test_ray_not_installed_names_the_install_line(notes, monkeypatch):
     ({"CPU": 8.0, "GPU": 2.0}, "cuda", True, (2, 1, "cuda", 128)),
     ({"CPU": 8.0, "GPU": 2.0}, "cpu", False, (8, 0, "cpu", 32)),
     ({"CPU": 2.0}, "auto", False, (2, 0, "cpu", 32)),
-    ({"CPU": 2.0}, "auto", True, (1, 0, "cpu", 32)),  # one CPU kept for decoding images
+    ({"CPU": 2.0}, "auto", True, (2, 0, "cpu", 32)),  # a small node: decoding shares the actors' CPUs
+    ({"CPU": 8.0}, "auto", True, (7, 0, "cpu", 32)),  # one CPU kept for decoding images
     ({"CPU": 1.0, "memory": 1e9}, "auto", True, (1, 0, "cpu", 32)),
 ])
 def test_plan_actors_gives_one_gpu_per_actor_when_the_cluster_has_gpus(resources, device, images, expected):
