@@ -39,7 +39,7 @@ from core.index.lance_subset import (
 )
 from core.index.lance_table import (
     ANN_KINDS, TABLE, batches, check_lance_params, connect, create_table, create_vector_index,
-    has_vector_index, in_slots, open_table, partitions, read_rows, read_slots, resolve_lance_kind,
+    has_vector_index, in_slots, open_table, partitions, read_slots, resolve_lance_kind,
 )
 
 log = logging.getLogger(__name__)
@@ -292,6 +292,7 @@ class LanceIndex:
         since folded in). LanceDB's incremental fold keeps old codebooks: 5k rows, +1k, 1/3
         removed: recall@10 1.0 -> 0.92-0.95; retrained (partitions re-sized): 1.0."""
         self._table.optimize()
+        self._row_ids = None  # compaction gives the rows new LanceDB row ids
         if self.kind in ANN_KINDS:
             self.params["num_partitions"] = partitions(len(self))
             self._indexed = create_vector_index(self._table, self.kind, self.dims, len(self), self.params)
@@ -306,7 +307,7 @@ class LanceIndex:
         """(len(ids), d) float32 stored (normalised) vectors. NotFoundError on unknown ids."""
         slots = self._live[self._positions(ids)]
         uniq, back = np.unique(slots, return_inverse=True)
-        return read_rows(self._table, uniq, self.dims)[back]
+        return self._slot_vectors(uniq)[back]
 
     # -- files ----------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:

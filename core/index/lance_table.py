@@ -225,17 +225,6 @@ def in_slots(slots: np.ndarray) -> Expr:
     return col("slot").isin(np.asarray(slots, np.int64).tolist())
 
 
-def read_rows(table: Any, slots: np.ndarray, dims: int) -> np.ndarray:
-    """(len(slots), d) float32 stored rows of ``slots`` (unique, all present), in that order."""
-    if len(slots) == 0:
-        return np.empty((0, dims), np.float32)
-    got = table.search().where(in_slots(slots)).select(["slot", "vector"]).limit(None).to_arrow()
-    found = got["slot"].to_numpy()
-    rows = vectors_of(got, dims)
-    order = np.argsort(found)
-    return rows[order[np.searchsorted(found[order], slots)]]
-
-
 def vectors_of(result: pa.Table, dims: int) -> np.ndarray:
     """The ``vector`` column of a query result as (m, d) float32."""
     if result.num_rows == 0:

@@ -276,3 +276,17 @@ def test_lancedb_large_subsets_post_filter_and_small_ones_are_scored_from_their_
         t = float(hits.scores[0, 4])
         inside = index.range_search(q[0], t, within=subset)
         assert set(hits.ids[0][:5]) <= set(inside.ids) <= set(ids[pick])
+
+
+def test_lancedb_reads_the_right_rows_by_id_after_optimize_compacts_them(cdata) -> None:
+    x, ids, q = cdata
+    index = make("lancedb", x[:3000], ids[:3000], mutable=True)
+    index.add(x[3000:3500], list(ids[3000:3500]))  # a second fragment
+    index.remove(list(ids[:1000:3]))
+    np.testing.assert_allclose(index.vectors_for(["row-3100"]), unit(x[3100:3101]), atol=1e-6)  # row ids read
+    index.optimize()  # compaction: the rows get new LanceDB row ids
+    pick = ["row-2", "row-3100", "row-2999", "row-3499"]
+    np.testing.assert_allclose(index.vectors_for(pick), unit(x[[2, 3100, 2999, 3499]]), atol=1e-6)
+    hits = index.search(q[0], 4, within=index.subset(pick))
+    assert set(hits.ids[0]) == set(pick)
+    np.testing.assert_allclose(hits.scores, exact_scores(x, ids, hits.ids, q[:1]), atol=1e-5)
