@@ -174,17 +174,21 @@ def _payload_rows(ds: Dataset, page: pd.DataFrame, scores: Mapping[str, float] |
     labels = page["label"] if "label" in page.columns else None
     texts = page["text"] if "text" in page.columns else None
     images = page["image"] if "image" in page.columns else None
+    matched = page["matched_by"] if "matched_by" in page.columns else None  # text search: what matched
     for pos, rid in enumerate(page["id"].astype(str)):
         label = labels.iloc[pos] if labels is not None else None
         label = label if isinstance(label, str) else None
         text = _plain(texts.iloc[pos], 300) if texts is not None else ""
         cells = {c: _number(page[c].iloc[pos]) for c in numeric}
         score = scores.get(rid) if scores is not None else None
+        how = matched.iloc[pos] if matched is not None and isinstance(matched.iloc[pos], str) else ""
         hover = [rid] + ([f"label {label}"] if label else [])
         hover += ([f"score {score:.3f}"] if score is not None else [])
+        hover += [f"matched by {how}"] if how else []
         hover += [f"{c} {v}" for c, v in cells.items() if v]
         row = {"id": rid, "label": label, "text": text, "cells": cells, "hover": "\n".join(hover),
-               "badge": f"{score:.3f}" if score is not None else None, "src": None, "broken": False}
+               "badge": f"{score:.3f}" if score is not None else None, "tag": how or None,
+               "src": None, "broken": False}
         image = images.iloc[pos] if images is not None else None
         if with_images and page["modality"].iloc[pos] == "image" and isinstance(image, str):
             thumb = card_image(ds, image)

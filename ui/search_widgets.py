@@ -23,21 +23,13 @@ import streamlit as st
 
 from core._shared import ids_hash
 from core.encoders import reads_images
-from core.errors import CatalogError, EmbeddingError
+from core.errors import CatalogError
 from core.index import Subset
 from core.media import open_image_bytes
 from core.rows import RowsView
-from core.search import (
-    FALLBACK_EMBEDDING,
-    SearchResult,
-    TextSearchPlan,
-    fallback_is_current,
-    find_similar,
-    plan_text_search,
-    search_text,
-)
+from core.search import SearchResult, find_similar
 from core.workspace import Dataset, Workspace
-from ui import jobs, loaders, state
+from ui import loaders, state
 from ui.grid import card_image, render_grid, safe_code, safe_text
 from ui.loaders import embedding_stamp
 from ui.selection_bar import render_selection_bar
@@ -46,7 +38,6 @@ DEFAULT_POOL = 2000
 DEFAULT_K = 50
 STRIP_MAX = 12  # anchors (and negatives) drawn per strip
 THUMB_PX = 96  # anchor thumbnail width
-QUERIES_KEY = "txt:queries"  # dataset -> the last query typed on it
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 _ID_SPLIT = re.compile(r"[\n,]+")
 
@@ -197,7 +188,7 @@ def within_ids(ws: Workspace, dataset: str, embedding: str, view: RowsView) -> W
     return _within(str(ws.home), dataset, embedding, stamp, key, ws, view)
 
 
-def _within_key(within: Within | Sequence[str] | None) -> str:
+def within_key(within: Within | Sequence[str] | None) -> str:
     if within is None:
         return "all"
     return within.key if isinstance(within, Within) else ids_hash(list(within))
@@ -227,74 +218,7 @@ def similar(ws: Workspace, dataset: str, embedding: str, *, anchors: Sequence[st
     vectors = np.stack([u.vector for u in uploads]) if uploads else None
     return _similar(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
                     tuple(anchors), tuple(negatives), tuple(u.digest for u in uploads), method,
-                    float(weight), _within_key(within), k, threshold, ws, vectors, within)
-
-
-@st.cache_data(show_spinner="Searching…", max_entries=64)
-def _text(home: str, dataset: str, embedding: str, stamp: str, spec: str, query: str, within_key: str,
-          k: int | None, threshold: float | None, _ws: Workspace, _within: Within | list[str] | None) -> SearchResult:
-    index = loaders.vector_index(_ws, dataset, embedding)
-    return search_text(index, loaders.encoder(spec), query, k=k, threshold=threshold, within=_within_arg(_within),
-                       embedding=embedding)
-
-
-def text_search(ws: Workspace, plan: TextSearchPlan, query: str, *, within: Within | list[str] | None,
-                k: int | None, threshold: float | None = None) -> SearchResult:
-    """Cached :func:`core.search.search_text` on the plan's embedding and encoder."""
-    return _text(str(ws.home), plan.dataset, plan.embedding, embedding_stamp(ws, plan.dataset, plan.embedding),
-                 plan.encoder, query.strip(), _within_key(within), k, threshold, ws, within)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _modalities(home: str, dataset: str, rows_stamp: str, _ws: Workspace) -> list[str]:
-    return sorted(RowsView(_ws, dataset).modalities())
-
-
-def text_plan(ws: Workspace, dataset: str, embedding: str) -> TextSearchPlan:
-    """Search the embedding itself if its encoder reads text, else the row-text fallback."""
-    modalities = _modalities(str(ws.home), dataset, loaders.file_stamp(ws.dataset(dataset).rows_path), ws)
-    return plan_text_search(dataset, embedding, encoder_spec(ws, dataset, embedding), modalities)
-
-
-def query_key(dataset: str) -> str:
-    """Widget key of the text search box of ``dataset`` (one box per dataset)."""
-    return f"txt:query:{dataset}"
-
-
-def query_box(container, dataset: str) -> str:
-    """The text search box of ``dataset`` drawn in ``container``: its own widget per
-    dataset, so a query typed on one dataset is never run on another, and the query is
-    kept per dataset (``txt:queries``) so it is back when the user returns to it."""
-    key, kept = query_key(dataset), st.session_state.setdefault(QUERIES_KEY, {})
-    if key not in st.session_state:  # widget state is dropped while another dataset is shown
-        st.session_state[key] = kept.get(dataset, "")
-    query = container.text_input("Describe what you are looking for", key=key,
-                                 placeholder="e.g. a handwritten seven, or: inverse of a matrix")
-    kept[dataset] = query
-    return query
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _fallback_current(home: str, dataset: str, rows_stamp: str, meta_stamp: str, _ws: Workspace) -> bool:
-    return fallback_is_current(_ws.dataset(dataset))
-
-
-def ensure_fallback(ws: Workspace, dataset: str) -> bool:
-    """True when the row-text embedding is current; else start it as a visible job
-    (listed as derived on the Embeddings page, never in the picker), draw where its
-    progress is, and return False (the page stops; it fills in when the job ends)."""
-    ds = ws.dataset(dataset)
-    if _fallback_current(str(ws.home), dataset, loaders.file_stamp(ds.rows_path),
-                         embedding_stamp(ws, dataset, FALLBACK_EMBEDDING), ws):
-        return True
-    job = jobs.start_derived_text_embedding(ws, dataset)
-    if job.status == "failed":
-        raise EmbeddingError(f"indexing the row text of {dataset} failed: {job.error}")
-    st.info(f"Text search on {safe_text(dataset)} first indexes each row's caption, file name, "
-            f"label and metadata (once, as the derived embedding {FALLBACK_EMBEDDING}). "
-            "Results appear here when it is done.")
-    jobs.watch_job(ws, job)
-    return False
+                    float(weight), within_key(within), k, threshold, ws, vectors, within)
 
 
 # ---- results -----------------------------------------------------------------------
@@ -364,12 +288,12 @@ def render_results(ws: Workspace, dataset: str, table: RowsView, pool: SearchRes
         kkey = f"{key}:k"
         st.session_state[kkey] = min(max(int(st.session_state.get(kkey, DEFAULT_K)), 1), len(pool))
         k = int(st.number_input("k (rows shown)", min_value=1, max_value=len(pool), key=kkey))
-        ids, scores = pool.ids[:k], pool.scores[:k]
+        ids, scores, matched = pool.ids[:k], pool.scores[:k], pool.matched[:k]
         recipe = {**pool.recipe, **recipe_extra, "k": k, "threshold": None}
     else:
         threshold = _threshold_slider(pool, key)
         shown = above(threshold)
-        ids, scores = shown.ids, shown.scores
+        ids, scores, matched = shown.ids, shown.scores, shown.matched
         recipe = {**shown.recipe, **recipe_extra, "k": None, "threshold": threshold}
         left, right = st.columns([2, 1], vertical_alignment="center")
         left.markdown(f"**{len(ids):,} rows ≥ {threshold:.3f}**")
@@ -384,6 +308,9 @@ def render_results(ws: Workspace, dataset: str, table: RowsView, pool: SearchRes
         st.json(recipe, expanded=False)
     render_selection_bar(ws, dataset, list(ids), key=key, recipe=recipe)
     view = ranked_rows(table, ids, scores)
+    if matched:  # text search: what matched each row, on its card
+        how = dict(zip(ids, matched))
+        view["matched_by"] = [how.get(i, "") for i in view["id"].astype(str)]
     render_grid(ws.dataset(dataset), view, key=f"{key}:grid",
                 scores=dict(zip(view["id"].astype(str), view["score"].astype(float))), actions=actions)
 

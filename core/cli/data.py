@@ -53,7 +53,7 @@ def cmd_embed(args) -> int:
             ds, args.encoder, args.embedding, batch_size=choice.batch_size if choice else args.batch_size,
             device=choice.device if choice else args.device, chunk_rows=args.chunk_rows,
             replace=args.replace, progress=progress, engine=engine, address=args.address,
-            backend=args.backend, uri=args.uri,
+            backend=args.backend, uri=args.uri, class_names=not args.no_class_names,
         )
     finally:
         close()
@@ -223,6 +223,10 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, help="rows per encoder batch (default per device: "
                    + ", ".join(f"{n} on {d}" for d, n in DEFAULT_BATCH_SIZES.items()) + ")")
     p.add_argument("--chunk-rows", type=int, default=256, help="rows saved per resumable chunk (shard)")
+    p.add_argument("--no-class-names", action="store_true",
+                   help="with EfficientNet-Lite0: do not also write <embedding>-text, the images' "
+                        "ImageNet class names in MiniLM's space (what answers text queries on images "
+                        "without CLIP)")
     p.add_argument("--engine", default="local", help="local (default: this process) or ray (a Ray Data "
                    "job: actor pool, GPUs when the cluster has them; needs requirements-scale.txt)")
     p.add_argument("--address", help="ray: auto, ray://HOST:PORT or HOST:PORT (default: start Ray here)")

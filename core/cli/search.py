@@ -29,7 +29,7 @@ def _within(ws, dataset: str, flt, embedding: str, index) -> list[str] | None:
 def cmd_search(args) -> int:
     from core.embeddings import load_embedding, load_index
     from core.encoders import load_encoder
-    from core.search import find_similar, search_image, search_text
+    from core.search import find_similar, search_image
 
     ws = open_ws(args)
     ds = ws.dataset(args.name)
@@ -48,21 +48,19 @@ def cmd_search(args) -> int:
                               negative_weight=args.negative_weight, k=k, threshold=args.threshold,
                               embedding=emb_name, within=_within(ws, args.name, flt, emb_name, index))
     elif args.text is not None:
-        from core.search import ensure_row_text_embedding, plan_text_search
+        from core.search import check_query, load_text_search, plan_for_dataset, run_text_search
 
-        plan = plan_text_search(ds.name, emb_name, load_embedding(ds, emb_name).encoder,
-                                ds.rows()["modality"].unique())
-        if plan.fallback:  # the embedding cannot read text: search each row's descriptive text
+        check_query(args.text)  # before any model loads
+        plan = plan_for_dataset(ds, emb_name)
+        if plan.note:
             print(f"catalog: {plan.note}", file=sys.stderr)
-            progress, close = progress_bar("indexing row text")
-            try:
-                ensure_row_text_embedding(ds, progress=progress)
-            finally:
-                close()
-            index = load_index(ds, plan.embedding)
-        result = search_text(index, load_encoder(plan.encoder), args.text, k=k,
-                             threshold=args.threshold, embedding=plan.embedding,
-                             within=_within(ws, args.name, flt, emb_name, index))
+        progress, close = progress_bar("indexing row text") if plan.fallback else (None, lambda: None)
+        try:
+            search = load_text_search(ds, plan, progress=progress)
+        finally:
+            close()
+        result = run_text_search(search, args.text, mode=args.mode, k=k, threshold=args.threshold,
+                                 within=_within(ws, args.name, flt, plan.embedding, search.index))
         if result.recipe.get("truncated"):
             print("catalog: note: the query is longer than the encoder's token limit; only its "
                   "beginning was used", file=sys.stderr)
@@ -77,6 +75,8 @@ def cmd_search(args) -> int:
                               threshold=args.threshold, embedding=emb_name,
                               within=_within(ws, args.name, flt, emb_name, index))
     text = "\n".join(f"{s:.4f}  {i}" for i, s in zip(result.ids, result.scores)) or "no results"
+    if args.text is not None:
+        text = f"method {result.recipe['method']}, mode {result.recipe['mode']}\n{text}"
     emit(args, result.to_json(), text)
     return 0
 
@@ -92,6 +92,9 @@ def register(sub) -> None:
     q.add_argument("--image", help="query image file")
     p.add_argument("--negative", nargs="+", help="negative anchor id(s) (with --id)")
     p.add_argument("--method", default="rocchio", help="rocchio, max, mean or min (with --id)")
+    p.add_argument("--mode", choices=("semantic", "keyword", "hybrid"),
+                   help="with --text: by meaning, by words (BM25) or both fused (default: hybrid "
+                        "where rows have keyword text, else semantic)")
     p.add_argument("--negative-weight", type=float, default=0.5)
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--threshold", type=float)

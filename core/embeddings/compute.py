@@ -13,7 +13,7 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,8 @@ from core.embeddings.files import (
     describe_embedding,
     write_embedding_chunks,
 )
+from core.embeddings import text_space
+from core.embeddings.ray_run import RayRun
 from core.embeddings.update import append_vectors
 from core.engines.cluster import check_address, import_ray, ray_session
 from core.engines.plan import check_engine
@@ -50,6 +52,21 @@ class ComputeReport:
     workers: dict | None = None  # ray: the actor pool used (core.engines.ActorPlan.to_json())
 
 
+@dataclass(frozen=True)
+class Output:
+    """One embedding a run writes: ``name``; ``meta`` (written whole) or ``meta_update`` (on
+    append); ``columns`` of the encoded rows it keeps; ``only`` the ids it stores (None: every
+    encoded row); ``target`` its index backend (see ``_index_target``)."""
+
+    name: str
+    meta: dict
+    append: bool
+    columns: slice = field(default_factory=lambda: slice(None))
+    only: np.ndarray | None = None
+    target: dict | None = None
+    meta_update: dict | None = None
+
+
 def rows_for_encoder(rows: pd.DataFrame, modalities: frozenset[str]) -> pd.DataFrame:
     """Rows an encoder with ``modalities`` can embed (flagged rows excluded)."""
     ok = rows["modality"].isin(modalities)
@@ -72,6 +89,7 @@ def compute_embeddings(
     address: str | None = None,
     backend: str | None = None,
     uri: str | None = None,
+    class_names: bool = True,
 ) -> ComputeReport:
     """Encode the dataset's rows and save them as embedding(s).
 
@@ -103,6 +121,11 @@ def compute_embeddings(
     FAISS. Rows appended to an existing embedding go to the index it has: InputError if
     that is not ``backend``/``uri`` (rebuild it with ``rebuild_index``), or if ``uri`` is
     given for two embeddings (image and text rows) or a backend or uri is unusable.
+
+    ``class_names``: EfficientNet-Lite0 runs also write ``<name>-text``, each image's ConSE
+    vector over its ImageNet class names in MiniLM's space, from the same forward pass (text
+    rows of the dataset join it): what answers text queries on images without CLIP
+    (:mod:`core.embeddings.text_space`).
     """
     from core import encoders
     from core.encoders import DEFAULT_ENCODERS, choose_device
@@ -112,7 +135,7 @@ def compute_embeddings(
         batch_size = None if batch_size is None else check_positive_int(batch_size, "batch_size")
         import_ray()
         check_address(address)  # refused before a model is loaded
-        run = _RayRun(device, batch_size, address, encoders.load_encoder)
+        run = RayRun(device, batch_size, address, encoders.load_encoder)
         load_device = "cpu"
     else:
         choice = choose_device(device, batch_size=batch_size)
@@ -142,14 +165,17 @@ def compute_embeddings(
         if run:  # connected (or refused: EngineError) before anything is written
             stack.enter_context(ray_session(address))
         infos, encoded, resumed, skipped = _compute_all(ds, rows, loaded, name, replace, batch_size,
-                                                        chunk_rows, progress, run, (backend, uri))
+                                                        chunk_rows, progress, run, (backend, uri), class_names)
     return ComputeReport(tuple(infos), encoded, resumed, skipped, engine,
                          run.plan.to_json() if run and run.plan else None)
 
 
-def _compute_all(ds, rows, loaded, name, replace, batch_size, chunk_rows, progress, run, target):
+def _compute_all(ds, rows, loaded, name, replace, batch_size, chunk_rows, progress, run, target,
+                 class_names=True):
     """Each encoder of ``loaded`` over its rows: (infos, encoded, resumed, skipped);
-    ``target`` the requested (backend or None, uri)."""
+    ``target`` the requested (backend or None, uri). EfficientNet-Lite0 also writes its
+    class-name (ConSE) embedding from the same pass when ``class_names``
+    (:mod:`core.embeddings.text_space`)."""
     infos, encoded, resumed, skipped = [], 0, 0, {}
     for encoder in loaded:
         emb_name = check_name(name or encoder.name, "embedding")
@@ -161,18 +187,27 @@ def _compute_all(ds, rows, loaded, name, replace, batch_size, chunk_rows, progre
             )
         existing = emb_name in ds.embedding_names() and not replace
         where = _index_target(ds, emb_name, target, existing)
-        if existing:
+        outputs = None
+        if class_names and text_space.pairs_with_class_names(encoder):
+            encoder, todo, outputs = text_space.plan_paired_run(
+                ds, encoder, emb_name, todo, replace, where,
+                lambda comp, exists: _index_target(ds, comp, (target[0], None), exists),
+                lambda emb, enc, rows_: _rows_without_vector(ds, emb, enc, rows_))
+        elif existing:
             todo = _rows_without_vector(ds, emb_name, encoder, todo)
-            if todo.empty:  # every row already has its vector: nothing to encode
-                infos.append(describe_embedding(ds, emb_name))
-                continue
-        info, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows,
-                                                progress, append=existing, ray=run, target=where)
-        infos.append(info)
+        if todo.empty:  # every row already has its vector(s): nothing to encode
+            infos.extend(describe_embedding(ds, n) for n in ([o.name for o in outputs] if outputs else [emb_name]))
+            continue
+        done, n_new, n_old, skip = _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows,
+                                                progress, append=existing, ray=run, target=where,
+                                                outputs=outputs)
+        infos.extend(done)
         encoded += n_new
         resumed += n_old
         for reason, count in skip.items():
             skipped[reason] = skipped.get(reason, 0) + count
+    if class_names:  # text rows join the class-name space of a dataset of images and texts
+        infos = [text_space.complete_text_space(ds, rows, info) for info in infos]
     return infos, encoded, resumed, skipped
 
 
@@ -192,44 +227,6 @@ def _index_target(ds: Dataset, emb_name: str, target: tuple[str | None, str | No
                          f"that index. Rebuild it with `catalog index {ds.name} --embedding {emb_name} "
                          f"--backend {backend}` first, or pass --replace to recompute every row")
     return {"backend": backend, "uri": uri}
-
-
-class _RayRun:
-    """The Ray engine's settings for one ``compute_embeddings`` call; ``plan`` is the actor
-    pool of its last job."""
-
-    def __init__(self, device: str, batch_size: int | None, address: str | None, loader) -> None:
-        self.device, self.batch_size, self.address, self.loader = device, batch_size, address, loader
-        self.plan = None
-
-    def shards(self, ds: Dataset, encoder, todo: pd.DataFrame, starts: list[int], work) -> Iterator:
-        """Encode the ``work`` rows ``[(shard no, positions)]`` of ``todo`` on Ray."""
-        from core.engines import encode_shards_ray
-
-        parts = []
-        for no, pos in work:
-            chunk = todo.iloc[starts[no] + pos]
-            paths, ok, reason = [], [], []
-            for modality, image in zip(chunk["modality"], chunk["image"] if "image" in chunk else [None] * len(chunk)):
-                path, why = "", ""
-                if modality == "image":
-                    try:
-                        path = str(ds.resolve_media(image))
-                    except MediaError as err:
-                        why = str(err)
-                paths.append(path)
-                ok.append(not why)
-                reason.append(why)
-            text = chunk["text"] if "text" in chunk else pd.Series([""] * len(chunk))
-            parts.append(pd.DataFrame({
-                "chunk": no, "pos": pos.astype(np.int64), "id": chunk["id"].astype(str).to_numpy(),
-                "modality": chunk["modality"].astype(str).to_numpy(),
-                "text": text.fillna("").astype(str).to_numpy(), "image": paths, "ok": ok, "reason": reason,
-            }))
-        rows = pd.concat(parts, ignore_index=True)
-        return encode_shards_ray(rows, {no: len(pos) for no, pos in work}, spec=encoder.spec,
-                                 loader=self.loader, device=self.device, batch_size=self.batch_size,
-                                 address=self.address, on_plan=lambda plan: setattr(self, "plan", plan))
 
 
 def _rows_without_vector(ds: Dataset, emb_name: str, encoder, todo: pd.DataFrame) -> pd.DataFrame:
@@ -289,10 +286,12 @@ def _local_shards(ds, encoder, todo, starts, chunk_rows, work, batch_size) -> It
 
 
 def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, append=False, ray=None,
-                 target=None):
+                 target=None, outputs=None):
     """Encode ``todo`` in resumable chunks (shards) on the local engine, or on Ray when
-    ``ray`` (a :class:`_RayRun`) is given; save them as embedding ``emb_name`` (``append``:
-    after its stored vectors, :func:`core.embeddings.update.append_vectors`)."""
+    ``ray`` (a :class:`RayRun`) is given; save them as embedding ``emb_name`` (``append``:
+    after its stored vectors, :func:`core.embeddings.update.append_vectors`), or as each of
+    ``outputs`` (:class:`Output`: columns of the encoded rows). Returns (infos, encoded,
+    resumed, skipped)."""
     partial = ds.embeddings_dir / f".{emb_name}.partial"
     job = {
         "encoder": encoder.spec, "chunk_rows": int(chunk_rows), "append": bool(append),
@@ -353,20 +352,34 @@ def _compute_one(ds, encoder, emb_name, todo, batch_size, chunk_rows, progress, 
                          f"images under {ds.media_root} are there and readable")
     skipped = {"unreadable image": int((~keep).sum())} if not keep.all() else {}
     all_ids = todo["id"].astype(str).to_numpy()
-    # chunk files streamed into the embedding's memory map: never all vectors in memory
-    chunks = ((all_ids[start:start + len(ok)][ok],
-               np.load(partial / f"chunk_{chunk_no:06d}.npy", allow_pickle=False)[ok])
-              for chunk_no, (start, ok) in enumerate(zip(starts, oks)))
-    modalities = sorted(set(todo["modality"]) & set(encoder.modalities))
-    if append:
-        info = append_vectors(ds, emb_name, chunks, total=int(keep.sum()))
-    else:
-        info = write_embedding_chunks(
-            ds, emb_name, chunks,
-            {"encoder": encoder.spec, "source": "computed", "modalities": modalities,
-             "engine": "local" if ray is None else "ray"},
-            total=int(keep.sum()), replace=True, **(target or {}),
-        )
+    if outputs is None:
+        modalities = sorted(set(todo["modality"]) & set(encoder.modalities))
+        meta = {"encoder": encoder.spec, "source": "computed", "modalities": modalities}
+        outputs = [Output(emb_name, meta, append, target=target)]
+    engine = "local" if ray is None else "ray"
+    infos = [_store(ds, out, engine, all_ids, starts, oks, partial) for out in outputs]
     shutil.rmtree(partial)
     log.info("embedding %s: %d rows encoded, %d resumed", emb_name, n_new, n_old)
-    return info, n_new, n_old, skipped
+    return infos, n_new, n_old, skipped
+
+
+def _store(ds: Dataset, out: Output, engine: str, all_ids: np.ndarray, starts: list[int],
+           oks: list[np.ndarray], partial: Path) -> EmbeddingInfo:
+    """Write output ``out`` of a finished run from its shard files (streamed: never all
+    vectors in memory): appended to the stored embedding, or written whole."""
+    masks = []
+    for start, ok in zip(starts, oks):
+        mask = ok.copy()
+        if out.only is not None:
+            mask &= np.isin(all_ids[start:start + len(ok)], out.only)
+        masks.append(mask)
+    total = int(sum(int(m.sum()) for m in masks))
+    chunks = ((all_ids[start:start + len(mask)][mask],
+               np.load(partial / f"chunk_{no:06d}.npy", allow_pickle=False)[mask][:, out.columns])
+              for no, (start, mask) in enumerate(zip(starts, masks)))
+    if out.append:
+        if not total:
+            return describe_embedding(ds, out.name)
+        return append_vectors(ds, out.name, chunks, total=total, meta_update=out.meta_update)
+    return write_embedding_chunks(ds, out.name, chunks, {**out.meta, "engine": engine}, total=total,
+                                  replace=True, **(out.target or {}))

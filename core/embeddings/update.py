@@ -139,12 +139,13 @@ def carry_embeddings(ds: Dataset, staging: Path, drop_ids: np.ndarray,
 
 
 def append_vectors(ds: Dataset, name: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]],
-                   total: int) -> EmbeddingInfo:
+                   total: int, *, meta_update: dict | None = None) -> EmbeddingInfo:
     """Append ``total`` new vectors, given as ``(ids (m,), vectors (m, d))`` chunks, to the
     stored embedding ``name``: normalised into a staged ``vectors.npy`` after the stored rows
     (copied bit for bit), added to the index (:meth:`VectorIndex.add`; ivf rebased onto the
     new file), swapped in atomically. Raises EmbeddingError (dims, ids already stored,
-    fewer or more than ``total`` rows); on any error the stored embedding is unchanged."""
+    fewer or more than ``total`` rows); on any error the stored embedding is unchanged.
+    ``meta_update`` keys replace those of its ``meta.json`` (e.g. ``modalities``)."""
     emb = load_embedding(ds, name)
     index = load_index(ds, name)
     n, d = len(emb.ids), emb.dims
@@ -181,7 +182,7 @@ def append_vectors(ds: Dataset, name: str, chunks: Iterable[tuple[np.ndarray, np
                                 **recorded_backend(ds.embedding_dir(name)))
         np.save(tmp / IDS, ids, allow_pickle=False)
         index.save(tmp)
-        atomic.write_json(tmp / META, _meta(emb.meta, ids, ds.row_count()))
+        atomic.write_json(tmp / META, _meta({**emb.meta, **(meta_update or {})}, ids, ds.row_count()))
         del vectors, index
     return describe_embedding(ds, name)
 

@@ -6,6 +6,8 @@ Specs (see :data:`ENCODER_SPECS`)::
     image:efficientnet-lite0 EfficientNet-Lite0 ImageNet features (pooled last conv), 1280-d
     clip:NAME_OR_PATH        a sentence-transformers CLIP model: images and texts in one space
     st:NAME_OR_PATH          any sentence-transformers text model
+    class-names:efficientnet-lite0  images by ConSE over their ImageNet class names, texts by
+                             MiniLM: one 384-d space (core.encoders.class_names)
 
 :func:`load_encoder` loads each spec once per process and device (thread-safe) and never downloads:
 ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` default to ``1`` (set them to ``0`` yourself to
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from core.encoders.class_names import CLASS_NAMES_SPEC, IMAGE_SPEC, QUERY_SPEC, build_class_name_encoder
 from core.encoders.devices import DeviceChoice, choose_device
 from core.encoders.models import (
     EfficientNetEncoder,
@@ -189,6 +192,8 @@ def _load_cached(spec: str, choice: DeviceChoice) -> Encoder:
         encoder: Encoder = _load_minilm(spec, choice)
     elif spec == "image:efficientnet-lite0":
         encoder = _load_efficientnet(spec, choice)
+    elif spec == CLASS_NAMES_SPEC:  # the two bundled models, each loaded once
+        encoder = build_class_name_encoder(_load_cached(IMAGE_SPEC, choice), _load_cached(QUERY_SPEC, choice))
     else:
         encoder = _load_path_model(spec, choice)
     logger.info("loaded encoder %s (%d-d) on %s (%s) in %.1f s", spec, encoder.dims, choice.device,

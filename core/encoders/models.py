@@ -120,6 +120,10 @@ class _BaseEncoder:
             EncoderError: this encoder has no ``"image"`` modality.
             InputError: an item is not a PIL image, or ``batch_size`` < 1.
         """
+        return self._run_images(images, batch_size, progress, self._encode_image_batch)
+
+    def _run_images(self, images, batch_size, progress, fn) -> np.ndarray:
+        """:meth:`_run` over PIL ``images`` (checked, converted to RGB) with ``fn(batch)``."""
         from PIL import Image as PILImage
 
         self._require("image")
@@ -127,7 +131,7 @@ class _BaseEncoder:
         for i, image in enumerate(items):
             if not isinstance(image, PILImage.Image):
                 raise InputError(f"image #{i} is {type(image).__name__}, expected PIL.Image.Image")
-        return self._run(items, batch_size, progress, lambda batch: self._encode_image_batch([to_rgb(im) for im in batch]))
+        return self._run(items, batch_size, progress, lambda batch: fn([to_rgb(im) for im in batch]))
 
     def text_is_truncated(self, text: str) -> bool:
         """True if ``text`` (with special tokens) has more than :attr:`max_text_tokens` tokens.
@@ -217,14 +221,35 @@ class EfficientNetEncoder(_BaseEncoder):
         arr = (arr / 255.0 - _EFFNET_MEAN) / _EFFNET_STD
         return np.ascontiguousarray(arr.transpose(0, 3, 1, 2), dtype=np.float32)
 
-    def _encode_image_batch(self, images: list[Image.Image]) -> np.ndarray:
+    def _forward(self, images: list[Image.Image], with_probs: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pooled features ``(n, 1280)`` and, if asked, the head's ImageNet softmax ``(n, 1000)``
+        (the model's own forward: average pool, dropout (off in eval), ``_fc``)."""
         import torch
 
         weights = next(self.model.parameters())  # the batch goes where the model is, in its precision
         batch = torch.from_numpy(self.preprocess(images)).to(device=weights.device, dtype=weights.dtype)
         with torch.inference_mode():
             features = self.model.extract_features(batch).mean((2, 3))
-        return features.float().cpu().numpy()
+            probs = torch.softmax(self.model._fc(features).float(), dim=1) if with_probs else None
+        return features.float().cpu().numpy(), None if probs is None else probs.cpu().numpy()
+
+    def _encode_image_batch(self, images: list[Image.Image]) -> np.ndarray:
+        return self._forward(images, False)[0]
+
+    def encode_images_with_probs(
+        self, images: Sequence[Image.Image], *, batch_size: int | None = None, progress: ProgressFn | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`encode_images`, and in the same forward pass the ImageNet-1k class
+        probabilities: ``(features (n, 1280) unit rows, probs (n, 1000) float32)``."""
+        probs: list[np.ndarray] = []
+
+        def batch_fn(batch: list[Image.Image]) -> np.ndarray:
+            features, p = self._forward(batch, True)
+            probs.append(p)
+            return features
+
+        features = self._run_images(images, batch_size, progress, batch_fn)
+        return features, (np.concatenate(probs).astype(np.float32) if probs else np.zeros((0, 1000), np.float32))
 
 
 def _blank() -> Image.Image:

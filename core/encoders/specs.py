@@ -12,22 +12,26 @@ from core.errors import EncoderError
 ENCODER_SPECS: dict[str, str] = {
     "text:minilm": "all-MiniLM-L6-v2 sentence embeddings (384-d, text, bundled, offline)",
     "image:efficientnet-lite0": "EfficientNet-Lite0 ImageNet features (1280-d, images, bundled, offline)",
+    "class-names:efficientnet-lite0": "images by their ImageNet class names (ConSE) and texts, in "
+                                      "MiniLM's space (384-d, bundled, offline)",
     "clip:NAME_OR_PATH": "a sentence-transformers CLIP model: images and text in one space (e.g. clip:clip-ViT-B-32)",
     "st:NAME_OR_PATH": "any sentence-transformers text model, by local path or cached hub name",
 }
 DEFAULT_ENCODERS: dict[str, str] = {"text": "text:minilm", "image": "image:efficientnet-lite0"}
 
-_FIXED_SPECS = {"text": "minilm", "image": "efficientnet-lite0"}
+_FIXED_SPECS = {"text": "minilm", "image": "efficientnet-lite0", "class-names": "efficientnet-lite0"}
+_FIXED_NAMES = {"class-names": "efficientnet-lite0-text"}  # default embedding names other than the arg
 # What each encoder kind reads; clip: and st: take a model name or path (CUSTOM_KINDS).
 KIND_READS: dict[str, frozenset[str]] = {
     "text": frozenset({"text"}), "image": frozenset({"image"}),
     "clip": frozenset({"image", "text"}), "st": frozenset({"text"}),
+    "class-names": frozenset({"image", "text"}),
 }
 CUSTOM_KINDS = ("clip", "st")
 
 
 def encoder_kind(spec: str | None) -> str | None:
-    """The kind of ``spec`` (``"text"``, ``"image"``, ``"clip"``, ``"st"``), lower-cased;
+    """The kind of ``spec`` (``"text"``, ``"image"``, ``"clip"``, ``"st"``, ``"class-names"``), lower-cased;
     None for None (imported vectors) or a spec of no known kind. Nothing is loaded."""
     if not isinstance(spec, str):
         return None
@@ -83,6 +87,8 @@ def encoder_name(spec: str) -> str:
     ``text:minilm`` → ``minilm``, ``clip:/models/clip-ViT-B-32`` → ``clip-ViT-B-32``.
     EncoderError on an unknown spec."""
     kind, _, arg = normalise_spec(spec).partition(":")
+    if kind in _FIXED_NAMES:
+        return _FIXED_NAMES[kind]
     return arg if kind in _FIXED_SPECS else short_name(arg)
 
 

@@ -23,11 +23,14 @@ DEFAULT_NEGATIVE_WEIGHT = 0.5
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Ranked rows, best first. ``scores`` (m,) float32 cosine-like scores."""
+    """Ranked rows, best first. ``scores`` (m,) float32 scores (cosine-like unless the recipe's
+    ``score`` says otherwise); ``matched`` per row what matched it (text search, e.g.
+    ``class-names + keyword``), empty when not told."""
 
     ids: tuple[str, ...]
     scores: np.ndarray
     recipe: dict = field(default_factory=dict)
+    matched: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -36,13 +39,14 @@ class SearchResult:
         """The rows with score ≥ ``threshold`` (recipe records the threshold)."""
         keep = self.scores >= threshold
         recipe = {**self.recipe, "threshold": float(threshold)}
-        return SearchResult(tuple(np.asarray(self.ids, dtype=object)[keep]), self.scores[keep], recipe)
+        matched = tuple(m for m, o in zip(self.matched, keep) if o) if self.matched else ()
+        return SearchResult(tuple(np.asarray(self.ids, dtype=object)[keep]), self.scores[keep], recipe, matched)
 
     def to_json(self) -> dict:
-        return {
-            "results": [{"id": i, "score": round(float(s), 6)} for i, s in zip(self.ids, self.scores)],
-            "recipe": self.recipe,
-        }
+        rows = [{"id": i, "score": round(float(s), 6)} for i, s in zip(self.ids, self.scores)]
+        for row, how in zip(rows, self.matched):
+            row["matched_by"] = how
+        return {"results": rows, "recipe": self.recipe}
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ import logging
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -26,9 +25,9 @@ import pandas as pd
 from core import atomic
 from core._shared import ProgressFn
 from core.embeddings import EmbeddingInfo, describe_embedding, write_embedding
-from core.encoders import reads_text
 from core.errors import InputError
 from core.filters import STRUCTURAL_COLUMNS
+from core.search.text_plan import FALLBACK_EMBEDDING, FALLBACK_ENCODER
 from core.workspace import Dataset
 
 if TYPE_CHECKING:
@@ -36,50 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FALLBACK_EMBEDDING = "row-text-minilm"
-FALLBACK_ENCODER = "text:minilm"
-CLIP_SUGGESTION = "clip:clip-ViT-B-32"
 MAX_DESCRIPTION_CHARS = 1000
 MAX_METADATA_VALUE_CHARS = 200
 _SEPARATORS = re.compile(r"[_\-.]+")
-
-
-@dataclass(frozen=True)
-class TextSearchPlan:
-    """How to answer a text query on one embedding.
-
-    ``embedding``: the embedding to search; ``encoder``: the spec that encodes the query;
-    ``fallback``: True when searching the rows' descriptive text instead of the asked-for
-    embedding; ``note``: one plain sentence for the page ("" when not a fallback).
-    """
-
-    dataset: str
-    requested: str
-    embedding: str
-    encoder: str
-    fallback: bool
-    note: str = ""
-
-
-def plan_text_search(dataset: str, embedding: str, encoder_spec: str | None,
-                     row_modalities: Iterable[str]) -> TextSearchPlan:
-    """Choose between the embedding itself and the row-text fallback (pure, no I/O).
-
-    ``encoder_spec`` is the embedding's encoder (None when imported); ``row_modalities``
-    the modalities present in the dataset ("image", "text").
-    """
-    if reads_text(encoder_spec):
-        return TextSearchPlan(dataset, embedding, embedding, str(encoder_spec), False)
-    what = encoder_spec or "imported vectors"
-    if "image" in set(row_modalities):
-        how = (f"for real image search, embed the images with a joint image-text model: "
-               f"`catalog embed {dataset} --encoder {CLIP_SUGGESTION}`")
-    else:
-        how = ("to search the embedding itself, compute a text one: "
-               f"`catalog embed {dataset} --encoder {FALLBACK_ENCODER}`")
-    note = (f"The embedding {embedding} ({what}) cannot read text, so this search matches each row's "
-            f"caption, file name, label and metadata text instead; {how}.")
-    return TextSearchPlan(dataset, embedding, FALLBACK_EMBEDDING, FALLBACK_ENCODER, True, note)
 
 
 def _present(value: object) -> bool:

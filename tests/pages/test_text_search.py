@@ -38,6 +38,7 @@ def test_query_ranks_rows_and_threshold_slice_keeps_the_recipe(make_app, app_hom
     while any(abs(s - t) < 1e-4 for s in brute.values()):
         t = round(t + 0.001, 3)
     expected = {i for i, s in brute.items() if s >= t}
+    at.radio(key="txt:mode:api-docs").set_value("semantic").run()  # cosines: the brute force above
     at.radio(key="txt:mode").set_value("Score ≥ threshold").run()
     at.slider(key="txt:threshold").set_value(t).run()
     assert any(m.value == f"**{len(expected):,} rows ≥ {t:.3f}**" for m in at.markdown)
@@ -51,18 +52,23 @@ def test_query_ranks_rows_and_threshold_slice_keeps_the_recipe(make_app, app_hom
     assert saved.recipe["query"] == "read a csv file" and saved.recipe["kind"] == "text"
     assert saved.recipe["threshold"] == t and saved.recipe["embedding"] == "minilm"
     assert saved.method == "text" and saved.recipe["fallback"] is False
+    assert saved.recipe["mode"] == "semantic" and saved.recipe["score"] == "cosine"
 
 
 def test_over_long_query_is_truncated_with_a_notice(make_app):
     at = make_app(PAGE, dataset="api-docs")
-    at.text_input(key="txt:query:api-docs").input("solve a linear system " * 120).run()
+    query = "1, " * 330  # 990 characters (under the limit), 660 word pieces (over MiniLM's 256)
+    at.text_input(key="txt:query:api-docs").input(query).run()
     assert not at.exception
     assert any("longer than the encoder's limit" in w.value for w in at.warning)
     assert len(_grid_ids(at)) == 50
 
 
-def test_image_rows_without_clip_search_their_text_and_say_so(make_app, app_home):
-    at = make_app(PAGE)  # digits: efficientnet-lite0 cannot read text
+def test_image_rows_without_clip_or_class_names_search_their_text_and_say_so(make_app, app_home):
+    from core.embeddings import delete_embedding
+
+    delete_embedding(open_workspace(app_home).dataset("digits"), "efficientnet-lite0-text")
+    at = make_app(PAGE)  # digits: efficientnet-lite0 cannot read text, and no class names
     assert any("catalog embed digits --encoder clip:clip-ViT-B-32" in i.value for i in at.info)
     at.text_input(key="txt:query:digits").input("digit 7").run()  # starts the row-text index job
     assert not at.exception, at.exception
@@ -80,15 +86,15 @@ def test_image_rows_without_clip_search_their_text_and_say_so(make_app, app_home
 
 
 def test_query_and_results_are_per_dataset(make_app, app_home, monkeypatch):
-    import ui.search_widgets as sw
+    import ui.text_search as ts
 
-    searched, real = [], sw.search_text
+    searched, real = [], ts.run_text_search
 
-    def spy(index, encoder, query, **kwargs):
+    def spy(search, query, **kwargs):
         searched.append(query)
-        return real(index, encoder, query, **kwargs)
+        return real(search, query, **kwargs)
 
-    monkeypatch.setattr(sw, "search_text", spy)
+    monkeypatch.setattr(ts, "run_text_search", spy)
     at = make_app(PAGE, dataset="api-docs")
     at.text_input(key="txt:query:api-docs").input("read a csv file").run()
     assert not at.exception, at.exception
@@ -106,3 +112,34 @@ def test_query_and_results_are_per_dataset(make_app, app_home, monkeypatch):
     assert not at.exception, at.exception
     assert at.text_input(key="txt:query:api-docs").value == "read a csv file"
     assert "pandas.read_csv" in grid_ids(at, "txt:grid")[:5]
+
+
+def test_an_image_dataset_without_clip_is_answered_by_class_names_and_shows_method_and_mode(make_app, app_home):
+    from tests.helpers.photos import add_photo_dataset
+
+    add_photo_dataset(app_home)
+    at = make_app(PAGE, dataset="photos")
+    assert not at.exception, at.exception
+    assert any("ImageNet class names" in i.value for i in at.info)  # why not the chosen embedding
+    assert at.radio(key="txt:mode:photos").value == "hybrid"  # file names give keyword text
+    assert any("class-names" in c.value and "reciprocal rank fusion" in c.value for c in at.caption)
+    at.text_input(key="txt:query:photos").input("a cup of coffee").run()
+    assert not at.exception, at.exception
+    assert _grid_ids(at)[0] == "coffee"
+    at.radio(key="txt:mode:photos").set_value("keyword").run()
+    assert any("keyword" in c.value and "BM25" in c.value for c in at.caption)
+    assert not _grid_ids(at)  # no row's words match: keyword finds nothing
+    at.radio(key="txt:mode:photos").set_value("semantic").run()
+    assert _grid_ids(at)[0] == "coffee"
+    at.text_input(key="txt:query:photos").input("a cat").run()
+    assert _grid_ids(at)[0] == "chelsea"
+
+
+def test_a_query_over_the_length_limit_is_refused_in_every_mode(make_app):
+    at = make_app(PAGE, dataset="api-docs")
+    for mode in ("semantic", "keyword", "hybrid"):
+        at.radio(key="txt:mode:api-docs").set_value(mode).run()
+        at.text_input(key="txt:query:api-docs").input("x" * 1001).run()
+        assert not at.exception, at.exception
+        assert any("limit is 1,000" in e.value for e in at.error), mode
+        assert not _grid_ids(at)

@@ -120,6 +120,7 @@ export default function (component) {
       node.appendChild(el("div", "cg-text", row.text));
     }
     if (row.badge) node.appendChild(el("span", "cg-badge", row.badge));
+    if (row.tag) node.appendChild(el("span", "cg-tag", row.tag));
     if (row.label) node.appendChild(el("span", "cg-label", row.label));
     node.appendChild(el("span", "cg-check", "✓"));
     node.appendChild(actionButtons(row));
