@@ -133,23 +133,27 @@ def apidocs_part(ws) -> None:
         print("|---|---|" + "---|" * len(MODES))
         strict = {m: 0 for m in MODES}
         twin = {m: 0 for m in MODES}
+        rr = {m: [] for m in MODES}  # reciprocal rank of the answer in the top 100 (0 if absent)
         for query, answer in queries:
             cells = []
             for mode in MODES:
-                top = run_text_search(search, query, mode=mode, k=10).ids
+                hundred = run_text_search(search, query, mode=mode, k=100).ids
+                rr[mode].append(1 / (hundred.index(answer) + 1) if answer in hundred else 0.0)
+                top = hundred[:10]
                 last = answer.rsplit(".", 1)[-1]
                 strict[mode] += hit_at_k(top, answer)
                 twin[mode] += any(t.rsplit(".", 1)[-1] == last for t in top)
                 cells.append(str(top.index(answer) + 1) if answer in top else "–")
             print(f"| {query} | `{answer}` | " + " | ".join(cells) + " |")
-        summary.append((title, len(queries), strict, twin))
-    print("\n| query set | hits@10 | " + " | ".join(MODES) + " |")
+        summary.append((title, len(queries), strict, twin, {m: statistics.mean(v) for m, v in rr.items()}))
+    print("\n| query set | measure | " + " | ".join(MODES) + " |")
     print("|---|---|" + "---|" * len(MODES))
-    for title, n, strict, twin in summary:
+    for title, n, strict, twin, mrr in summary:
         name = title.split(" (")[0]
         print(f"| {name} | strict | " + " | ".join(f"{strict[m]}/{n}" for m in MODES) + " |")
         print(f"| {name} | or twin | " + " | ".join(f"{twin[m]}/{n}" for m in MODES) + " |")
-    for title, _, strict, _ in summary:
+        print(f"| {name} | MRR@100 | " + " | ".join(f"{mrr[m]:.3f}" for m in MODES) + " |")
+    for title, _, strict, _, _ in summary:
         best = max(strict["semantic"], strict["keyword"])
         print(f"{title.split(' (')[0]}: hybrid {strict['hybrid']} against the best other mode {best} "
               f"(target: hybrid ≥ both)")
@@ -170,7 +174,7 @@ def latency_part(ws, rows: int, n_queries: int) -> None:
 
     rng = np.random.default_rng(0)
     docs = collect_api_docs()["text"].astype(str).tolist()
-    words = " ".join(docs).split()
+    words = np.array(" ".join(docs).split(), dtype=object)
     texts = [f"{docs[i % len(docs)]} {' '.join(rng.choice(words, 8))}" for i in range(rows)]
     print(f"\n## Warm query latency at {rows:,} rows ({n_queries} queries each, median and p95 ms)\n")
     print("| dataset | " + " | ".join(MODES) + " |")
@@ -178,8 +182,11 @@ def latency_part(ws, rows: int, n_queries: int) -> None:
     for kind in ("text", "mixed"):
         ids = [f"r{i}" for i in range(rows)]
         table = pd.DataFrame({"id": ids, "text": texts}, dtype=object)
-        if kind == "mixed":  # half the rows images (their files are never read: vectors given)
-            table["image"] = [f"img_{i}.png" if i % 2 else None for i in range(rows)]
+        if kind == "mixed":  # half the rows images: one small file (vectors are given, not encoded)
+            from PIL import Image
+
+            Image.new("RGB", (8, 8), (120, 60, 30)).save(ws.home / "img.png")
+            table["image"] = ["img.png" if i % 2 else None for i in range(rows)]
             table.loc[table["image"].notna(), "text"] = None
         path = ws.home / f"lat-{kind}.parquet"
         table.to_parquet(path, index=False)

@@ -31,7 +31,7 @@ from core.embeddings import (
     import_embeddings,
     rebuild_index,
 )
-from core.encoders import DEFAULT_ENCODERS, is_custom_spec, normalise_spec
+from core.encoders import DEFAULT_ENCODERS, encoder_kind, is_custom_spec, normalise_spec
 from core.errors import CatalogError, InputError
 from core.index import EXACT_MAX_ROWS
 from core.workspace import Workspace
@@ -86,7 +86,8 @@ def embedding_table(infos: Sequence[EmbeddingInfo], default: str | None, active:
     """One display row per embedding: default/active markers, encoder, dims, coverage, index;
     ``derived`` ones (built by Catalog for a feature, e.g. text search) are marked so."""
     return pd.DataFrame([{
-        "Kind": "derived (text search)" if i.name in derived else "",
+        "Kind": "derived (text search)" if i.name in derived else
+                "class names (text search on images)" if encoder_kind(i.encoder) == "class-names" else "",
         "Default": "★ default" if i.name == default else "",
         "Active": "● active" if i.name == active else "",
         "Name": i.name,

@@ -8,6 +8,8 @@
 - :mod:`core.embeddings.update`: :func:`carry_embeddings` (a dataset update keeps the
   vectors of unchanged rows), :func:`append_vectors` (new rows appended, index ``add``).
 - :mod:`core.embeddings.readers`: reading vector files (Parquet, NPY, CSV) and id files.
+- :mod:`core.embeddings.text_space`: the class-name embedding (``<name>-text``) an
+  EfficientNet-Lite0 run writes from the same pass, joined by the text rows of a mixed dataset.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class RayRun:
                 "text": text.fillna("").astype(str).to_numpy(), "image": paths, "ok": ok, "reason": reason,
             }))
         rows = pd.concat(parts, ignore_index=True)
-        from core.encoders.class_names import PairedImageEncoder, load_paired_encoder
+        from core.encoders import PairedImageEncoder, load_paired_encoder
 
         loader = load_paired_encoder if isinstance(encoder, PairedImageEncoder) else self.loader
         return encode_shards_ray(rows, {no: len(pos) for no, pos in work}, spec=encoder.spec,

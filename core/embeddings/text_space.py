@@ -36,9 +36,9 @@ def text_space_name(image_embedding: str) -> str:
 
 def pairs_with_class_names(encoder) -> bool:
     """True for the bundled EfficientNet-Lite0 (its ImageNet head gives the class names)."""
-    from core.encoders.class_names import IMAGE_SPEC
+    from core.encoders import has_class_names
 
-    return encoder.spec == IMAGE_SPEC and hasattr(encoder, "encode_images_with_probs")
+    return has_class_names(encoder)
 
 
 def plan_paired_run(ds: Dataset, encoder, emb_name: str, todo: pd.DataFrame, replace: bool,
@@ -49,7 +49,7 @@ def plan_paired_run(ds: Dataset, encoder, emb_name: str, todo: pd.DataFrame, rep
     second index's backend; ``rows_without_vector(name, encoder, rows)`` the missing rows.
     AlreadyExistsError if ``<emb_name>-text`` exists and was made another way."""
     from core.embeddings.compute import Output
-    from core.encoders.class_names import CLASS_NAMES_SPEC, PairedImageEncoder, load_class_name_encoder
+    from core.encoders import CLASS_NAMES_SPEC, PairedImageEncoder, load_class_name_encoder
 
     companion = text_space_name(emb_name)
     names = ds.embedding_names()
@@ -86,7 +86,7 @@ def complete_text_space(ds: Dataset, rows: pd.DataFrame, info: EmbeddingInfo) ->
     it, append them: their vectors from a stored ``text:minilm`` embedding that has them (the
     same model, so the same vectors), else encoded with MiniLM. Returns the (new) summary."""
     from core.embeddings.compute import rows_for_encoder
-    from core.encoders.class_names import CLASS_NAMES_SPEC
+    from core.encoders import CLASS_NAMES_SPEC
 
     if info.encoder != CLASS_NAMES_SPEC:
         return info

@@ -7,10 +7,27 @@
 - :mod:`core.encoders.models`: the sentence-transformers and EfficientNet wrappers.
 - :mod:`core.encoders.loading`: :func:`load_encoder` (cached per spec and device,
   thread-safe), the :class:`Encoder` protocol.
+- :mod:`core.encoders.class_names`: ConSE over EfficientNet-Lite0's ImageNet classes
+  (``class-names:efficientnet-lite0``): images in MiniLM's text space, and the paired
+  encoder ``embed`` runs to get features and class-name vectors from one pass.
 """
 
 from __future__ import annotations
 
+from core.encoders.class_names import (
+    CLASS_NAMES_SPEC,
+    ClassNameEncoder,
+    ClassNameSpace,
+    ImageNetClass,
+    PairedImageEncoder,
+    class_name_space,
+    class_phrases,
+    conse_vectors,
+    has_class_names,
+    imagenet_classes,
+    load_class_name_encoder,
+    load_paired_encoder,
+)
 from core.encoders.devices import (
     DEFAULT_BATCH_SIZES,
     DEVICES,
@@ -35,7 +52,19 @@ from core.encoders.specs import (
 )
 
 __all__ = [
+    "CLASS_NAMES_SPEC",
     "CUSTOM_KINDS",
+    "ClassNameEncoder",
+    "ClassNameSpace",
+    "ImageNetClass",
+    "PairedImageEncoder",
+    "class_name_space",
+    "class_phrases",
+    "conse_vectors",
+    "has_class_names",
+    "imagenet_classes",
+    "load_class_name_encoder",
+    "load_paired_encoder",
     "DEFAULT_BATCH_SIZES",
     "DEFAULT_ENCODERS",
     "DEVICES",

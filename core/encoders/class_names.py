@@ -194,6 +194,11 @@ class PairedImageEncoder:
         return vectors[:, :self.feature_dims], vectors[:, self.feature_dims:]
 
 
+def has_class_names(encoder) -> bool:
+    """True for a loaded bundled EfficientNet-Lite0 (its ImageNet head gives the class names)."""
+    return encoder.spec == IMAGE_SPEC and hasattr(encoder, "encode_images_with_probs")
+
+
 def load_class_name_encoder(device: str = "auto") -> ClassNameEncoder:
     """:class:`ClassNameEncoder` on ``device``: ``load_encoder("class-names:efficientnet-lite0")``."""
     from core.encoders.loading import load_encoder

@@ -10,11 +10,17 @@
   (:mod:`core.quality.lists`).
 - :mod:`core.quality.duplicates`: :func:`find_near_duplicates` (pairs and groups),
   :func:`closest_partners` (each row's most similar duplicate).
+- :mod:`core.quality.confident`: confident learning over a model's out-of-sample
+  probabilities (:func:`confident_learning`, :func:`label_quality_scores`; Northcutt et
+  al., JAIR 2021, implemented here: cleanlab is AGPL and stays a dev-only comparison).
 """
 
 from __future__ import annotations
 
 from core.quality.bulk import compute_neighbours, load_neighbours, stored_pass_file
+from core.quality.confident import METHODS as CONFIDENT_METHODS
+from core.quality.confident import RANKINGS as CONFIDENT_RANKINGS
+from core.quality.confident import ConfidentLearning, confident_learning, label_quality_scores
 from core.quality.duplicates import (
     DEFAULT_DUPLICATE_THRESHOLD,
     DuplicateGroup,
@@ -41,6 +47,11 @@ from core.quality.label_issues import (
 from core.quality.lists import TARGET_RECALL
 
 __all__ = [
+    "CONFIDENT_METHODS",
+    "CONFIDENT_RANKINGS",
+    "ConfidentLearning",
+    "confident_learning",
+    "label_quality_scores",
     "DEFAULT_DUPLICATE_THRESHOLD",
     "DEFAULT_K",
     "DUPLICATE_CANDIDATES",

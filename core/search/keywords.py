@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from core import atomic
 from core._shared import check_positive_int, now_iso
@@ -23,8 +24,6 @@ from core.errors import IndexStateError, InputError, SchemaError, format_list
 from core.search.row_text import descriptions_hash, row_descriptions
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from core.workspace import Dataset
 
 log = logging.getLogger(__name__)
@@ -65,10 +64,12 @@ def _check_query(query: Any) -> str:
 @dataclass(frozen=True, eq=False)
 class KeywordHits:
     """``positions``: ``(m,) int64`` row positions into :attr:`KeywordIndex.ids`, best first;
-    ``scores``: ``(m,) float32`` BM25 scores, all > 0."""
+    ``scores``: ``(m,) float32`` BM25 scores, all > 0; ``coverage``: ``(m,) float32`` the share
+    of the query's word weight each row holds (:meth:`KeywordIndex.coverage`)."""
 
     positions: np.ndarray
     scores: np.ndarray
+    coverage: np.ndarray
 
 
 class KeywordIndex:
@@ -81,6 +82,7 @@ class KeywordIndex:
         self.texts = texts
         self.text_hash = text_hash
         self._bm25 = retriever  # bm25s.BM25, or None when no row has a token
+        self._lookup: pd.Index | None = None  # id -> position, built on first use
 
     @classmethod
     def build(cls, ids: Sequence[Any], texts: Sequence[Any]) -> KeywordIndex:
@@ -109,11 +111,46 @@ class KeywordIndex:
         """True if at least one row has an indexable token."""
         return self._bm25 is not None
 
+    def positions_of(self, ids: Sequence[str]) -> np.ndarray:
+        """``(m,) int64`` row positions of ``ids`` (-1 for an id not indexed); the lookup
+        table is built on first use and kept."""
+        if self._lookup is None:
+            self._lookup = pd.Index(self.ids)
+        return self._lookup.get_indexer(pd.Index([str(i) for i in ids])).astype(np.int64)
+
+    def _postings(self, words: list[str]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per query word: (rows holding it, their BM25 terms), from bm25s's stored matrix."""
+        vocab, stored = self._bm25.vocab_dict, self._bm25.scores
+        out = []
+        for word in words:
+            if word not in vocab:
+                out.append((np.zeros(0, np.int64), None))
+                continue
+            start, end = stored["indptr"][vocab[word]], stored["indptr"][vocab[word] + 1]
+            out.append((stored["indices"][start:end], stored["data"][start:end]))
+        return out
+
+    def _scores_and_coverage(self, query: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """BM25 scores ``(n,)`` (bm25s's stored terms, summed with ``bincount``: bm25s's numpy
+        scorer uses ``np.add.at``, several times slower) and :meth:`coverage` of every row."""
+        words = list(dict.fromkeys(tokenize(query)))
+        if self._bm25 is None or not words:
+            return None
+        n = len(self)
+        scores, held, total = np.zeros(n, np.float64), np.zeros(n, np.float64), 0.0
+        for rows, terms in self._postings(words):
+            idf = math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5))
+            total += idf
+            if terms is not None and len(rows):
+                scores += np.bincount(rows, weights=terms, minlength=n)
+                held += np.bincount(rows, minlength=n) * idf
+        return scores.astype(np.float32), (held / total).astype(np.float32)
+
     def search(self, query: str, k: int, *, within: np.ndarray | None = None) -> KeywordHits:
         """The ≤ ``k`` rows best matching ``query`` with score > 0, best first, equal scores in
-        row order; ``within``: ``(n,)`` bool mask of the rows allowed (None: all). A query with
-        no indexable token (only stop words/punctuation) gives no hits. Raises InputError on
-        an empty or over-long query, ``k`` < 1 or a bad mask."""
+        row order, with their :meth:`coverage`; ``within``: ``(n,)`` bool mask of the rows
+        allowed (None: all). A query with no indexable token (only stop words/punctuation)
+        gives no hits. Raises InputError on an empty or over-long query, ``k`` < 1 or a bad mask."""
         if not _check_query(query).strip():
             raise InputError("the search query is empty; type a few words")
         k = check_positive_int(k, "k")
@@ -122,11 +159,10 @@ class KeywordIndex:
             if within.dtype != np.bool_ or within.shape != (len(self),):
                 raise InputError(f"within must be a ({len(self)},) bool mask, "
                                  f"got {within.dtype} of shape {within.shape}")
-        tokens = tokenize(query)
-        token_ids = self._bm25.get_tokens_ids(tokens) if self._bm25 is not None and tokens else []
-        if not token_ids:
-            return KeywordHits(np.zeros(0, np.int64), np.zeros(0, np.float32))
-        scores = np.asarray(self._bm25.get_scores_from_ids(token_ids), np.float32)
+        found = self._scores_and_coverage(query)
+        if found is None:
+            return KeywordHits(np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
+        scores, coverage = found
         allowed = scores > 0
         if within is not None:
             allowed &= within
@@ -137,7 +173,8 @@ class KeywordIndex:
             keep = found >= kth
             rows, found = rows[keep], found[keep]
         order = np.lexsort((rows, -found))[:k]
-        return KeywordHits(rows[order].astype(np.int64), found[order].astype(np.float32))
+        rows = rows[order].astype(np.int64)
+        return KeywordHits(rows, found[order].astype(np.float32), coverage[rows])
 
     def coverage(self, query: str, positions: np.ndarray) -> np.ndarray:
         """``(p,) float32`` share of the query's word weight each row at ``positions`` holds:
@@ -145,18 +182,8 @@ class KeywordIndex:
         BM25's idf ``ln(1 + (n - df + 0.5) / (df + 0.5))`` (a word no row has counts with df 0).
         1.0: the row has every query word; a query without indexable words: zeros."""
         positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-        words = list(dict.fromkeys(tokenize(_check_query(query))))
-        if not words or self._bm25 is None or not len(positions):
-            return np.zeros(len(positions), np.float32)
-        n, vocab = len(self), self._bm25.vocab_dict
-        indices, indptr = self._bm25.scores["indices"], self._bm25.scores["indptr"]
-        held, total = np.zeros(len(positions), np.float64), 0.0
-        for word in words:
-            rows = indices[indptr[vocab[word]]:indptr[vocab[word] + 1]] if word in vocab else np.zeros(0, np.int64)
-            idf = math.log(1 + (n - len(rows) + 0.5) / (len(rows) + 0.5))
-            total += idf
-            held += idf * np.isin(positions, rows)
-        return (held / total).astype(np.float32)
+        found = self._scores_and_coverage(_check_query(query))
+        return np.zeros(len(positions), np.float32) if found is None else found[1][positions]
 
     def phrase_positions(self, query: str, positions: np.ndarray) -> np.ndarray:
         """The ``(p,) int64`` members of ``positions`` (order kept) whose text holds ``query`` as

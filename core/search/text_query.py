@@ -35,7 +35,7 @@ from core.search.text_plan import TextSearchPlan
 
 MODES = ("semantic", "keyword", "hybrid")
 CALIBRATION_SAMPLE = 2000
-FUSION_POOL = 2000  # candidates per ranking fused (at least k)
+FUSION_POOL = 500  # candidates per ranking fused (at least k): RRF terms past rank 500 are < 1/560
 RRF_K = 60
 COVERAGE_POWER = 3  # chosen by bench/bench_text_search.py on the api-docs queries (docs/benchmarks.md)
 
@@ -125,7 +125,7 @@ def run_text_search(search: TextSearch, query: str, *, mode: str | None = None, 
         weight = keyword[2] ** COVERAGE_POWER
         ids, scores = reciprocal_rank_fusion([semantic[0], keyword[0]], k=RRF_K, weights=[None, weight])
         score_kind = "rrf"
-    ids, scores = _phrase_first(search.keywords, text, list(ids), np.asarray(scores, np.float32), mode)
+    ids, scores = _phrase_first(search.keywords, text, list(ids), np.asarray(scores, np.float32), keyword)
     matched = _matched(ids, semantic, keyword, search, k or len(ids))
     if threshold is not None:
         keep = scores >= float(threshold)
@@ -177,22 +177,26 @@ def _keyword_ranked(keywords: KeywordIndex, text, pool, within) -> tuple[list[st
     mask = None
     if within is not None:
         mask = np.zeros(len(keywords), dtype=bool)
-        where = pd.Index(keywords.ids).get_indexer(pd.Index([str(i) for i in within]))
+        where = keywords.positions_of(within)
         mask[where[where >= 0]] = True
     hits = keywords.search(text, pool, within=mask)
-    return [str(keywords.ids[p]) for p in hits.positions], hits.scores, keywords.coverage(text, hits.positions)
+    return [str(keywords.ids[p]) for p in hits.positions], hits.scores, hits.coverage
 
 
-def _phrase_first(keywords, text, ids, scores, mode) -> tuple[list[str], np.ndarray]:
-    """Rows containing ``text`` as an exact phrase first (keyword and hybrid modes)."""
-    if mode == "semantic" or keywords is None or not ids:
+def _phrase_first(keywords, text, ids, scores, keyword) -> tuple[list[str], np.ndarray]:
+    """Rows containing ``text`` as an exact phrase first (keyword and hybrid modes). Only
+    rows holding every query word (coverage 1 in ``keyword``) can; only those are read."""
+    if keyword is None or not ids:
         return ids, scores
-    where = pd.Index(keywords.ids).get_indexer(pd.Index(ids))
-    present = np.flatnonzero(where >= 0)
-    phrased = set(keywords.phrase_positions(text, where[present]).tolist())
+    whole = [rid for rid, cov in zip(keyword[0], keyword[2]) if cov >= 1.0 - 1e-6]
+    if not whole:
+        return ids, scores
+    positions = keywords.positions_of(whole)
+    phrased = {whole[i] for i, p in enumerate(positions)
+               if p >= 0 and len(keywords.phrase_positions(text, np.array([p])))}
     if not phrased:
         return ids, scores
-    first = np.array([w in phrased for w in where], dtype=bool)
+    first = np.array([rid in phrased for rid in ids], dtype=bool)
     order = np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)])
     scores = scores.copy()  # a phrase row scores above every other row
     scores[first] += float(scores.max()) - float(scores.min()) + 1.0

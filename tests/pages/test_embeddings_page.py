@@ -247,3 +247,13 @@ def test_rebuild_the_index_as_a_graph_from_the_page(make_app, app_home):
     assert _table(at).set_index("Name").loc["minilm", "Index"] == "hnsw"
     emb = open_workspace(app_home).dataset("api-docs").embedding_dir("minilm")
     assert json.loads((emb / "index.json").read_text())["kind"] == "hnsw"
+
+
+def test_the_class_name_embedding_an_image_embed_writes_is_listed(make_app):
+    at = make_app(PAGE)  # digits: embedded with EfficientNet-Lite0, which wrote its class names too
+    assert not at.exception, at.exception
+    table = _table(at).set_index("Name")
+    row = table.loc["efficientnet-lite0-text"]
+    assert row["Encoder"] == "class-names:efficientnet-lite0" and row["Dims"] == 384
+    assert row["Kind"] == "class names (text search on images)"
+    assert table.loc["efficientnet-lite0", "Kind"] == ""

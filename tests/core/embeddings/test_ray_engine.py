@@ -87,6 +87,19 @@ def test_ray_with_the_bundled_minilm_matches_local(ray_cluster, notes):
                                atol=1e-5)
 
 
+def test_ray_writes_the_class_name_embedding_from_the_same_pass_like_local(ray_cluster, tmp_path):
+    from tests.helpers.photos import add_photo_dataset
+
+    local = add_photo_dataset(tmp_path / "a", "photos")  # the local engine (default)
+    viaray = add_photo_dataset(tmp_path / "b", "photos", embed=False)
+    report = compute_embeddings(viaray, "image:efficientnet-lite0", engine="ray")
+    assert [i.name for i in report.embeddings] == ["efficientnet-lite0", "efficientnet-lite0-text"]
+    for name in ("efficientnet-lite0", "efficientnet-lite0-text"):
+        a, b = load_embedding(local, name), load_embedding(viaray, name)
+        assert list(a.ids) == list(b.ids) and b.meta["engine"] == "ray"
+        np.testing.assert_allclose(b.vectors, a.vectors, atol=1e-5)
+
+
 class Stop(Exception):
     pass
 
