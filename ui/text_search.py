@@ -14,12 +14,13 @@ from core.errors import EmbeddingError
 from core.search import (
     FALLBACK_EMBEDDING,
     FUSION_POOL,
+    KEYWORD_MAX_ROWS,
     MODES,
     SearchResult,
     TextSearch,
     TextSearchPlan,
-    ensure_keyword_index,
     fallback_is_current,
+    keyword_index,
     open_text_search,
     plan_text_search,
     run_text_search,
@@ -63,7 +64,7 @@ def _search(home: str, dataset: str, stamp: str, rows_stamp: str, plan: TextSear
     index = loaders.vector_index(_ws, dataset, plan.embedding)
     kinds = rows.set_index(rows["id"].astype(str))["modality"].astype(str) if plan.mixed else None
     return open_text_search(plan, index, loaders.encoder(plan.encoder),
-                            ensure_keyword_index(_ws.dataset(dataset), rows), kinds)
+                            keyword_index(_ws.dataset(dataset), rows), kinds)
 
 
 def loaded_search(ws: Workspace, plan: TextSearchPlan) -> TextSearch:
@@ -94,11 +95,15 @@ def text_search(ws: Workspace, plan: TextSearchPlan, query: str, mode: str, *,
 
 
 def mode_picker(container, search: TextSearch, key: str) -> str:
-    """The ``semantic | keyword | hybrid`` switch (default: the search's default mode)."""
-    if key not in st.session_state:
+    """The ``semantic | keyword | hybrid`` switch (default: the search's default mode); only
+    ``semantic`` when the dataset has no keyword index (above KEYWORD_MAX_ROWS rows)."""
+    modes = list(MODES) if search.keywords is not None else ["semantic"]
+    if st.session_state.get(key) not in modes:
         st.session_state[key] = search.default_mode
-    return container.radio("Match by", list(MODES), key=key, horizontal=True,
-                           format_func=lambda m: MODE_LABELS[m])
+    if search.keywords is None:
+        container.caption(f"Keyword search is built for datasets of up to {KEYWORD_MAX_ROWS:,} rows; "
+                          "this one is searched by meaning.")
+    return container.radio("Match by", modes, key=key, horizontal=True, format_func=lambda m: MODE_LABELS[m])
 
 
 def describe_method(plan: TextSearchPlan, mode: str) -> str:

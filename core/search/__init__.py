@@ -45,9 +45,11 @@ from core.search.text_plan import (
 )
 from core.search.text_query import (
     FUSION_POOL,
+    KEYWORD_MAX_ROWS,
     MODES,
     TextSearch,
     check_query,
+    keyword_index,
     load_text_search,
     open_text_search,
     plan_for_dataset,
@@ -56,9 +58,9 @@ from core.search.text_query import (
 
 __all__ = [
     "CLIP_SUGGESTION", "DEFAULT_NEGATIVE_WEIGHT", "FALLBACK_EMBEDDING", "FALLBACK_ENCODER",
-    "FUSION_POOL", "MAX_QUERY_CHARS", "METHODS", "MODES", "TEXT_METHODS", "KeywordIndex", "SearchResult",
+    "FUSION_POOL", "KEYWORD_MAX_ROWS", "MAX_QUERY_CHARS", "METHODS", "MODES", "TEXT_METHODS", "KeywordIndex", "SearchResult",
     "TextSearch", "TextSearchPlan", "check_query", "descriptions_hash", "ensure_keyword_index",
-    "ensure_row_text_embedding", "fallback_is_current", "find_similar", "load_text_search",
+    "ensure_row_text_embedding", "fallback_is_current", "find_similar", "keyword_index", "load_text_search",
     "open_text_search", "plan_for_dataset", "plan_text_search", "reciprocal_rank_fusion",
     "row_descriptions", "run_text_search", "search_image", "search_text", "search_vector",
 ]

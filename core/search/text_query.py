@@ -37,6 +37,7 @@ MODES = ("semantic", "keyword", "hybrid")
 CALIBRATION_SAMPLE = 2000
 FUSION_POOL = 500  # candidates per ranking fused (at least k): RRF terms past rank 500 are < 1/560
 RRF_K = 60
+KEYWORD_MAX_ROWS = 2_000_000  # above: no keyword index (1M rows take ~45 s and ~3 GB to build)
 COVERAGE_POWER = 3  # chosen by bench/bench_text_search.py on the api-docs queries (docs/benchmarks.md)
 
 
@@ -104,7 +105,8 @@ def run_text_search(search: TextSearch, query: str, *, mode: str | None = None, 
     if mode not in MODES:
         raise InputError(f"unknown text search mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode != "semantic" and search.keywords is None:
-        raise InputError(f"{mode} search needs the keyword index of {search.plan.dataset!r}")
+        raise InputError(f"{mode} search needs a keyword index, which is built for datasets of up to "
+                         f"{KEYWORD_MAX_ROWS:,} rows; {search.plan.dataset!r} is searched by meaning only")
     if mode != "keyword" and (search.index is None or search.encoder is None):
         raise InputError(f"{mode} search needs an embedding that reads text")
     if k is not None:
@@ -243,7 +245,6 @@ def load_text_search(ds, plan: TextSearchPlan, rows: pd.DataFrame | None = None,
     keyword index are built first if missing or stale)."""
     from core.embeddings import load_index
     from core.encoders import load_encoder
-    from core.search.keywords import ensure_keyword_index
     from core.search.row_text import ensure_row_text_embedding
 
     rows = ds.rows() if rows is None else rows
@@ -251,4 +252,12 @@ def load_text_search(ds, plan: TextSearchPlan, rows: pd.DataFrame | None = None,
         ensure_row_text_embedding(ds, rows, progress=progress)
     index = load_index(ds, plan.embedding)
     kinds = rows.set_index(rows["id"].astype(str))["modality"].astype(str) if plan.mixed else None
-    return open_text_search(plan, index, load_encoder(plan.encoder), ensure_keyword_index(ds, rows), kinds)
+    return open_text_search(plan, index, load_encoder(plan.encoder), keyword_index(ds, rows), kinds)
+
+
+def keyword_index(ds, rows: pd.DataFrame) -> KeywordIndex | None:
+    """The dataset's keyword index (built or reused, :func:`core.search.ensure_keyword_index`);
+    None above :data:`KEYWORD_MAX_ROWS` rows (searches there are semantic only)."""
+    from core.search.keywords import ensure_keyword_index
+
+    return ensure_keyword_index(ds, rows) if len(rows) <= KEYWORD_MAX_ROWS else None

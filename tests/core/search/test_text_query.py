@@ -170,3 +170,16 @@ def test_the_cli_says_which_method_and_mode_answered(mixed, capsys):
     assert {r["matched_by"] for r in out["results"]} <= {"class-names", "text"}
     assert main(["--home", home, "search", "mix", "--text", " ", "--json"]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_above_the_keyword_row_limit_search_is_by_meaning_only_and_says_so(invoices, monkeypatch):
+    from core.search import text_query
+
+    ds, _ = invoices
+    monkeypatch.setattr(text_query, "KEYWORD_MAX_ROWS", 100)  # the dataset has 300 rows
+    search = load_text_search(ds, plan_for_dataset(ds))
+    assert search.keywords is None and search.default_mode == "semantic"
+    assert len(run_text_search(search, "payment error", k=5)) == 5
+    for mode in ("keyword", "hybrid"):
+        with pytest.raises(InputError, match="up to 100 rows"):
+            run_text_search(search, "payment error", mode=mode)
