@@ -19,6 +19,7 @@ Three parts, in one run, side by side:
 
     apt-get install fonts-noto-color-emoji   # once: the drawings
     /work/venv/bin/python bench/bench_text_search.py [--sweep] [--rows 100000]
+    /work/venv/bin/python bench/bench_text_search.py --parts keywords   # the index build at scale
 """
 
 from __future__ import annotations
@@ -214,12 +215,40 @@ def latency_part(ws, rows: int, n_queries: int) -> None:
     print("\ntarget: ≤ 150 ms per query in each mode")
 
 
+def keyword_scale_part(sizes: list[int]) -> None:
+    """Build time, warm query time and peak memory of the keyword index at each size
+    (Zipf-distributed words of a 30,000-word vocabulary, 20 words a row)."""
+    import resource
+
+    from core.search import KeywordIndex
+
+    rng = np.random.default_rng(0)
+    vocab = np.array([f"w{i}" for i in range(30_000)], dtype=object)
+    print("\n## Keyword index build at scale\n")
+    print("| rows | build s | query ms | peak RSS GB |")
+    print("|---|---|---|---|")
+    for n in sizes:
+        texts = [" ".join(vocab[rng.zipf(1.3, 20) % 30_000]) for _ in range(n)]
+        started = time.perf_counter()
+        index = KeywordIndex.build([str(i) for i in range(n)], texts)
+        build = time.perf_counter() - started
+        index.search("w1 w17 w300", 50)
+        started = time.perf_counter()
+        index.search("w1 w17 w300", 50)
+        query = (time.perf_counter() - started) * 1000
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        print(f"| {n:,} | {build:.1f} | {query:.1f} | {peak:.2f} |", flush=True)
+        del index, texts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", action="store_true", help="also sweep the ConSE recipe (T, phrasing)")
     parser.add_argument("--rows", type=int, default=100_000, help="rows for the latency part")
     parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--parts", default="images,apidocs,latency")
+    parser.add_argument("--parts", default="images,apidocs,latency",
+                        help="any of images, apidocs, latency, keywords (the index build at --keyword-sizes)")
+    parser.add_argument("--keyword-sizes", default="200000,1000000")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-text-") as tmp:
@@ -231,6 +260,8 @@ def main() -> None:
             apidocs_part(ws)
         if "latency" in parts:
             latency_part(ws, args.rows, args.queries)
+        if "keywords" in parts:
+            keyword_scale_part([int(x) for x in args.keyword_sizes.split(",")])
 
 
 if __name__ == "__main__":
