@@ -4,6 +4,7 @@
 - :data:`CORE_COLUMNS`: the rows table's own columns; every other column is user metadata.
 - :func:`ids_hash`, :func:`now_iso`: content hash of an id list; the current UTC time.
 - :func:`check_positive_int`: a whole number >= a minimum (not a bool), or InputError.
+- :func:`as_text`: a pyarrow array as text the way ingest reads ids (``3.0`` → ``'3'``).
 - :func:`read_utf8_text`, :func:`read_ids_file`: a UTF-8 text file (BOM dropped), an ids
   file (one id a line), or InputError naming the file.
 """
@@ -115,3 +116,36 @@ def read_ids_file(path: str | Path) -> list[str]:
 
 
 __all__ = ["CORE_COLUMNS", "ProgressFn", "check_positive_int", "ids_hash", "now_iso", "read_ids_file", "read_utf8_text", "unit_rows", "utf8_error"]
+
+
+def number_text(value: float) -> str:
+    """A float as text: whole numbers without '.0' (ids read as 3.0 give '3'), else ``str``."""
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def as_text(values):
+    """``values`` (m,) as a string array, nulls kept: strings as they are, integers as digits,
+    floats by :func:`number_text`, bools as True/False, anything else as pandas writes it
+    (how ingest reads ids; prediction imports read them the same way)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return values.cast(pa.string())
+    if pa.types.is_null(kind):
+        return pa.nulls(len(values), pa.string())
+    if pa.types.is_integer(kind):
+        return pc.cast(values, pa.string())
+    if pa.types.is_boolean(kind):
+        return pc.if_else(values, "True", "False")
+    if pa.types.is_floating(kind):
+        return pa.array([None if v is None else number_text(v) for v in values.to_pylist()],
+                        pa.string())
+    series = values.to_pandas()
+    text = series.astype("string").astype(object).where(series.notna().to_numpy(), None)
+    return pa.array(text.to_numpy(), pa.string())

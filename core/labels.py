@@ -133,47 +133,58 @@ def undo_label_edit(ws: Workspace, dataset: str, edit_id: int | None = None) -> 
 
 @dataclass(frozen=True)
 class LabelSuggestion:
-    """The neighbour ranking's view of one row: ``score`` in (0, 1] = 1 - P(given label)."""
+    """A label-issue ranking's view of one row: ``score`` in (0, 1] = 1 - P(given label);
+    ``source`` the ranking (neighbours, model, combined), ``model`` whose predictions."""
 
     id: str
     given: str
     suggested: str
     score: float
     k: int
-    embedding: str
+    embedding: str | None
+    source: str = "neighbours"
+    model: str | None = None
 
 
 def suggest_label(ws: Workspace, dataset: str, row_id: str, *, embedding: str | None = None,
-                  k: int | None = None, min_score: float = DEFAULT_MIN_SCORE) -> LabelSuggestion:
-    """The label :func:`core.quality.find_label_issues` suggests for ``row_id``: ranking over
-    ``embedding``'s index (None: the default embedding) with the effective labels and ``k``
-    neighbours (None: ``core.quality.DEFAULT_K``, 10); the row is flagged when its score is
-    at least ``min_score`` (default 0.5) and above 0, as in the Label review page's queue.
+                  k: int | None = None, min_score: float = DEFAULT_MIN_SCORE, ranking: str | None = None,
+                  model: str | None = None) -> LabelSuggestion:
+    """The label :func:`core.quality.rank_label_issues` suggests for ``row_id``: ranking
+    ``ranking`` (neighbours, model or combined; None: as ``catalog label-issues``, see
+    :func:`core.quality.choose_source`) over ``embedding``'s index (None: the default
+    embedding) and ``model``'s predictions, with the effective labels and ``k`` neighbours
+    (None: ``core.quality.DEFAULT_K``); the row is flagged when its score is at least
+    ``min_score`` (default 0.5) and above 0, as in the Label review page's queue.
 
     Raises NotFoundError (unknown dataset, embedding or row) and InputError (the ranking
     does not flag the row: no vector, no label, no labelled neighbour, or its neighbours
     mostly agree with its label; also k < 1, fewer than 2 labels, min_score outside [0, 1]).
     """
     from core.embeddings import load_index
-    from core.quality import DEFAULT_K, find_label_issues
+    from core.predictions import load_predictions
+    from core.quality import DEFAULT_K, choose_source, rank_label_issues
 
     if not 0.0 <= float(min_score) <= 1.0:
         raise InputError(f"min score {min_score!r} is outside 0-1")
     labels = effective_labels(ws, dataset)
     row_id = _require_row(labels, dataset, row_id)
     ds = ws.dataset(dataset)
-    emb = ds.require_embedding(embedding)
-    issues = find_label_issues(load_index(ds, emb), labels, k=DEFAULT_K if k is None else k)
+    ranking, model = choose_source(ds, ranking, model)
+    emb = ds.require_embedding(embedding) if ranking != "model" else None
+    issues = rank_label_issues(load_index(ds, emb) if emb else None, labels, source=ranking,
+                               predictions=load_predictions(ds, model) if model else None,
+                               k=DEFAULT_K if k is None else k)
     pos = {rid: i for i, rid in enumerate(issues.ids)}.get(row_id)
     score = None if pos is None else float(issues.scores[pos])
     if score is None or score <= 0.0 or score < float(min_score) - 1e-9:
         why = ("it has no label" if labels[row_id] is None else
                f"its neighbours mostly agree with its label (score {score:.3f} < {min_score:g})"
                if score is not None else f"it has no vector in {emb!r} or no labelled neighbour")
-        raise InputError(f"row {row_id!r} is not flagged by the label-issue ranking of {emb!r} "
-                         f"(k = {issues.k}): {why}; there is no suggestion to accept")
+        raise InputError(f"row {row_id!r} is not flagged by the {ranking} label-issue ranking"
+                         + (f" of {emb!r} (k = {issues.k})" if emb else f" of model {model!r}")
+                         + f": {why}; there is no suggestion to accept")
     return LabelSuggestion(row_id, issues.given[pos], issues.suggested[pos],
-                           float(issues.scores[pos]), issues.k, emb)
+                           float(issues.scores[pos]), issues.k, emb, ranking, model)
 
 
 @dataclass(frozen=True)
@@ -194,10 +205,12 @@ class ReviewOutcome:
 def review_label_issue(ws: Workspace, dataset: str, row_id: str, decision: str, *,
                        label: str | None = None, embedding: str | None = None,
                        k: int | None = None, min_score: float = DEFAULT_MIN_SCORE,
-                       source: str = REVIEW_SOURCE) -> ReviewOutcome:
+                       source: str = REVIEW_SOURCE, ranking: str | None = None,
+                       model: str | None = None) -> ReviewOutcome:
     """Decide on a label-review suggestion for ``row_id`` and record it (kind
     :data:`LABEL_ISSUE_REVIEW`): ``accept`` relabels the row to ``label`` (None: the
-    suggestion of :func:`suggest_label` over ``embedding`` with ``k`` and ``min_score``, refused for a row
+    suggestion of :func:`suggest_label` by ``ranking`` over ``embedding`` and ``model`` with ``k`` and
+    ``min_score``, refused for a row
     already reviewed other than skipped) and marks it "relabeled"; ``dismiss`` marks it
     "correct" and ``skip`` "skipped". Only a skipped row stays in the review queue.
 
@@ -217,8 +230,8 @@ def review_label_issue(ws: Workspace, dataset: str, row_id: str, decision: str, 
             if previous not in (None, "skipped"):
                 raise InputError(f"row {row_id!r} was already reviewed ({previous}); undo that "
                                  "first or relabel it with catalog relabel")
-            label = suggest_label(ws, dataset, row_id, embedding=embedding, k=k,
-                                  min_score=min_score).suggested
+            label = suggest_label(ws, dataset, row_id, embedding=embedding, k=k, min_score=min_score,
+                                  ranking=ranking, model=model).suggested
         edits = relabel_rows(ws, dataset, [row_id], label, source=source)
         labels[row_id] = label.strip()
     status = REVIEW_DECISIONS[decision]

@@ -1,14 +1,17 @@
-"""Label review: rows whose label disagrees with their neighbours (accept the suggestion,
-set another label, mark correct, skip), near-duplicate groups (keep one, tag the others)
-and outliers. Every action is saved at once and can be undone."""
+"""Label review: rows whose label is probably wrong, flagged by their neighbours, a model's
+predictions or both (accept the suggestion, set another label, mark correct, skip), the
+model's confident mistakes and confusion matrix, near-duplicate groups (keep one, tag the
+others) and outliers. Every action is saved at once and can be undone."""
 
 import streamlit as st
 
 from core.errors import CatalogError
 from core.quality import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_K
 from ui import loaders, state
+from ui import predictions as pr
 from ui import quality_data as qd
 from ui import quality_widgets as qw
+from ui.model_review import render_model_mistakes
 from ui.detail import render_detail
 from ui.grid import render_grid, safe_text
 from ui.messages import show_error
@@ -26,16 +29,20 @@ qw.render_undo(ws)
 if state.detail_row():
     render_detail(ws, dataset, rows, state.detail_row())
 
-issues_tab, dups_tab, outliers_tab = st.tabs(["Label issues", "Near-duplicates", "Outliers"])
+models = pr.models(ws, dataset)
+tabs = st.tabs(["Label issues", *(["Model mistakes"] if models else []), "Near-duplicates", "Outliers"])
+issues_tab, dups_tab, outliers_tab = tabs[0], tabs[-2], tabs[-1]
 
 with issues_tab:
+    source, model = pr.render_source_picker(ws, dataset)
     c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
-    k = int(c1.number_input("Neighbours (k)", min_value=1, max_value=100, value=DEFAULT_K, key="qa:k"))
+    k = int(c1.number_input("Neighbours (k)", min_value=1, max_value=100, value=DEFAULT_K, key="qa:k",
+                            disabled=source == "model"))
     min_score = c2.slider("Minimum score", min_value=0.0, max_value=1.0, value=0.5, step=0.05,
-                          key="qa:min_score", help="1 - share of the neighbours that agree with the label")
+                          key="qa:min_score", help="1 - the calibrated probability of the given label")
     show_skipped = c3.checkbox("Show skipped rows", key="qa:show_skipped")
     try:
-        issues = qd.label_issues(ws, dataset, embedding, k)
+        issues = pr.label_issues(ws, dataset, embedding, source, model, k)
     except CatalogError as err:
         show_error(err)
     else:
@@ -43,11 +50,14 @@ with issues_tab:
         start = qw.batch_start(dataset, len(queue))
         batch = queue[start:start + qw.BATCH]
         shown = f" · showing {start + 1:,}-{start + len(batch):,}" if batch else ""
-        st.markdown(f"**{len(queue):,} rows to review** (score ≥ {min_score:.2f}, k = {k}, "
-                    f"{len(issues):,} labelled rows scored){shown}")
+        by = pr.SOURCE_NAMES[source].lower() + (f" ({safe_text(model)})" if source != "neighbours" else "")
+        st.markdown(f"**{len(queue):,} rows to review**, flagged by {by} (score ≥ {min_score:.2f}"
+                    f"{'' if source == 'model' else f', k = {k}'}, {len(issues):,} labelled rows scored){shown}")
         if batch:
+            ids = [b.id for b in batch]
             qw.render_issue_batch(ws, dataset, rows, batch, qd.label_choices(ws, dataset),
-                                  qd.nearest_of(ws, dataset, embedding, [b.id for b in batch]))
+                                  qd.nearest_of(ws, dataset, embedding, ids) if source != "model" else (),
+                                  model=model, evidence=pr.evidence_of(ws, dataset, model, ids) if model else ())
             p1, p2, _ = st.columns([1, 1, 4])
             p1.button("Previous batch", key="qa:prev", disabled=start == 0,
                       on_click=qw.move_batch, args=(dataset, -1))
@@ -55,6 +65,13 @@ with issues_tab:
                       on_click=qw.move_batch, args=(dataset, 1))
         else:
             st.success("Nothing left to review at this score.")
+
+if models:
+    with tabs[1]:
+        try:
+            render_model_mistakes(ws, dataset, embedding, rows, pr.render_model_picker(ws, dataset, models))
+        except CatalogError as err:
+            show_error(err)
 
 with dups_tab:
     d1, d2, d3 = st.columns(3, vertical_alignment="bottom")

@@ -45,18 +45,24 @@ class Issue:
     given: str
     suggested: str
     score: float
+    flagged_by: tuple[str, ...] = ()  # which sources flag the row: neighbours, model
 
 
 def issue_queue(ws: Workspace, dataset: str, issues: LabelIssues, min_score: float,
                 show_skipped: bool = False) -> list[Issue]:
     """Issues with score ≥ ``min_score`` not yet reviewed (relabelled or marked correct;
     skipped rows only if ``show_skipped``), worst first."""
-    done = ws.store.reviewed(dataset, REVIEW_KIND)
-    hide = {r for r, s in done.items() if s != "skipped" or not show_skipped}
+    hide = hidden_rows(ws, dataset, show_skipped)
     n = int((issues.scores >= min_score - 1e-9).sum())  # scores are sorted worst first
-    return [Issue(i, g, s, float(sc)) for i, g, s, sc in
-            zip(issues.ids[:n], issues.given[:n], issues.suggested[:n], issues.scores[:n])
+    return [Issue(i, g, s, float(sc), issues.flagged_by(at)) for at, (i, g, s, sc) in
+            enumerate(zip(issues.ids[:n], issues.given[:n], issues.suggested[:n], issues.scores[:n]))
             if i not in hide]
+
+
+def hidden_rows(ws: Workspace, dataset: str, show_skipped: bool = False) -> set[str]:
+    """Rows already reviewed (relabelled or marked correct; skipped ones unless ``show_skipped``)."""
+    done = ws.store.reviewed(dataset, REVIEW_KIND)
+    return {r for r, s in done.items() if s != "skipped" or not show_skipped}
 
 
 def batch_start(dataset: str, total: int) -> int:
@@ -101,11 +107,11 @@ def _push(action: Action, message: str) -> None:
 _DECISION_OF = {status: decision for decision, status in REVIEW_DECISIONS.items()}
 
 
-def relabel(ws: Workspace, dataset: str, rid: str, new_label: str | None) -> None:
+def relabel(ws: Workspace, dataset: str, rid: str, new_label: str | None, prefix: str = "qa") -> None:
     """Callback: set ``rid``'s label (edit, source kept) and take it out of the queue.
-    ``new_label`` None reads it from the row's "another label" selectbox."""
+    ``new_label`` None reads it from the row's "another label" selectbox (keys ``prefix``)."""
     if new_label is None:
-        new_label = st.session_state.get(f"qa:other:{rid}")
+        new_label = st.session_state.get(f"{prefix}:other:{rid}")
         if not new_label:
             return
     try:
@@ -212,33 +218,53 @@ def render_neighbours(ds: Dataset, rows: pd.DataFrame, near: Sequence[tuple[str,
             st.caption(f"**{label}** · {score:.2f}", help=safe_text(nid))
 
 
+def render_model_evidence(model: str, top: Sequence[tuple[str, float]]) -> None:
+    """Why the model flagged a row: its most probable classes with their probabilities."""
+    if top:
+        st.caption(f"Model {safe_text(model, 30)}: " + " · ".join(f"**{safe_text(c, 20)}** {p:.2f}" for c, p in top))
+    else:
+        st.caption(f"Model {safe_text(model, 30)}: no prediction for this row")
+
+
 def render_issue_batch(ws: Workspace, dataset: str, rows: pd.DataFrame, batch: list[Issue],
                        labels: list[str], nearest: Sequence[Sequence[tuple[str, float]]] = (),
-                       columns: int = 4) -> None:
-    """Cards of ``batch``: media, given → suggested label, score, the nearest rows that
-    explain the score (``nearest``: one ``(id, cosine)`` list per issue, as
-    :func:`ui.quality_data.nearest_of` gives) and the four actions."""
+                       columns: int = 4, *, model: str | None = None,
+                       evidence: Sequence[Sequence[tuple[str, float]]] = (), what: str = "suggested",
+                       prefix: str = "qa") -> None:
+    """Cards of ``batch``: media, given → suggested label, score, which source flagged the
+    row and why: the nearest rows (``nearest``: one ``(id, cosine)`` list per issue, as
+    :func:`ui.quality_data.nearest_of` gives; none: not shown) and the model's top classes
+    (``evidence``, with ``model``); then the four actions. ``what`` names the suggestion;
+    ``prefix`` starts the widget keys (``qa:accept:<id>``...), one per list on the page."""
     ds = ws.dataset(dataset)
     cols = st.columns(columns)
-    nearest = list(nearest) or [()] * len(batch)
-    for i, (issue, row, near) in enumerate(zip(batch, _lookup(rows, [b.id for b in batch]), nearest)):
+    nearest = list(nearest) or [None] * len(batch)
+    evidence = list(evidence) or [None] * len(batch)
+    for i, (issue, row, near, top) in enumerate(zip(batch, _lookup(rows, [b.id for b in batch]), nearest,
+                                                   evidence)):
         rid = issue.id
         with cols[i % columns].container(border=True):
             _media(ds, row)
             st.caption(f"{safe_code(rid, 40)} · score {issue.score:.3f}")
-            st.markdown(f"**{safe_text(issue.given, 30)}** → suggested **{safe_text(issue.suggested, 30)}**")
-            render_neighbours(ds, rows, near)
-            st.button(f"Accept {safe_text(issue.suggested, 20)}", key=f"qa:accept:{rid}", type="primary",
-                      on_click=relabel, args=(ws, dataset, rid, issue.suggested), width="stretch")
+            st.markdown(f"**{safe_text(issue.given, 30)}** → {what} **{safe_text(issue.suggested, 30)}**")
+            if issue.flagged_by:
+                st.markdown(" ".join(f":{'violet' if s == 'model' else 'blue'}-badge[{s}]"
+                                     for s in issue.flagged_by), help="The sources that flag this row")
+            if near is not None:
+                render_neighbours(ds, rows, near)
+            if top is not None and model is not None:
+                render_model_evidence(model, top)
+            st.button(f"Accept {safe_text(issue.suggested, 20)}", key=f"{prefix}:accept:{rid}", type="primary",
+                      on_click=relabel, args=(ws, dataset, rid, issue.suggested, prefix), width="stretch")
             b1, b2 = st.columns(2)
-            b1.button("Correct", key=f"qa:correct:{rid}", on_click=mark, args=(ws, dataset, rid, "correct"),
+            b1.button("Correct", key=f"{prefix}:correct:{rid}", on_click=mark, args=(ws, dataset, rid, "correct"),
                       help="The given label is right: stop showing this row", width="stretch")
-            b2.button("Skip", key=f"qa:skip:{rid}", on_click=mark, args=(ws, dataset, rid, "skipped"),
+            b2.button("Skip", key=f"{prefix}:skip:{rid}", on_click=mark, args=(ws, dataset, rid, "skipped"),
                       width="stretch")
             st.selectbox("Set another label", [lab for lab in labels if lab != issue.given], index=None,
-                         placeholder="Another label…", key=f"qa:other:{rid}", label_visibility="collapsed",
-                         on_change=relabel, args=(ws, dataset, rid, None))
-            st.button("Details and label history", key=f"qa:open:{rid}", type="tertiary",
+                         placeholder="Another label…", key=f"{prefix}:other:{rid}", label_visibility="collapsed",
+                         on_change=relabel, args=(ws, dataset, rid, None, prefix))
+            st.button("Details and label history", key=f"{prefix}:open:{rid}", type="tertiary",
                       on_click=state.open_detail, args=(rid,))
 
 

@@ -23,17 +23,35 @@ APP_PARTS = ("pages", "ui")
 
 def cmd_ingest(args) -> int:
     from core.ingest import ingest
+    from core.predictions import PredictionColumns, model_names
 
+    columns = PredictionColumns(args.pred_col, args.pred_score_col, args.probs_col)
     progress, close = progress_bar("ingesting")
     try:
+        ws = open_ws(args)
         report = ingest(
-            open_ws(args), args.source, args.name, format=args.format, id_col=args.id_col,
+            ws, args.source, args.name, format=args.format, id_col=args.id_col,
             text_col=args.text_col, image_col=args.image_col, label_col=args.label_col,
             image_root=args.image_root, replace=args.replace, skip_invalid=args.skip_invalid,
             update=args.update, keep_missing=args.keep_missing, progress=progress,
+            predictions=columns if columns.given else None, model=args.pred_model,
         )
     finally:
         close()
+    payload, text = report.to_json(), report.summary()
+    if columns.given:
+        payload["predictions"] = {"model": args.pred_model}
+        text += f"\npredictions stored as model {args.pred_model!r} (models: {', '.join(model_names(ws.dataset(args.name)))})"
+    emit(args, payload, text)
+    return 0
+
+
+def cmd_import_predictions(args) -> int:
+    from core.predictions import PredictionColumns, import_predictions
+
+    report = import_predictions(
+        open_ws(args), args.name, args.file, args.model, id_col=args.id_col, replace=args.replace,
+        columns=PredictionColumns(args.pred_col, args.score_col, args.probs_col))
     emit(args, report.to_json(), report.summary())
     return 0
 
@@ -191,6 +209,11 @@ def cmd_serve(args) -> int:
     return subprocess.call(cmd, env=env)
 
 
+_PROBS_HELP = ("per-class probabilities: a list column (values in the order of the sorted labels), "
+               "or PREFIX* for one column per class named PREFIX<class> ('p_*'; '*' alone: columns "
+               "named by a label)")
+
+
 def register(sub) -> None:
     """Add ingest, embed, list, import-embeddings, index, export-embeddings, demo, serve to the subparsers ``sub``."""
     p = sub.add_parser("ingest", help="read a folder or table into a dataset")
@@ -210,8 +233,27 @@ def register(sub) -> None:
     p.add_argument("--keep-missing", action="store_true",
                    help="with --update: keep rows whose id is no longer in the source")
     p.add_argument("--skip-invalid", action="store_true", help="skip rows with empty text")
+    p.add_argument("--pred-col", help="a model's predicted label per row (stored as predictions, "
+                   "not metadata)")
+    p.add_argument("--pred-score-col", help="the confidence (0-1) of --pred-col's label")
+    p.add_argument("--probs-col", help=_PROBS_HELP)
+    p.add_argument("--pred-model", default="model", help="the model name the prediction columns are "
+                   "stored under (default: model)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("import-predictions", help="a model's predictions for rows of a dataset, by id "
+                       "(kept beside the dataset; several models per dataset)")
+    p.add_argument("name")
+    p.add_argument("file", help="a table (csv, tsv, parquet, jsonl) with an id column and predictions")
+    p.add_argument("--model", required=True, help="the model's name (several per dataset)")
+    p.add_argument("--id-col", help="the id column (default: id)")
+    p.add_argument("--pred-col", help="the predicted label (default: prediction, predicted or pred)")
+    p.add_argument("--score-col", help="the predicted label's confidence 0-1 (default: score or confidence)")
+    p.add_argument("--probs-col", help=_PROBS_HELP + " (default: probs)")
+    p.add_argument("--replace", action="store_true", help="overwrite this model's predictions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_import_predictions)
 
     p = sub.add_parser("embed", help="compute embeddings")
     p.add_argument("name")

@@ -77,7 +77,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     ws = open_ws(args)
     decision = "accept" if args.accept else "dismiss"
     done = review_label_issue(ws, args.name, args.id, decision, embedding=args.embedding, k=args.k,
-                              min_score=args.min_score)
+                              min_score=args.min_score, ranking=args.source, model=args.model)
     text = (f"accepted: row {done.row_id!r} is now labelled {done.label!r}" if decision == "accept"
             else f"dismissed: row {done.row_id!r} keeps {done.label!r} and leaves the review queue")
     emit(args, {"id": done.row_id, "decision": done.decision, "status": done.status,
@@ -115,6 +115,9 @@ def register(sub) -> None:
     decision.add_argument("--dismiss", action="store_true", help="the label is right: stop showing it")
     p.add_argument("--embedding", help="the ranking's embedding (default: the default one)")
     p.add_argument("--k", type=int, help="neighbours of the ranking (default 10, as the app)")
+    p.add_argument("--source", help="the ranking that suggests the label: neighbours, model or combined "
+                   "(default as catalog label-issues: combined when the dataset has predictions)")
+    p.add_argument("--model", help="whose predictions (default: the most recently imported)")
     p.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE,
                    help="--accept only a row scored at least this (default %(default)s, as the app)")
     p.add_argument("--json", action="store_true")

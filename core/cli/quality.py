@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from core.cli.output import emit, open_ws, progress_bar
 from core.errors import CatalogError
+from core.quality import DEFAULT_K, DEFAULT_MIN_CONFIDENCE
 
 
 def cmd_clusters(args) -> int:
@@ -130,20 +131,47 @@ def cmd_quality(args) -> int:
 
 
 def cmd_label_issues(args) -> int:
+    from core.predictions import load_predictions
+    from core.quality import choose_source, rank_label_issues
     from core.rows import labels_by_id
-    from core.quality import find_label_issues
 
     engine, address = _engine(args)
     ws = open_ws(args)
     ds = ws.dataset(args.name)
-    index, shared = _index_and_pass(args, ds, args.k, engine, address)
+    source, model = choose_source(ds, args.source, args.model)
+    index = shared = None
+    if source != "model":
+        index, shared = _index_and_pass(args, ds, args.k, engine, address)
     labels = labels_by_id(ws, args.name)
-    issues = find_label_issues(index, labels, k=args.k, neighbours=shared)
+    preds = load_predictions(ds, model) if model else None
+    issues = rank_label_issues(index, labels, source=source, predictions=preds, k=args.k, neighbours=shared)
     payload = issues.to_json(limit=args.limit)
-    payload["not_covered"] = len(labels) - len(index)
+    payload["not_covered"] = len(labels) - len(issues.ids) if source == "model" else len(labels) - len(index)
     text = "\n".join(f"{i['score']:.3f}  {i['id']}  {i['label']} → {i['suggested']}"
-                     for i in payload["issues"])
-    emit(args, payload, text or "no labelled rows")
+                     f"  [{', '.join(i['flagged_by']) or '-'}]" for i in payload["issues"])
+    head = f"source {source}" + (f", model {model}" if model else "")
+    emit(args, payload, f"{head}\n{text}" if text else f"{head}: no labelled rows")
+    return 0
+
+
+def cmd_model_mistakes(args) -> int:
+    from core.predictions import load_predictions
+    from core.quality import choose_source, confusion_matrix, model_mistakes
+    from core.rows import labels_by_id
+
+    ws = open_ws(args)
+    ds = ws.dataset(args.name)
+    _, model = choose_source(ds, "model", args.model)
+    preds = load_predictions(ds, model)
+    labels = labels_by_id(ws, args.name)
+    found = model_mistakes(labels, preds, min_confidence=args.min_confidence)
+    payload = found.to_json(limit=args.limit)
+    payload["confusion"] = confusion_matrix(labels, preds).to_json()
+    lines = [f"model {model}: {len(found):,} of {found.compared:,} labelled rows predicted as another "
+             f"class with confidence >= {args.min_confidence:g}"]
+    lines += [f"{r['confidence']:.3f}  {r['id']}  label {r['label']} · predicted {r['predicted']}"
+              for r in payload["rows"]]
+    emit(args, payload, "\n".join(lines))
     return 0
 
 
@@ -182,14 +210,27 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_quality)
 
-    p = sub.add_parser("label-issues", help="rows whose label disagrees with their neighbours")
+    p = sub.add_parser("label-issues", help="rows whose label is probably wrong, by their neighbours, "
+                       "a model's predictions, or both")
     p.add_argument("name")
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--source", help="neighbours, model or combined (default: combined when the dataset "
+                   "has predictions, else neighbours)")
+    p.add_argument("--model", help="whose predictions (default: the most recently imported)")
+    p.add_argument("--k", type=int, default=DEFAULT_K)
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--embedding")
     _engine_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_label_issues)
+
+    p = sub.add_parser("model-mistakes", help="rows a model confidently predicts as another class than "
+                       "their label, and its confusion matrix")
+    p.add_argument("name")
+    p.add_argument("--model", help="whose predictions (default: the most recently imported)")
+    p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_model_mistakes)
 
     p = sub.add_parser("duplicates", help="near-duplicate pairs")
     p.add_argument("name")

@@ -10,36 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core._shared import CORE_COLUMNS
-
-
-def number_text(value: float) -> str:
-    """A float as text: whole numbers without '.0' (ids read as 3.0 give '3'), else ``str``."""
-    return str(int(value)) if value.is_integer() else str(value)
-
-
-def as_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """``values`` (m,) as a string array, nulls kept: strings as they are, integers as digits,
-    floats by :func:`number_text`, bools as True/False, anything else as pandas writes it."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
-    kind = values.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        return values.cast(pa.string())
-    if pa.types.is_null(kind):
-        return pa.nulls(len(values), pa.string())
-    if pa.types.is_integer(kind):
-        return pc.cast(values, pa.string())
-    if pa.types.is_boolean(kind):
-        return pc.if_else(values, "True", "False")
-    if pa.types.is_floating(kind):
-        return pa.array([None if v is None else number_text(v) for v in values.to_pylist()],
-                        pa.string())
-    series = values.to_pandas()
-    text = series.astype("string").astype(object).where(series.notna().to_numpy(), None)
-    return pa.array(text.to_numpy(), pa.string())
+from core._shared import CORE_COLUMNS, as_text  # as_text: ingest's reading of ids, shared with predictions
 
 
 def blank(values: pa.Array) -> np.ndarray:
@@ -116,4 +87,4 @@ def rename_clashes(columns: list[str]) -> list[str]:
 
 
 __all__ = ["CoreValues", "as_text", "blank", "blank_to_null", "core_values", "generated_ids",
-           "number_text", "rename_clashes"]
+           "rename_clashes"]

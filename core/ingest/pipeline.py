@@ -20,6 +20,7 @@ import logging
 import posixpath
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.fs as pafs
 
@@ -46,6 +47,7 @@ from core.ingest.report import IngestReport, Tally, counts_text
 from core.ingest.tables import open_table
 from core.ingest.writer import TablePlan, folder_table, save_dataset
 from core.locations import Location, is_uri, parse_location
+from core.predictions import DEFAULT_MODEL, PredictionColumns
 from core.workspace import Workspace, check_name
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,13 @@ def ingest(ws: Workspace, source: str | Path | Location, name: str, *, format: s
            id_col: str | None = None, text_col: str | None = None, image_col: str | None = None,
            label_col: str | None = None, image_root: str | Path | None = None,
            replace: bool = False, skip_invalid: bool = False, update: bool = False,
-           keep_missing: bool = False, progress: ProgressFn | None = None) -> IngestReport:
+           keep_missing: bool = False, predictions: PredictionColumns | None = None,
+           model: str = DEFAULT_MODEL, progress: ProgressFn | None = None) -> IngestReport:
     """Ingest ``source`` (folder or table; a table may be at a URI) as dataset ``name``;
     ``format`` None = detect.
+
+    ``predictions``: columns of a table holding a model's predictions, stored as model
+    ``model``'s predictions beside the rows (:mod:`core.predictions`), not as metadata.
 
     ``update``: bring the existing dataset ``name`` up to date with ``source`` instead of
     replacing it: ids compared, rows added / changed / removed (kept with ``keep_missing``),
@@ -94,7 +100,8 @@ def ingest(ws: Workspace, source: str | Path | Location, name: str, *, format: s
     modes = {"replace": replace, "update": update, "keep_missing": keep_missing}
     if fmt == "folder":
         given = {"id_col": id_col, "text_col": text_col, "image_col": image_col,
-                 "label_col": label_col, "image_root": image_root}
+                 "label_col": label_col, "image_root": image_root,
+                 "predictions": predictions if predictions is not None and predictions.given else None}
         extra = [k for k, v in given.items() if v is not None]
         if extra:
             raise InputError(f"{', '.join(extra)} only apply to tables (csv, parquet, jsonl), "
@@ -102,7 +109,8 @@ def ingest(ws: Workspace, source: str | Path | Location, name: str, *, format: s
         return ingest_folder(ws, src, name, progress=progress, **modes)
     return ingest_table(ws, src, name, format=fmt, id_col=id_col, text_col=text_col,
                         image_col=image_col, label_col=label_col, image_root=image_root,
-                        skip_invalid=skip_invalid, progress=progress, **modes)
+                        skip_invalid=skip_invalid, predictions=predictions, model=model,
+                        progress=progress, **modes)
 
 
 def ingest_folder(ws: Workspace, source: str | Path | Location, name: str, *, replace: bool = False,
@@ -175,8 +183,8 @@ def ingest_table(ws: Workspace, source: str | Path | Location, name: str, *, for
                  image_col: str | None = None, label_col: str | None = None,
                  image_root: str | Path | None = None, replace: bool = False,
                  skip_invalid: bool = False, update: bool = False, keep_missing: bool = False,
-                 batch_rows: int = DEFAULT_BATCH_ROWS,
-                 progress: ProgressFn | None = None) -> IngestReport:
+                 batch_rows: int = DEFAULT_BATCH_ROWS, predictions: PredictionColumns | None = None,
+                 model: str = DEFAULT_MODEL, progress: ProgressFn | None = None) -> IngestReport:
     """Ingest a CSV/TSV, Parquet or JSONL table; one row per table row, streamed.
 
     Column defaults: id ← ``id`` (else ``row-<n>``), text ← ``text``, image ← ``image``/
@@ -195,6 +203,10 @@ def ingest_table(ws: Workspace, source: str | Path | Location, name: str, *, for
     ``source``: a local path or a URI (:mod:`core.locations`; NotFoundError if missing,
     InputError on an unknown scheme). Images stay local: the image paths of a table at an
     object store resolve against ``image_root`` only (InputError without it, or for a URI).
+
+    ``predictions`` (:class:`~core.predictions.PredictionColumns`): a model's prediction
+    columns, checked before anything is written (the same errors as ``catalog
+    import-predictions``) and stored as model ``model``; they are not metadata columns.
     """
     src = _check_target(ws, source, name, replace, update, keep_missing)
     fmt = format or detect_format(src)
@@ -232,12 +244,46 @@ def ingest_table(ws: Workspace, source: str | Path | Location, name: str, *, for
             raise NotFoundError(f"image root {str(root)!r} does not exist or is not a folder")
         root = root.resolve()
         check_media_root(ws, name, root)
-    meta_cols = [c for c in reader.columns if c not in set(cols.values())]
+    preds = _table_predictions(src, fmt, cols, scan.rows, predictions, model)
+    taken = set(cols.values()) | set(preds[1] if preds else ())
+    meta_cols = [c for c in reader.columns if c not in taken]
     plan = TablePlan(reader, cols, meta_cols, rename_clashes(meta_cols), scan.rows,
                      skip_invalid and bool(skipped), root, src)
     tally = Tally()
-    return _save(ws, name, plan.schema(), plan.batches(tally, tick), tally,
-                 _info(name, src, fmt, cols, root), skipped, replace, update, keep_missing)
+    report = _save(ws, name, plan.schema(), plan.batches(tally, tick), tally,
+                   _info(name, src, fmt, cols, root), skipped, replace, update, keep_missing)
+    if preds:
+        _store_predictions(ws, name, preds[0], preds[1], src)
+    return report
+
+
+def _table_predictions(src: Location, fmt: str, cols: dict[str, str | None], n_rows: int,
+                       columns: PredictionColumns | None, model: str):
+    """(checked Predictions, source columns) of the table's prediction columns, or None."""
+    if columns is None or not columns.given:
+        return None
+    from core.ingest.convert import generated_ids
+    from core.predictions import build_predictions, read_prediction_table
+
+    check_name(model, "model")
+    ids = None if cols["id"] else np.asarray(generated_ids(0, n_rows, n_rows).to_pylist(), dtype=object)
+    table = read_prediction_table(src, columns, id_col=cols["id"], ids=ids, fmt=fmt, label_col=cols["label"])
+    labels = {str(v).strip() for v in (table.labels or []) if v is not None and str(v).strip()}
+    if not labels:
+        raise SchemaError("prediction columns need labels to compare against; the table has no "
+                          "label column" + (f" values in {cols['label']!r}" if cols["label"] else ""))
+    preds = build_predictions(model, table.ids, probs=table.probs, classes=table.classes,
+                              predicted=table.predicted, score=table.score, label_classes=sorted(labels))
+    return preds, table.columns
+
+
+def _store_predictions(ws: Workspace, name: str, preds, columns: tuple[str, ...], src: Location) -> None:
+    """Store the checked predictions for the rows ingest kept (rows skipped as invalid drop out)."""
+    from core.predictions import keep_rows, save_predictions
+
+    ds = ws.dataset(name)
+    kept = keep_rows(preds, ds.rows()["id"].astype(str))
+    save_predictions(ds, kept, replace=True, source=src.uri, columns=columns)
 
 
 def _save(ws: Workspace, name: str, schema, tables, tally: Tally, info: dict,

@@ -13,6 +13,12 @@
 - :mod:`core.quality.confident`: confident learning over a model's out-of-sample
   probabilities (:func:`confident_learning`, :func:`label_quality_scores`; Northcutt et
   al., JAIR 2021, implemented here: cleanlab is AGPL and stays a dev-only comparison).
+- :mod:`core.quality.label_scores`: the array maths of the scores (neighbour votes,
+  per-class calibration, combination, margins).
+- :mod:`core.quality.sources`: label issues by source, neighbours, model or combined
+  (:func:`rank_label_issues`, :func:`choose_source`, :func:`model_evidence`).
+- :mod:`core.quality.model_mistakes`: a model's confident disagreements with the labels
+  (:func:`model_mistakes`) and the confusion matrix (:func:`confusion_matrix`).
 """
 
 from __future__ import annotations
@@ -45,8 +51,25 @@ from core.quality.label_issues import (
     score_outliers,
 )
 from core.quality.lists import TARGET_RECALL
+from core.quality.model_mistakes import (
+    DEFAULT_MIN_CONFIDENCE,
+    Confusion,
+    ModelMistakes,
+    confusion_matrix,
+    model_mistakes,
+)
+from core.quality.sources import SOURCES, choose_source, model_evidence, rank_label_issues
 
 __all__ = [
+    "DEFAULT_MIN_CONFIDENCE",
+    "SOURCES",
+    "Confusion",
+    "ModelMistakes",
+    "choose_source",
+    "confusion_matrix",
+    "model_evidence",
+    "model_mistakes",
+    "rank_label_issues",
     "CONFIDENT_METHODS",
     "CONFIDENT_RANKINGS",
     "ConfidentLearning",

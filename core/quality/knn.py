@@ -68,13 +68,15 @@ def label_series(labels: Mapping[str, str | None]) -> pd.Series:
 
 
 def aligned_labels(ids: np.ndarray, labels: Mapping[str, str | None] | None) -> list[str | None]:
-    """Label per id (None for missing, None, NaN or blank)."""
+    """Label per id (None for missing, None, NaN or blank); vectorised."""
     if labels is None:
         return [None] * len(ids)
-    values = label_series(labels).reindex(ids).tolist()
-    blank = [v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) or not str(v).strip()
-             for v in values]
-    return [None if b else str(v) for v, b in zip(values, blank)]
+    values = label_series(labels).reindex(ids)
+    text = values.astype(object).where(values.notna(), None)
+    missing = text.isna().to_numpy()
+    as_str = text.astype(str)
+    blank = missing | (as_str.str.strip() == "").to_numpy()
+    return as_str.where(~blank, None).astype(object).where(~blank, None).tolist()
 
 
 def rows_neighbours(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, k: int,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,25 +38,31 @@ from core.quality.knn import (
     neighbour_chunks,
     ranked,
 )
+from core.quality.label_scores import DEFAULT_NEIGHBOUR_K, IssueScores, calibrate, issue_scores, neighbour_votes, rank
 
 if TYPE_CHECKING:
     from core.index import VectorIndex
 
 log = logging.getLogger(__name__)
 
-DEFAULT_K = 10
+DEFAULT_K = DEFAULT_NEIGHBOUR_K  # neighbours per row (chosen by bench/bench_quality.py --sweep)
+FLAG_SCORE = 0.5  # a source "flags" a row when its own score reaches this
 # The per-row columns of quality_columns (beside ``id``); the Catalog filters and sorts on them.
 QUALITY_COLUMNS = ("label_issue_score", "suggested_label", "uniqueness")
-WEIGHT_EPSILON = 1e-6  # added to max(sim, 0) so a neighbour with sim ≤ 0 still counts a little
 MAX_FETCH = 1024  # cap on neighbours fetched per row when few rows are labelled
 
 
 @dataclass(frozen=True)
 class LabelIssues:
-    """Labelled rows ranked by how likely their label is wrong, worst first.
+    """Labelled rows ranked by how likely their label is wrong, worst first (m rows).
 
-    ``scores`` (m,) float32 = 1 - P(given label) under the similarity-weighted label
-    distribution of the row's k nearest labelled neighbours, in [0, 1].
+    ``scores`` (m,) float32 in [0, 1] = 1 - P(given label) under the ``source``'s
+    calibrated class distribution (``neighbours``: the similarity-weighted votes of the
+    row's k nearest labelled neighbours; ``model``: a model's predicted probabilities;
+    ``combined``: both, mixed); ties broken by the margin of the suggested label, then id.
+    ``neighbour_scores`` / ``model_scores`` (m,) float32: each source's own score of the
+    row (NaN where it has no evidence; None when the source was not used);
+    ``model_flagged`` (m,) bool: confident learning flags the row (prune by noise rate).
     """
 
     ids: tuple[str, ...]
@@ -64,6 +70,11 @@ class LabelIssues:
     suggested: tuple[str, ...]
     scores: np.ndarray
     k: int
+    source: str = "neighbours"
+    model: str | None = None
+    neighbour_scores: np.ndarray | None = None
+    model_scores: np.ndarray | None = None
+    model_flagged: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -71,17 +82,39 @@ class LabelIssues:
     def top(self, n: int) -> LabelIssues:
         """The ``n`` worst rows (all if fewer)."""
         n = max(int(n), 0)
-        return LabelIssues(self.ids[:n], self.given[:n], self.suggested[:n], self.scores[:n], self.k)
+        cut = (lambda a: None if a is None else a[:n])  # noqa: E731
+        return replace(self, ids=self.ids[:n], given=self.given[:n], suggested=self.suggested[:n],
+                       scores=self.scores[:n], neighbour_scores=cut(self.neighbour_scores),
+                       model_scores=cut(self.model_scores), model_flagged=cut(self.model_flagged))
+
+    def flagged_by(self, i: int, threshold: float = FLAG_SCORE) -> tuple[str, ...]:
+        """Which sources flag row ``i``: ``neighbours`` when their own score is at least
+        ``threshold`` (default 0.5), ``model`` when confident learning flags it or the
+        model's score reaches ``threshold``."""
+        out = []
+        if self.neighbour_scores is not None and self.neighbour_scores[i] >= threshold:
+            out.append("neighbours")
+        if self.model_scores is not None and (
+                self.model_scores[i] >= threshold
+                or (self.model_flagged is not None and bool(self.model_flagged[i]))):
+            out.append("model")
+        return tuple(out)
 
     def to_json(self, limit: int | None = None) -> dict:
-        """``{"issues": [{"id", "label", "suggested", "score"}, ...], "k"}`` worst first."""
+        """``{"issues": [{"id", "label", "suggested", "score", "flagged_by", "neighbour_score",
+        "model_score"}, ...], "k", "source", "model"}`` worst first."""
         res = self if limit is None else self.top(limit)
+
+        def value(a, i):
+            return None if a is None or not np.isfinite(a[i]) else round(float(a[i]), 6)
         return {
             "issues": [
-                {"id": i, "label": g, "suggested": s, "score": round(float(sc), 6)}
-                for i, g, s, sc in zip(res.ids, res.given, res.suggested, res.scores)
+                {"id": idv, "label": g, "suggested": s, "score": round(float(sc), 6),
+                 "flagged_by": list(res.flagged_by(i)), "neighbour_score": value(res.neighbour_scores, i),
+                 "model_score": value(res.model_scores, i)}
+                for i, (idv, g, s, sc) in enumerate(zip(res.ids, res.given, res.suggested, res.scores))
             ],
-            "k": self.k,
+            "k": self.k, "source": self.source, "model": self.model,
         }
 
 
@@ -97,30 +130,6 @@ class OutlierScores:
         n = len(self.ids) if limit is None else max(int(limit), 0)
         return {"outliers": [{"id": i, "score": round(float(s), 6)}
                              for i, s in zip(self.ids[:n], self.scores[:n])], "k": self.k}
-
-
-def _label_issue_arrays(scores: np.ndarray, pos: np.ndarray, rows: np.ndarray, codes: np.ndarray,
-                        n_classes: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per query row: (1 - P(given)) float32, suggested code, has-evidence mask.
-
-    Uses the first ``k`` labelled neighbours of each row (``codes`` (n,) int, -1 = unlabelled).
-    """
-    m = len(rows)
-    ncode = np.where(pos >= 0, codes[np.clip(pos, 0, None)], -1)
-    labelled = ncode >= 0
-    labelled &= np.cumsum(labelled, axis=1) <= k
-    weights = np.where(labelled, np.maximum(scores, 0.0) + WEIGHT_EPSILON, 0.0)
-    flat = (np.arange(m)[:, None] * n_classes + ncode)[labelled]
-    mass = np.bincount(flat, weights=weights[labelled], minlength=m * n_classes).reshape(m, n_classes)
-    total = mass.sum(axis=1)
-    has, given = total > 0, codes[rows]
-    p_given = np.divide(mass[np.arange(m), given], total, out=np.zeros(m), where=has)
-    # most likely other label; ties and empty rows fall back to the more frequent label
-    prior = np.bincount(codes[codes >= 0], minlength=n_classes).astype(np.float64)
-    other = mass + 1e-9 * prior / prior.sum()
-    other[np.arange(m), given] = -1.0
-    suggested = other.argmax(axis=1)
-    return np.clip(1.0 - p_given, 0.0, 1.0).astype(np.float32), suggested, has
 
 
 def _fetch_for(k: int, n: int, n_labelled: int) -> int:
@@ -148,16 +157,24 @@ def _encode_labels(ids: np.ndarray, labels: Mapping[str, str | None] | None) -> 
     return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), classes
 
 
-def _issue_scores(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, codes: np.ndarray,
-                  n_classes: int, k: int, fetch: int, neighbours: Neighbours | None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_label_issue_arrays` of ``rows`` (ascending), chunk by chunk."""
-    issue, suggested, has = (np.empty(len(rows), np.float32), np.empty(len(rows), np.int64),
-                             np.empty(len(rows), bool))
+def neighbour_class_votes(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, codes: np.ndarray,
+                          n_classes: int, k: int, neighbours: Neighbours | None = None) -> np.ndarray:
+    """(m, C) float32 similarity-weighted votes of the first ``k`` labelled neighbours of
+    ``rows`` (ascending positions into ``ids``; :func:`~core.quality.label_scores.neighbour_votes`),
+    chunk by chunk; an all-zero row has no labelled neighbour."""
+    fetch = _fetch_for(k, len(ids), int((codes >= 0).sum()))
+    votes = np.zeros((len(rows), n_classes), np.float32)
     for part, scores, pos in neighbour_chunks(index, ids, rows, fetch, neighbours):
-        issue[part], suggested[part], has[part] = _label_issue_arrays(
-            scores, pos, rows[part], codes, n_classes, k)
-    return issue, suggested, has
+        votes[part] = neighbour_votes(scores, pos, codes, n_classes, k)
+    return votes
+
+
+def _issue_scores(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, codes: np.ndarray,
+                  n_classes: int, k: int, neighbours: Neighbours | None) -> IssueScores:
+    """Calibrated neighbour :class:`IssueScores` of ``rows`` (ascending)."""
+    votes = neighbour_class_votes(index, ids, rows, codes, n_classes, k, neighbours)
+    given = codes[rows]
+    return issue_scores(calibrate(votes, given), given)
 
 
 def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: int = DEFAULT_K, *,
@@ -184,15 +201,16 @@ def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: i
         raise InputError(f"label issues need at least 2 different labels among the indexed rows; "
                          f"found {found} ({len(rows)} labelled row(s)). Label more rows or check "
                          "the label column.")
-    fetch = _fetch_for(k, len(ids), len(rows))
-    issue, suggested, has = _issue_scores(index, ids, rows, codes, len(classes), k, fetch, neighbours)
+    found = _issue_scores(index, ids, rows, codes, len(classes), k, neighbours)
+    has = found.has
     if not has.all():
-        log.info("%d labelled row(s) have no labelled neighbour among %d; left out", (~has).sum(), fetch)
-    rows, issue, suggested = rows[has], issue[has], suggested[has]
-    order = ranked(ids[rows], issue)
+        log.info("%d labelled row(s) have no labelled neighbour; left out", (~has).sum())
+    rows, issue, suggested, margin = rows[has], found.score[has], found.suggested[has], found.margin[has]
+    order = rank(issue, margin, ids[rows])
     rows, issue, suggested = rows[order], issue[order], suggested[order]
     return LabelIssues(ids=tuple(np.asarray(index.ids)[rows].tolist()), given=tuple(classes[codes[rows]].tolist()),
-                       suggested=tuple(classes[suggested].tolist()), scores=issue, k=k)
+                       suggested=tuple(classes[suggested].tolist()), scores=issue, k=k,
+                       neighbour_scores=issue)
 
 
 # Similarities come from float32 kernels: the same pair scored A->B and B->A can
@@ -258,10 +276,10 @@ def quality_columns(index: VectorIndex, labels: Mapping[str, str | None], k: int
     issue = np.full(n, np.nan, dtype=np.float64)
     suggested = np.full(n, None, dtype=object)
     if len(classes) >= 2:
-        fetch = _fetch_for(k, n, len(labelled))
-        vals, sugg, has = _issue_scores(index, ids, labelled, codes, len(classes), k, fetch, neighbours)
-        issue[labelled[has]] = vals[has]
-        suggested[labelled[has]] = classes[sugg[has]]
+        found = _issue_scores(index, ids, labelled, codes, len(classes), k, neighbours)
+        has = found.has
+        issue[labelled[has]] = found.score[has]
+        suggested[labelled[has]] = classes[found.suggested[has]]
     return pd.DataFrame({
         "id": np.asarray(index.ids, dtype=object),
         "label_issue_score": issue,

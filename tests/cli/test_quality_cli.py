@@ -20,7 +20,9 @@ def _issues(ws, *extra: str) -> list[dict]:
 def test_label_issues_json_is_worst_first_with_the_documented_fields(digits_ws):
     issues = _issues(digits_ws)
     assert len(issues) == 100  # default --limit
-    assert all(set(i) == {"id", "label", "suggested", "score"} for i in issues)
+    assert all(set(i) == {"id", "label", "suggested", "score", "flagged_by", "neighbour_score",
+                          "model_score"} for i in issues)
+    assert all(i["model_score"] is None and i["neighbour_score"] == i["score"] for i in issues)
     scores = [i["score"] for i in issues]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0.5
     assert all(0.0 <= s <= 1.0 for s in scores)

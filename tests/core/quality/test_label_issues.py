@@ -85,8 +85,12 @@ def test_mislabelled_row_in_clusters_is_worst_and_json_shape() -> None:
     assert issues.given[0] == "c" and issues.suggested[0] == "a"
     assert issues.scores[0] == pytest.approx(1.0, abs=1e-4)
     doc = issues.to_json(limit=2)
-    assert [set(d) for d in doc["issues"]] == [{"id", "label", "suggested", "score"}] * 2
-    assert doc["issues"][0] == {"id": "row-005", "label": "c", "suggested": "a", "score": pytest.approx(1.0, abs=1e-4)}
+    assert [set(d) for d in doc["issues"]] == [{"id", "label", "suggested", "score", "flagged_by",
+                                                "neighbour_score", "model_score"}] * 2
+    assert doc["issues"][0]["flagged_by"] == ["neighbours"] and doc["source"] == "neighbours"
+    assert doc["issues"][0] == {"id": "row-005", "label": "c", "suggested": "a", "score": pytest.approx(1.0, abs=1e-4),
+                                "flagged_by": ["neighbours"], "neighbour_score": pytest.approx(1.0, abs=1e-4),
+                                "model_score": None}
     assert len(issues.top(3)) == 3 and issues.top(3).ids == issues.ids[:3]
 
 
