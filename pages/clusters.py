@@ -12,6 +12,7 @@ from core.clusters import PROJECTION_METHODS
 from core.errors import CatalogError
 from ui import cluster_widgets as cw
 from ui import loaders
+from ui import predictions as pr
 from ui.carried_filter import render_carried_filter
 from ui.grid import render_grid, safe_text
 from ui.messages import show_error
@@ -66,16 +67,20 @@ if points.empty:
 shown = cw.drawn_rows(view, shown)  # every column of the drawn points, fetched for them only
 tags = list(ws.store.tags(dataset))
 o1, o2 = st.columns([2, 1])
-colorings = cw.color_options(shown, tags)
+model = pr.newest_model(ws, dataset)
+colorings = cw.color_options(shown, tags, has_predictions=model is not None)
 if st.session_state.get("clu:color") not in colorings:
     st.session_state["clu:color"] = cw.COLOR_CLUSTER
 color_by = o1.selectbox("Colour by", colorings, key="clu:color")
 tag = o2.selectbox("Tag", tags, key="clu:tag") if color_by == cw.COLOR_TAG else ""
+if color_by in cw.MODEL_COLORINGS and len(models := pr.models(ws, dataset)) > 1:
+    model = o2.selectbox("Model", models, index=models.index(model), key="clu:model")
 try:
     values = cw.color_values(
         shown, color_by, tag=tag,
         tagged=ws.store.rows_with_tag(dataset, tag) if color_by == cw.COLOR_TAG else (),
-        scores=cw.quality_by_id(ws, dataset, embedding) if color_by in cw.SCORE_COLORINGS else None)
+        scores=cw.quality_by_id(ws, dataset, embedding) if color_by in cw.SCORE_COLORINGS else None,
+        predictions=pr.prediction_columns(ws, dataset, model) if color_by in cw.MODEL_COLORINGS else None)
 except CatalogError as err:
     show_error(err)
     st.stop()

@@ -20,6 +20,9 @@ COLOR_CLUSTER, COLOR_LABEL, COLOR_TAG = "cluster", "label", "tag"
 COLOR_ISSUE, COLOR_UNIQUE = "label issue score", "uniqueness"
 COLUMN_PREFIX = "column: "
 SCORE_COLORINGS = {COLOR_ISSUE: "label_issue_score", COLOR_UNIQUE: "uniqueness"}  # colouring → column
+COLOR_PREDICTION, COLOR_CORRECT, COLOR_CONFIDENCE = "model prediction", "model correct", "model confidence"
+# colouring → column of ui.predictions.prediction_columns
+MODEL_COLORINGS = {COLOR_PREDICTION: "predicted", COLOR_CORRECT: "correct", COLOR_CONFIDENCE: "confidence"}
 MAX_GROUPS = 20  # categorical colourings: the largest 19 values, then "(other)"
 SNIPPET = 80
 _BUILTIN = ("id", "modality", "text", "image", "label")
@@ -75,19 +78,28 @@ def hover_texts(points: pd.DataFrame) -> list[str]:
     return hover.tolist()
 
 
-def color_options(rows: pd.DataFrame, tags: Sequence[str]) -> list[str]:
-    """Colourings offered: cluster, label, tag (if any), quality scores, other columns
-    (those with a value among ``rows``: the drawn points with their columns)."""
+def color_options(rows: pd.DataFrame, tags: Sequence[str], has_predictions: bool = False) -> list[str]:
+    """Colourings offered: cluster, label, tag (if any), quality scores, a model's prediction,
+    correctness and confidence (``has_predictions``), other columns (those with a value
+    among ``rows``: the drawn points with their columns)."""
     out = [COLOR_CLUSTER] + ([COLOR_LABEL] if "label" in rows and rows["label"].notna().any() else [])
     out += [COLOR_TAG] if tags else []
     out += [COLOR_ISSUE, COLOR_UNIQUE]
+    out += list(MODEL_COLORINGS) if has_predictions else []
     return out + [COLUMN_PREFIX + str(c) for c in rows.columns
                   if c not in (*_BUILTIN, "x", "y", "cluster") and rows[c].notna().any()]
 
 
 def color_values(points: pd.DataFrame, color_by: str, *, tagged: Sequence[str] = (), tag: str = "",
-                 scores: pd.DataFrame | None = None) -> pd.Series:
-    """The value that colours each point (numeric Series → colour scale, else groups)."""
+                 scores: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None) -> pd.Series:
+    """The value that colours each point (numeric Series → colour scale, else groups).
+    ``predictions``: by id, a model's ``predicted``, ``correct`` and ``confidence``."""
+    if color_by in MODEL_COLORINGS:
+        col = MODEL_COLORINGS[color_by]
+        values = points["id"].map(predictions[col]) if predictions is not None else pd.Series(None, index=points.index)
+        if col == "confidence":
+            return values.astype(float)
+        return values.astype(object).where(values.notna(), "(no prediction)").map(str)
     if color_by == COLOR_CLUSTER:
         names = [f"cluster {c}" for c in sorted(points["cluster"].unique())]
         return pd.Series(pd.Categorical(points["cluster"].map(lambda c: f"cluster {c}"), categories=names),

@@ -61,7 +61,11 @@ from ui.cluster_map import (
     COLOR_ISSUE,
     COLOR_LABEL,
     COLOR_TAG,
+    COLOR_CONFIDENCE,
+    COLOR_CORRECT,
+    COLOR_PREDICTION,
     COLOR_UNIQUE,
+    MODEL_COLORINGS,
     COLUMN_PREFIX,
     MAX_GROUPS,
     SCORE_COLORINGS,
@@ -92,6 +96,7 @@ from ui.cluster_picks import (
 
 __all__ = [
     "COLOR_CLUSTER", "COLOR_ISSUE", "COLOR_LABEL", "COLOR_TAG", "COLOR_UNIQUE", "COLUMN_PREFIX",
+    "COLOR_CONFIDENCE", "COLOR_CORRECT", "COLOR_PREDICTION", "MODEL_COLORINGS",
     "CONFIRM_ABOVE_SECONDS", "MAP_POINT_CAP", "MAX_GROUPS", "METHOD_NAMES", "SCORE_COLORINGS",
     "SNIPPET", "build_map", "changed", "cluster_ids", "cluster_label", "clustering",
     "color_options", "color_values", "compute_projection", "density_layer", "drawn_rows",

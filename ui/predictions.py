@@ -184,3 +184,29 @@ def cell_rows(rows: pd.DataFrame, cm: Confusion, cell: tuple[str, str], preds: P
     order = np.argsort(-conf, kind="stable")
     picked = rows.set_index(rows["id"].astype(str)).reindex([ids[o] for o in order]).reset_index(drop=True)
     return picked.assign(model_confidence=conf[order])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _prediction_columns(home: str, dataset: str, model: str, stamp: str, labels: str,
+                        _ws: Workspace) -> pd.DataFrame:
+    preds = predictions(_ws, dataset, model)
+    given = labels_by_id(_ws, dataset).reindex(preds.ids)
+    predicted = pd.Series(preds.predicted_labels, index=preds.ids, dtype=object)
+    probs = np.asarray(preds.probs, dtype=np.float64)
+    correct = np.where(given.isna().to_numpy(), "no label",
+                       np.where(given.to_numpy() == predicted.to_numpy(), "correct", "wrong"))
+    return pd.DataFrame({"predicted": predicted, "correct": correct,
+                         "confidence": probs[np.arange(len(preds)), preds.predicted]}, index=preds.ids)
+
+
+def prediction_columns(ws: Workspace, dataset: str, model: str) -> pd.DataFrame:
+    """By id (index): the model's ``predicted`` class, ``correct`` (correct / wrong / no
+    label, against the effective labels) and ``confidence`` (its probability); what the
+    Cluster map colours by."""
+    return _prediction_columns(str(ws.home), dataset, model, _stamp(ws, dataset, model),
+                               loaders.labels_key(ws, dataset), ws)
+
+
+def newest_model(ws: Workspace, dataset: str) -> str | None:
+    """The most recently imported model of ``dataset`` (None without predictions)."""
+    return choose_source(ws.dataset(dataset), "model")[1] if models(ws, dataset) else None

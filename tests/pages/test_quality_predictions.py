@@ -103,3 +103,36 @@ def test_model_mistakes_tab_lists_a_confusion_cell_and_accepts_the_models_class(
     assert effective_labels(ws, "pets")[rid] == predicted
     at.button(key="qa:undo").click().run()
     assert effective_labels(ws, "pets")[rid] != predicted
+
+
+def test_the_cluster_map_colours_by_prediction_correctness_and_confidence(pets_app):
+    import json
+
+    from tests.helpers.apptest import finish_running_jobs
+    from ui import cluster_widgets as cw
+
+    make, ws, data = pets_app
+    at = make()
+    at.session_state["clu:method"] = "pca"
+    at.switch_page(str(REPO / "pages/clusters.py")).run()
+    if any("runs in the background" in c.value for c in at.caption):
+        finish_running_jobs(at)
+    assert set(cw.MODEL_COLORINGS) <= set(at.selectbox(key="clu:color").options)
+    preds = load_predictions(ws.dataset("pets"), "resnet")
+    predicted = dict(zip(preds.ids, preds.predicted_labels))
+
+    def drawn() -> dict[str, list[str]]:
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+        return {t["name"]: [h.split("<br>")[0] for h in t["hovertext"]] for t in spec if t.get("hovertext")}
+
+    at.selectbox(key="clu:color").select(cw.COLOR_CORRECT).run()
+    assert not at.exception, at.exception
+    groups = drawn()
+    assert set(groups) == {"correct", "wrong"}
+    assert sorted(groups["wrong"]) == sorted(i for i, lab in zip(data.ids, data.noisy) if predicted[i] != lab)
+    at.selectbox(key="clu:color").select(cw.COLOR_PREDICTION).run()
+    groups = drawn()
+    assert set(groups) == set(preds.classes)
+    assert all(predicted[i] == name for name, ids in groups.items() for i in ids)
+    at.selectbox(key="clu:color").select(cw.COLOR_CONFIDENCE).run()
+    assert "model confidence" in drawn()
