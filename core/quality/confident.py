@@ -248,6 +248,12 @@ def _lowest(rows: np.ndarray, key: np.ndarray, count: int) -> np.ndarray:
     """The ``count`` entries of ``rows`` with the lowest ``key`` (ties: lower row first)."""
     if count <= 0:
         return rows[:0]
+    if count < len(rows):  # a partial sort: the count-th lowest value, then ties by row
+        kth = np.partition(key, count - 1)[count - 1]
+        keep = np.flatnonzero(key < kth)
+        tied = np.flatnonzero(key == kth)
+        keep = np.concatenate([keep, tied[np.argsort(rows[tied], kind="stable")][:count - len(keep)]])
+        rows, key = rows[keep], key[keep]
     return rows[np.lexsort((rows, key))[:count]]
 
 
