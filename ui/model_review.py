@@ -18,8 +18,10 @@ from ui.grid import render_grid, safe_text
 MISTAKES_SHOWN = 8  # cards per page of mistakes
 
 
-def render_model_mistakes(ws: Workspace, dataset: str, embedding: str, rows: pd.DataFrame, model: str) -> None:
-    """Confusion matrix (click a cell: its rows below) and the confident mistakes as review cards."""
+def render_model_mistakes(ws: Workspace, dataset: str, embedding: str | None, rows: pd.DataFrame,
+                          model: str) -> None:
+    """Confusion matrix (click a cell: its rows below) and the confident mistakes as review
+    cards (with their nearest rows when there is an ``embedding``)."""
     c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
     min_conf = c1.slider("Minimum confidence", 0.0, 1.0, DEFAULT_MIN_CONFIDENCE, 0.05, key="qa:mm_conf",
                          help="The model's probability for the class it predicts")
@@ -46,7 +48,7 @@ def render_model_mistakes(ws: Workspace, dataset: str, embedding: str, rows: pd.
     if batch:
         ids = [b.id for b in batch]
         qw.render_issue_batch(ws, dataset, rows, batch, qd.label_choices(ws, dataset),
-                              qd.nearest_of(ws, dataset, embedding, ids), model=model,
+                              qd.nearest_of(ws, dataset, embedding, ids) if embedding else (), model=model,
                               evidence=pr.evidence_of(ws, dataset, model, ids), what="predicted",
                               prefix="mm")
     else:

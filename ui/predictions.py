@@ -59,15 +59,17 @@ def predictions(ws: Workspace, dataset: str, model: str) -> Predictions:
     return _predictions(str(ws.home), dataset, model, _stamp(ws, dataset, model), ws)
 
 
-def render_source_picker(ws: Workspace, dataset: str) -> tuple[str, str | None]:
+def render_source_picker(ws: Workspace, dataset: str, has_embedding: bool = True) -> tuple[str, str | None]:
     """The "Flagged by" and "Model" pickers when the dataset has predictions; returns
-    (source, model) (``neighbours``, None without predictions)."""
+    (source, model) (``neighbours``, None without predictions). Without an embedding only
+    the model's source is offered."""
     names = models(ws, dataset)
     if not names:
         return "neighbours", None
     default, newest = choose_source(ws.dataset(dataset))
     left, right = st.columns([2, 1], vertical_alignment="bottom")
-    source = left.segmented_control("Flagged by", SOURCES, default=default, key="qa:source",
+    offered = SOURCES if has_embedding else ("model",)
+    source = left.segmented_control("Flagged by", offered, default=default, key="qa:source",
                                     format_func=SOURCE_NAMES.get,
                                     help="Neighbours: the labels of the most similar rows. Model: the "
                                     "model's predicted probabilities (confident learning). Both: combined.")
@@ -100,13 +102,14 @@ def _issues(home: str, dataset: str, embedding: str, stamp: str, source: str, mo
                              neighbours=shared)
 
 
-def label_issues(ws: Workspace, dataset: str, embedding: str, source: str, model: str | None,
+def label_issues(ws: Workspace, dataset: str, embedding: str | None, source: str, model: str | None,
                  k: int = DEFAULT_K) -> LabelIssues:
     """Label issues by ``source`` (cached by embedding, model and label-edit stamps);
-    ``neighbours`` is :func:`ui.quality_data.label_issues`."""
+    ``neighbours`` is :func:`ui.quality_data.label_issues`; ``embedding`` None: ``model`` only."""
     if source == "neighbours" or model is None:
         return qd.label_issues(ws, dataset, embedding, k)
-    return _issues(str(ws.home), dataset, embedding, loaders.embedding_stamp(ws, dataset, embedding), source,
+    stamp = loaders.embedding_stamp(ws, dataset, embedding) if embedding else ""
+    return _issues(str(ws.home), dataset, embedding or "", stamp, source,
                    model, _stamp(ws, dataset, model), int(k), loaders.labels_key(ws, dataset), ws)
 
 

@@ -136,3 +136,29 @@ def test_the_cluster_map_colours_by_prediction_correctness_and_confidence(pets_a
     assert all(predicted[i] == name for name, ids in groups.items() for i in ids)
     at.selectbox(key="clu:color").select(cw.COLOR_CONFIDENCE).run()
     assert "model confidence" in drawn()
+
+
+def test_a_dataset_with_predictions_and_no_embedding_is_reviewed_by_the_model(tmp_path, monkeypatch):
+    import pandas as pd
+    from streamlit.testing.v1 import AppTest
+
+    from core.ingest import ingest
+    from core.predictions import PredictionColumns
+
+    home = tmp_path / "home"
+    ws = open_workspace(home)
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"id": ["a", "b", "c", "d"], "text": ["w", "x", "y", "z"], "label": ["cat", "dog", "dog", "cat"],
+                  "p_cat": [0.9, 0.95, 0.2, 0.6], "p_dog": [0.1, 0.05, 0.8, 0.4]}).to_csv(table, index=False)
+    ingest(ws, table, "t", predictions=PredictionColumns(probs_col="p_*"), model="bert")
+    monkeypatch.setenv("CATALOG_HOME", str(home))
+    monkeypatch.setenv("CATALOG_NO_DEMO", "1")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.session_state["sidebar:dataset"] = "t"
+    at.run()
+    at.switch_page(str(REPO / PAGE)).run()
+    assert not at.exception, at.exception
+    assert [t.label for t in at.tabs] == ["Label issues", "Model mistakes"]
+    assert "flagged by model (bert)" in _to_review(at)
+    assert _queue(at)[0] == "b"  # labelled dog, the model says cat at 0.95
+    assert any("Near-duplicates and outliers need an embedding" in c.value for c in at.caption)
