@@ -36,9 +36,10 @@ if preview is not None:
     st.subheader("Preview")
     ad.preview_table(preview)
     mapping = ad.mapping_widgets(preview)
+    predictions = ad.prediction_widgets(preview)
     left, mid, right = st.columns([3, 2, 1], vertical_alignment="bottom")
     name = left.text_input("Dataset name", value=ad.suggested_name(preview.path), key="add:name")
     embed = mid.checkbox("Embed it after adding (default encoder)", value=True, key="add:embed")
     update = ad.update_choice(ws, name)
     if right.button("Add dataset", key="add:go", type="primary", icon=":material/add:"):
-        ad.start(ws, preview, mapping, name, embed, update)
+        ad.start(ws, preview, mapping, name, embed, update, predictions)

@@ -21,6 +21,7 @@ from core.ingest import (
     preview_source,
     save_upload,
 )
+from core.predictions import DEFAULT_MODEL, PredictionColumns
 from core.workspace import Workspace, check_name
 from ui import jobs, state
 from ui.grid import safe_code, safe_text
@@ -30,6 +31,10 @@ PREVIEW_KEY = "add:preview"
 UPLOAD_TYPES = ["csv", "tsv", "parquet", "jsonl", "ndjson", "zip"]
 NONE = "(none)"
 ROLES = ("id", "text", "image", "label")
+PRED_GUESSES = ("prediction", "predicted", "pred", "predicted_label")
+SCORE_GUESSES = ("score", "confidence", "prediction_score", "pred_score")
+PROBS_GUESSES = ("probs", "probabilities", "pred_probs")
+PROB_PREFIXES = ("p_", "prob_", "proba_")  # per-class probability columns: p_cat, p_dog...
 
 
 def roots_caption(ws: Workspace) -> str:
@@ -92,6 +97,42 @@ def mapping_widgets(preview: SourcePreview) -> ColumnMapping:
     return ColumnMapping(**chosen)
 
 
+def _guess(columns: tuple[str, ...], names: tuple[str, ...]) -> str | None:
+    return next((c for c in names if c in columns), None)
+
+
+def _probs_guess(columns: tuple[str, ...]) -> str:
+    listed = _guess(columns, PROBS_GUESSES)
+    if listed:
+        return listed
+    prefix = next((p for p in PROB_PREFIXES if sum(c.startswith(p) for c in columns) >= 2), None)
+    return f"{prefix}*" if prefix else ""
+
+
+def prediction_widgets(preview: SourcePreview) -> dict:
+    """An expander for a model's predictions in the table (``ingest --pred-col /
+    --pred-score-col / --probs-col``, stored beside the rows as a model's predictions);
+    the ingest keyword arguments (``predictions``, ``model``), empty when none is given."""
+    if preview.mapping.fixed:
+        return {}
+    options = [NONE, *preview.columns]
+    guessed = (_guess(preview.columns, PRED_GUESSES), _guess(preview.columns, SCORE_GUESSES),
+               _probs_guess(preview.columns))
+    with st.expander("Model predictions in this table (optional)", expanded=any(guessed)):
+        c1, c2, c3, c4 = st.columns(4)
+        pred = c1.selectbox("Predicted label column", options, key="add:pred",
+                            index=options.index(guessed[0]) if guessed[0] else 0)
+        score = c2.selectbox("Its confidence column", options, key="add:pred_score",
+                             index=options.index(guessed[1]) if guessed[1] else 0)
+        probs = c3.text_input("Probabilities", value=guessed[2], key="add:probs",
+                              help="A list column (values in the order of the sorted labels), or "
+                              "PREFIX* for one column per class (p_* reads p_cat, p_dog...)")
+        model = c4.text_input("Model name", value=DEFAULT_MODEL, key="add:pred_model")
+    columns = PredictionColumns(None if pred == NONE else pred, None if score == NONE else score,
+                                probs.strip() or None)
+    return {"predictions": columns, "model": model.strip()} if columns.given else {}
+
+
 def update_choice(ws: Workspace, name: str) -> bool:
     """When dataset ``name`` exists: a checkbox to update it from the source (``ingest
     --update``: unchanged rows keep their vectors, tags, slices and label edits); its value."""
@@ -108,9 +149,10 @@ def update_choice(ws: Workspace, name: str) -> bool:
 
 
 def start(ws: Workspace, preview: SourcePreview, mapping: ColumnMapping, name: str,
-          embed: bool, update: bool = False) -> None:
+          embed: bool, update: bool = False, predictions: dict | None = None) -> None:
     """Check the name, then start the ingest job (``update``: of the existing dataset
-    ``name``, as ``catalog ingest --update``) and the embedding job after it."""
+    ``name``, as ``catalog ingest --update``; ``predictions``: :func:`prediction_widgets`'
+    keyword arguments) and the embedding job after it."""
     try:
         name = check_name(name.strip())
         if ws.has_dataset(name) and not update:
@@ -119,6 +161,9 @@ def start(ws: Workspace, preview: SourcePreview, mapping: ColumnMapping, name: s
         options = {k: v for k, v in mapping.to_ingest_kwargs().items() if v is not None}
         if update:
             options["update"] = True
+        if predictions:
+            check_name(predictions["model"], "model")
+            options.update(predictions)
         jobs.start_ingest(ws, name, str(preview.path), options, embed=embed)
     except CatalogError as err:
         show_error(err)

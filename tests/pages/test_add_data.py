@@ -106,3 +106,22 @@ def test_an_existing_dataset_is_updated_from_the_page_keeping_its_tags(add_app):
     summary = " ".join(c.value for c in at.code)
     assert "added 1, changed 1 (content 1), removed 1, kept 1" in summary, summary
     assert open_workspace(home).store.ids_with_tags("small", ["keep-me"]) == ["a"]
+
+
+def test_prediction_columns_are_guessed_and_stored_as_a_models_predictions(add_app):
+    from core.predictions import load_predictions
+
+    at, data, home = add_app
+    pd.DataFrame({"id": ["a", "b", "c"], "text": ["one cat", "two dogs", "three birds"], "label": ["x", "y", "x"],
+                  "p_x": [0.9, 0.8, 0.3], "p_y": [0.1, 0.2, 0.7]}).to_csv(data / "scored.csv", index=False)
+    at.text_input(key="add:path").input(str(data / "scored.csv")).run()
+    at.button(key="add:path_btn").click().run()
+    assert at.text_input(key="add:probs").value == "p_*"
+    at.text_input(key="add:pred_model").input("vit").run()
+    at.checkbox(key="add:embed").uncheck().run()
+    at.button(key="add:go").click().run()
+    assert not at.exception, at.exception
+    _wait_for_jobs(home)
+    ds = open_workspace(home).dataset("scored")
+    assert "p_x" not in ds.rows().columns  # predictions, not metadata
+    assert load_predictions(ds, "vit").predicted_labels.tolist() == ["x", "x", "y"]
