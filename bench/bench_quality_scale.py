@@ -16,8 +16,24 @@ not counted):
 - label issues (k = 10), near-duplicates (0.95), uniqueness (k = 10) and the Catalog's
   quality columns, each from the memory-mapped stored pass.
 
+``--predictions`` runs another part instead (issue 19: "at 1M rows the quality pass with
+predictions adds <= 20% to the neighbour pass's time"), on the same rows:
+
+- one-off import: synthetic out-of-sample probabilities of a model over the 10 label classes
+  (softmax of noisy logits favouring each row's "true" class, which is its label except for
+  ``--noise`` of the rows), checked by ``build_predictions`` and stored by ``save_predictions``;
+- (a) the neighbour quality pass: ``compute_neighbours`` (recomputed once, from nothing),
+  ``load_neighbours`` and ``rank_label_issues(source="neighbours")``;
+- (b) = (a) plus what predictions add: ``load_predictions``,
+  ``rank_label_issues(source="combined")``, ``model_mistakes`` and ``confusion_matrix``;
+
+then prints wall / CPU seconds and peak anon RSS per step, both totals and (b)/(a) (target
+<= 1.20), also without the stored pass (when it is already stored). ``--profile`` then runs
+the (b) steps once more under cProfile and prints their top functions.
+
     python bench/bench_quality_scale.py --rows 1000000 [--data isotropic|spectrum]
         [--work /tmp/bench-quality-1m] [--sample 20000] [--kind ivf]
+        [--predictions [--noise 0.05] [--profile]]
 """
 
 from __future__ import annotations
@@ -38,12 +54,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_ivf import PeakAnon, write_vectors
 from core.embeddings import load_index, write_embedding
 from core.ingest import ingest_table
+from core.predictions import build_predictions, load_predictions, save_predictions
 from core.quality import (
+    DEFAULT_K,
     compute_neighbours,
+    confusion_matrix,
     find_label_issues,
     find_near_duplicates,
     load_neighbours,
+    model_mistakes,
     quality_columns,
+    rank_label_issues,
     score_outliers,
 )
 from core.quality.bulk import MANIFEST, QUALITY_DIR
@@ -104,6 +125,116 @@ def recall(got: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(a[:K].tolist()) & set(b.tolist())) / K for a, b in zip(got, truth)]))
 
 
+MODEL = "bench-model"
+
+
+def synthetic_probs(given: np.ndarray, n_classes: int, noise: float, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """((n, C) float32 probabilities, (n,) bool label-is-wrong): a softmax of logits
+    N(0, 1) per class plus a per-row margin U(1.5, 5) on the row's true class, which is its
+    label ``given`` except for a ``noise`` fraction of the rows (another class, uniformly)."""
+    rng = np.random.default_rng(seed + 7)
+    n = len(given)
+    flipped = rng.random(n) < noise
+    true = given.copy()
+    true[flipped] = (given[flipped] + rng.integers(1, n_classes, int(flipped.sum()))) % n_classes
+    logits = rng.standard_normal((n, n_classes), dtype=np.float32)
+    logits[np.arange(n), true] += rng.uniform(1.5, 5.0, n).astype(np.float32)
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs.astype(np.float32), flipped
+
+
+def found(issues, wrong: set, top: int) -> float:
+    """Share of the ``top`` worst-ranked rows whose label is wrong."""
+    return sum(i in wrong for i in issues.ids[:top]) / max(top, 1)
+
+
+def print_table(title: str, figures: list) -> None:
+    print(f"\n{title}")
+    print(f"{'step':62} {'wall s':>9} {'CPU s':>9} {'peak anon GB':>13}")
+    for name, wall, cpu, mem in figures:
+        print(f"{name:62} {wall:9.1f} {cpu:9.1f} {mem:13.2f}")
+
+
+def predictions_part(ds, rows: pd.DataFrame, n: int, args) -> None:
+    """The ``--predictions`` part (see the module doc)."""
+    k = DEFAULT_K
+    ids = rows["id"].to_numpy(dtype=object)
+    labels = pd.Series(rows["label"].to_numpy(), index=ids)
+    classes = sorted(set(labels))
+    one_off: list = []
+    given = pd.Index(classes).get_indexer(labels.to_numpy()).astype(np.int64)
+    probs, flipped = timed("make synthetic probabilities (not timed as import)",
+                           lambda: synthetic_probs(given, len(classes), args.noise, args.seed), one_off)
+    preds = timed("import: build_predictions (checks)",
+                  lambda: build_predictions(MODEL, ids, probs=probs, classes=classes, label_classes=classes,
+                                            known_ids=ids, dataset=ds.name), one_off)
+    timed("import: save_predictions", lambda: save_predictions(ds, preds, replace=True), one_off)
+    del preds, probs
+    wrong = set(ids[flipped].tolist())
+
+    a: list = []
+    index = timed("load index", lambda: load_index(ds, "e"), a)
+    timed("stored pass (compute_neighbours, k=16, recomputed)",
+          lambda: compute_neighbours(ds, "e", k=16, index=index), a)
+    shared = timed("load stored pass (memory-mapped)", lambda: load_neighbours(ds, "e", 16), a)
+    nb = timed(f"rank_label_issues(source=neighbours, k={k})",
+               lambda: rank_label_issues(index, labels, source="neighbours", k=k, neighbours=shared), a)
+    b: list = []
+    loaded = timed("load_predictions", lambda: load_predictions(ds, MODEL), b)
+    comb = timed(f"rank_label_issues(source=combined, k={k})",
+                 lambda: rank_label_issues(index, labels, source="combined", predictions=loaded, k=k,
+                                           neighbours=shared), b)
+    mistakes = timed("model_mistakes", lambda: model_mistakes(labels, loaded), b)
+    confusion = timed("confusion_matrix", lambda: confusion_matrix(labels, loaded), b)
+
+    print(f"\n{n:,} rows x {DIMS} ({args.data}, index {args.kind}), {len(classes)} classes, "
+          f"{faiss.omp_get_max_threads()} threads; {int(flipped.sum()):,} labels wrong ({args.noise:.0%})")
+    print_table("one-off import of the predictions", one_off)
+    print_table("(a) neighbour quality pass", a)
+    print_table("(b) = (a) + what predictions add", b)
+
+    def total(fig: list, skip_stored: bool = False) -> tuple[float, float]:
+        kept = [f for f in fig if not (skip_stored and f[0].startswith(("stored pass", "load index")))]
+        return sum(f[1] for f in kept), sum(f[2] for f in kept)
+    aw, ac = total(a)
+    ew, ec = total(b)
+    print(f"\n{'totals':62} {'wall s':>9} {'CPU s':>9}")
+    print(f"{'(a) neighbour pass':62} {aw:9.1f} {ac:9.1f}")
+    print(f"{'(b) neighbour pass + predictions':62} {aw + ew:9.1f} {ac + ec:9.1f}")
+    print(f"{'    of which predictions add':62} {ew:9.1f} {ec:9.1f}")
+    print(f"ratio (b)/(a): wall {(aw + ew) / aw:.3f}, CPU {(ac + ec) / ac:.3f} (target <= 1.20)")
+    sw, sc = total(a, skip_stored=True)
+    print(f"stored pass already there (a = load stored pass + rank neighbours, {sw:.1f} s wall, {sc:.1f} s CPU): "
+          f"ratio wall {(sw + ew) / sw:.2f}, CPU {(sc + ec) / sc:.2f}")
+    top = int(flipped.sum())
+    print(f"\nwrong labels among the {top:,} worst rows: neighbours {found(nb, wrong, top):.3f}, "
+          f"combined {found(comb, wrong, top):.3f} (labels here are random w.r.t. the vectors)")
+    print(f"rows scored: neighbours {len(nb):,}, combined {len(comb):,}; combined flagged by confident "
+          f"learning {int(np.sum(comb.model_flagged)):,}; model mistakes {len(mistakes):,} of {mistakes.compared:,}; "
+          f"accuracy vs labels {confusion.accuracy:.3f}")
+    print(f"peak anon over the run: {max(f[3] for f in one_off + a + b):.2f} GB")
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        for name, fn in [("load_predictions", lambda: load_predictions(ds, MODEL)),
+                         ("rank_label_issues(combined)",
+                          lambda: rank_label_issues(index, labels, source="combined", predictions=loaded,
+                                                    k=k, neighbours=shared)),
+                         ("model_mistakes", lambda: model_mistakes(labels, loaded)),
+                         ("confusion_matrix", lambda: confusion_matrix(labels, loaded)),
+                         ("rank_label_issues(neighbours)",
+                          lambda: rank_label_issues(index, labels, source="neighbours", k=k, neighbours=shared))]:
+            prof = cProfile.Profile()
+            prof.runcall(fn)
+            print(f"\n--- cProfile: {name} (top 15 by own time) ---")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -112,6 +243,10 @@ def main() -> None:
     ap.add_argument("--work", type=Path)
     ap.add_argument("--sample", type=int, default=20_000, help="rows of the per-row pass (extrapolated)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--predictions", action="store_true",
+                    help="the predictions part instead: neighbour pass vs neighbour pass + predictions")
+    ap.add_argument("--noise", type=float, default=0.05, help="--predictions: share of wrong labels")
+    ap.add_argument("--profile", action="store_true", help="--predictions: cProfile the prediction steps")
     args = ap.parse_args()
     n = args.rows
     work = args.work or Path(f"/tmp/bench-quality-{n}-{args.data}")
@@ -119,6 +254,9 @@ def main() -> None:
     print(f"{n:,} rows x {DIMS}, {args.data}, index {args.kind}", flush=True)
     ds, rows = setup(work, n, args.data, args.kind, args.seed)
     shutil.rmtree(ds.embedding_dir("e") / QUALITY_DIR, ignore_errors=True)
+    if args.predictions:
+        predictions_part(ds, rows, n, args)
+        return
     figures: list = []
     index = timed("load index", lambda: load_index(ds, "e"), figures)
     marks: dict = {}

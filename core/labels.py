@@ -153,7 +153,7 @@ def suggest_label(ws: Workspace, dataset: str, row_id: str, *, embedding: str | 
     ``ranking`` (neighbours, model or combined; None: as ``catalog label-issues``, see
     :func:`core.quality.choose_source`) over ``embedding``'s index (None: the default
     embedding) and ``model``'s predictions, with the effective labels and ``k`` neighbours
-    (None: ``core.quality.DEFAULT_K``); the row is flagged when its score is at least
+    (None: ``core.quality.auto_k``, as the Label review page); the row is flagged when its score is at least
     ``min_score`` (default 0.5) and above 0, as in the Label review page's queue.
 
     Raises NotFoundError (unknown dataset, embedding or row) and InputError (the ranking
@@ -162,7 +162,7 @@ def suggest_label(ws: Workspace, dataset: str, row_id: str, *, embedding: str | 
     """
     from core.embeddings import load_index
     from core.predictions import load_predictions
-    from core.quality import DEFAULT_K, choose_source, rank_label_issues
+    from core.quality import choose_source, rank_label_issues
 
     if not 0.0 <= float(min_score) <= 1.0:
         raise InputError(f"min score {min_score!r} is outside 0-1")
@@ -173,7 +173,7 @@ def suggest_label(ws: Workspace, dataset: str, row_id: str, *, embedding: str | 
     emb = ds.require_embedding(embedding) if ranking != "model" else None
     issues = rank_label_issues(load_index(ds, emb) if emb else None, labels, source=ranking,
                                predictions=load_predictions(ds, model) if model else None,
-                               k=DEFAULT_K if k is None else k)
+                               k=k)
     pos = {rid: i for i, rid in enumerate(issues.ids)}.get(row_id)
     score = None if pos is None else float(issues.scores[pos])
     if score is None or score <= 0.0 or score < float(min_score) - 1e-9:

@@ -6,7 +6,7 @@ others) and outliers. Every action is saved at once and can be undone."""
 import streamlit as st
 
 from core.errors import CatalogError
-from core.quality import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_K
+from core.quality import DEFAULT_DUPLICATE_THRESHOLD, OUTLIER_K
 from ui import loaders, state
 from ui import predictions as pr
 from ui import quality_data as qd
@@ -80,7 +80,7 @@ with outliers_tab:
         show_error(err)
     else:
         st.markdown(f"**{len(view):,} rows, most unique first** · uniqueness = mean cosine "
-                    f"distance to the {DEFAULT_K} nearest neighbours, scaled 0-1 "
+                    f"distance to the {OUTLIER_K} nearest neighbours, scaled 0-1 "
                     f"(embedding {safe_text(embedding)})")
         render_grid(ws.dataset(dataset), view, key="qa:out", scores=scores,
                     actions=[("Open", state.open_detail)])

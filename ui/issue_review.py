@@ -21,10 +21,13 @@ def render_label_issues(ws: Workspace, dataset: str, embedding: str | None, rows
     """The tab's widgets and queue; without ``embedding`` only the model's source is offered."""
     source, model = pr.render_source_picker(ws, dataset, has_embedding=embedding is not None)
     c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
-    k = int(c1.number_input("Neighbours (k)", min_value=1, max_value=100, value=DEFAULT_K, key="qa:k",
-                            disabled=source == "model"))
+    k = c1.number_input("Neighbours (k)", min_value=1, max_value=100, value=None, step=1, key="qa:k",
+                        placeholder=f"auto (up to {DEFAULT_K})", disabled=source == "model",
+                        help=f"How many nearest labelled rows vote. Empty: {DEFAULT_K}, or half the mean "
+                        "class size on a small dataset")
+    k = None if k is None else int(k)
     min_score = c2.slider("Minimum score", min_value=0.0, max_value=1.0, value=0.5, step=0.05,
-                          key="qa:min_score", help="1 - the calibrated probability of the given label")
+                          key="qa:min_score", help="1 - the probability of the given label, under the chosen source")
     show_skipped = c3.checkbox("Show skipped rows", key="qa:show_skipped")
     try:
         issues = pr.label_issues(ws, dataset, embedding, source, model, k)
@@ -37,7 +40,7 @@ def render_label_issues(ws: Workspace, dataset: str, embedding: str | None, rows
     shown = f" · showing {start + 1:,}-{start + len(batch):,}" if batch else ""
     by = pr.SOURCE_NAMES[source].lower() + (f" ({safe_text(model)})" if source != "neighbours" else "")
     st.markdown(f"**{len(queue):,} rows to review**, flagged by {by} (score ≥ {min_score:.2f}"
-                f"{'' if source == 'model' else f', k = {k}'}, {len(issues):,} labelled rows scored){shown}")
+                f"{'' if source == 'model' else f', k = {issues.k}'}, {len(issues):,} labelled rows scored){shown}")
     if not batch:
         st.success("Nothing left to review at this score.")
         return

@@ -76,11 +76,12 @@ def start_unless_failed(ws: Workspace, dataset: str, kind: str, work, *, label: 
 
 def start_quality(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> Job:
     """Start (or join) the stored neighbours pass of ``embedding`` (``catalog quality``:
-    chunked, resumable; at least 16 wide, ``k`` if larger) that Label review and the
-    Catalog's quality columns score from. Started by the user: a failed one is retried."""
-    from core.quality import DUPLICATE_CANDIDATES
+    chunked, resumable; ``k`` (default: the label issues' k, 30) wide, at least 16) that
+    Label review and the Catalog's quality columns score from. Started by the user: a failed
+    one is retried."""
+    from core.quality import DEFAULT_K, DUPLICATE_CANDIDATES
 
-    width = max(DUPLICATE_CANDIDATES, int(k or 0))
+    width = max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))
 
     def work(ctx: JobContext) -> dict:
         from core.quality import compute_neighbours

@@ -17,7 +17,6 @@ import streamlit as st
 from core.errors import IndexStateError
 from core.predictions import PREDICTIONS_DIR, Predictions, load_predictions, model_names
 from core.quality import (
-    DEFAULT_K,
     SOURCES,
     Confusion,
     LabelIssues,
@@ -90,7 +89,7 @@ def render_model_picker(ws: Workspace, dataset: str, names: list[str]) -> str:
 
 @st.cache_data(show_spinner="Scoring labels…", max_entries=16)
 def _issues(home: str, dataset: str, embedding: str, stamp: str, source: str, model: str, model_stamp: str,
-            k: int, labels: str, _ws: Workspace) -> LabelIssues:
+            k: int | None, labels: str, _ws: Workspace) -> LabelIssues:
     preds = predictions(_ws, dataset, model)
     index = shared = None
     if source != "model":
@@ -103,14 +102,15 @@ def _issues(home: str, dataset: str, embedding: str, stamp: str, source: str, mo
 
 
 def label_issues(ws: Workspace, dataset: str, embedding: str | None, source: str, model: str | None,
-                 k: int = DEFAULT_K) -> LabelIssues:
+                 k: int | None = None) -> LabelIssues:
     """Label issues by ``source`` (cached by embedding, model and label-edit stamps);
     ``neighbours`` is :func:`ui.quality_data.label_issues`; ``embedding`` None: ``model`` only."""
     if source == "neighbours" or model is None:
         return qd.label_issues(ws, dataset, embedding, k)
     stamp = loaders.embedding_stamp(ws, dataset, embedding) if embedding else ""
     return _issues(str(ws.home), dataset, embedding or "", stamp, source,
-                   model, _stamp(ws, dataset, model), int(k), loaders.labels_key(ws, dataset), ws)
+                   model, _stamp(ws, dataset, model), None if k is None else int(k),
+                   loaders.labels_key(ws, dataset), ws)
 
 
 def evidence_of(ws: Workspace, dataset: str, model: str | None, ids: list[str]) -> list[tuple]:

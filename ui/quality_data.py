@@ -95,11 +95,11 @@ def _in_memory(home: str, dataset: str, embedding: str, stamp: str, width: int,
     return nearest_neighbours(loaders.vector_index(_ws, dataset, embedding), k=width)
 
 
-def neighbours(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> Neighbours | None:
-    """The shared kNN pass (width max(16, k)) of ``embedding``: the stored pass when current
-    (memory-mapped), else computed in memory once per file stamp if the embedding has at
-    most IN_MEMORY_MAX_ROWS rows; None above that (start :func:`ui.jobs.start_quality`)."""
-    width = max(DUPLICATE_CANDIDATES, int(k))
+def neighbours(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> Neighbours | None:
+    """The shared kNN pass (width max(16, ``k``; None: DEFAULT_K, 30)) of ``embedding``: the
+    stored pass when current (memory-mapped), else computed in memory once per file stamp if
+    the embedding has at most IN_MEMORY_MAX_ROWS rows; None above that (start :func:`ui.jobs.start_quality`)."""
+    width = max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))
     key = (str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding), width, ws)
     stored = _stored(*key)
     if stored is not None or vector_rows(ws, dataset, embedding) > IN_MEMORY_MAX_ROWS:
@@ -107,22 +107,22 @@ def neighbours(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) 
     return _in_memory(*key)
 
 
-def needs_stored_pass(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> bool:
+def needs_stored_pass(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> bool:
     """Whether ``embedding`` is too large (> IN_MEMORY_MAX_ROWS rows) to score before its
     stored pass (at least max(16, ``k``) wide) is computed. Computes nothing."""
     if vector_rows(ws, dataset, embedding) <= IN_MEMORY_MAX_ROWS:
         return False
-    width = max(DUPLICATE_CANDIDATES, int(k))
+    width = max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))
     return _stored(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding), width, ws) is None
 
 
-def _required(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> Neighbours:
+def _required(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> Neighbours:
     shared = neighbours(ws, dataset, embedding, k)
     if shared is None:
         raise IndexStateError(
             f"{embedding!r} of {dataset!r} has {vector_rows(ws, dataset, embedding):,} rows: its "
-            f"neighbours pass (k = {max(DUPLICATE_CANDIDATES, int(k))}) is computed once, in the "
-            f"background (Label review) or with `catalog quality {dataset} --k {int(k)}`")
+            f"neighbours pass (k = {max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))}) is computed once, in the "
+            f"background (Label review) or with `catalog quality {dataset}`")
     return shared
 
 
@@ -136,19 +136,19 @@ def nearest_of(ws: Workspace, dataset: str, embedding: str, ids: list[str],
 
 
 @st.cache_data(show_spinner="Scoring labels…", max_entries=16)
-def _label_issues(home: str, dataset: str, embedding: str, stamp: str, k: int, labels: str,
+def _label_issues(home: str, dataset: str, embedding: str, stamp: str, k: int | None, labels: str,
                   _ws: Workspace) -> LabelIssues:
     shared = _required(_ws, dataset, embedding, k)  # before loading anything large
     index = loaders.vector_index(_ws, dataset, embedding)
     return find_label_issues(index, labels_by_id(_ws, dataset), k=k, neighbours=shared)
 
 
-def label_issues(ws: Workspace, dataset: str, embedding: str, k: int = DEFAULT_K) -> LabelIssues:
+def label_issues(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> LabelIssues:
     """Labelled rows worst first (cached by embedding stamp, k and label edits).
     Raises InputError (k < 1, < 2 rows or < 2 distinct labels), IndexStateError (a large
     embedding without its stored pass)."""
     return _label_issues(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding),
-                         int(k), labels_key(ws, dataset), ws)
+                         None if k is None else int(k), labels_key(ws, dataset), ws)
 
 
 @st.cache_data(show_spinner="Finding near-duplicates…", max_entries=16)

@@ -88,14 +88,16 @@ def cmd_quality(args) -> int:
     import time
 
     from core.embeddings import load_index
+    from core.predictions import load_predictions
     from core.rows import labels_by_id
     from core.quality import (
         DEFAULT_DUPLICATE_THRESHOLD,
         DUPLICATE_CANDIDATES,
-        find_label_issues,
-        find_near_duplicates,
         TARGET_RECALL,
+        choose_source,
+        find_near_duplicates,
         load_neighbours,
+        rank_label_issues,
     )
 
     engine, address = _engine(args)
@@ -109,8 +111,10 @@ def cmd_quality(args) -> int:
     shared = _run_pass(ds, name, k, index, engine, address)
     seconds = time.perf_counter() - started
     labels = labels_by_id(ws, args.name)
+    source, model = choose_source(ds)
     try:
-        issues = find_label_issues(index, labels, k=min(args.k, k), neighbours=shared)
+        issues = rank_label_issues(index, labels, source=source, neighbours=shared,
+                                   predictions=load_predictions(ds, model) if model else None)
         flagged = int((issues.scores >= 0.5).sum())
     except CatalogError as err:
         flagged, note = None, str(err)
@@ -118,10 +122,12 @@ def cmd_quality(args) -> int:
     payload = {"dataset": args.name, "embedding": name, "rows": len(shared.ids), "k": shared.k,
                "recall_estimate": shared.recall,
                "reused": stored, "engine": engine, "seconds": round(seconds, 3), "label_issues": flagged,
+               "label_issue_source": source, "model": model,
                "duplicate_pairs": len(dups.pairs), "duplicate_threshold": DEFAULT_DUPLICATE_THRESHOLD}
     lines = [f"neighbours of {len(shared.ids):,} rows of {name} (k={shared.k}) "
              + ("already stored" if stored else f"computed and stored in {seconds:.1f} s on {engine}"),
-             f"label issues (score >= 0.5): {flagged:,}" if flagged is not None else f"label issues: {note}",
+             (f"label issues (score >= 0.5): {flagged:,}, flagged by {source}" + (f" (model {model})" if model else ""))
+             if flagged is not None else f"label issues: {note}",
              f"near-duplicate pairs (cosine >= {DEFAULT_DUPLICATE_THRESHOLD}): {len(dups.pairs):,}"]
     if shared.recall is not None and shared.recall < TARGET_RECALL:
         lines.insert(1, f"note: the pass holds {shared.recall:.0%} of the exact 10 nearest of sampled rows "
@@ -141,7 +147,7 @@ def cmd_label_issues(args) -> int:
     source, model = choose_source(ds, args.source, args.model)
     index = shared = None
     if source != "model":
-        index, shared = _index_and_pass(args, ds, args.k, engine, address)
+        index, shared = _index_and_pass(args, ds, args.k or DEFAULT_K, engine, address)
     labels = labels_by_id(ws, args.name)
     preds = load_predictions(ds, model) if model else None
     issues = rank_label_issues(index, labels, source=source, predictions=preds, k=args.k, neighbours=shared)
@@ -204,7 +210,8 @@ def register(sub) -> None:
     p = sub.add_parser("quality", help="compute (or resume) the stored neighbours pass the quality "
                        "checks score from; prints a summary")
     p.add_argument("name")
-    p.add_argument("--k", type=int, default=10, help="neighbours per row (stored: at least 16)")
+    p.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours per row (default %(default)s, "
+                   "as label-issues and the app; stored: at least 16)")
     p.add_argument("--embedding")
     _engine_flags(p)
     p.add_argument("--json", action="store_true")
@@ -216,7 +223,8 @@ def register(sub) -> None:
     p.add_argument("--source", help="neighbours, model or combined (default: combined when the dataset "
                    "has predictions, else neighbours)")
     p.add_argument("--model", help="whose predictions (default: the most recently imported)")
-    p.add_argument("--k", type=int, default=DEFAULT_K)
+    p.add_argument("--k", type=int, help=f"neighbours whose labels vote (default: {DEFAULT_K}, or half the "
+                   "mean class size on a small dataset)")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--embedding")
     _engine_flags(p)

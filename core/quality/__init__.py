@@ -43,9 +43,11 @@ from core.quality.knn import (
 )
 from core.quality.label_issues import (
     DEFAULT_K,
+    OUTLIER_K,
     QUALITY_COLUMNS,
     LabelIssues,
     OutlierScores,
+    auto_k,
     find_label_issues,
     quality_columns,
     score_outliers,
@@ -77,6 +79,8 @@ __all__ = [
     "label_quality_scores",
     "DEFAULT_DUPLICATE_THRESHOLD",
     "DEFAULT_K",
+    "OUTLIER_K",
+    "auto_k",
     "DUPLICATE_CANDIDATES",
     "IN_MEMORY_MAX_ROWS",
     "QUALITY_COLUMNS",

@@ -45,7 +45,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_K = DEFAULT_NEIGHBOUR_K  # neighbours per row (chosen by bench/bench_quality.py --sweep)
+# Label votes read up to this many neighbours per row (chosen by bench/bench_quality.py
+# --sweep: flat for 20-40 on two sets); also the width of the stored neighbours pass.
+DEFAULT_K = DEFAULT_NEIGHBOUR_K
+MIN_AUTO_K = 5  # the automatic k never goes below this
+OUTLIER_K = 10  # neighbours of the uniqueness score
 FLAG_SCORE = 0.5  # a source "flags" a row when its own score reaches this
 # The per-row columns of quality_columns (beside ``id``); the Catalog filters and sorts on them.
 QUALITY_COLUMNS = ("label_issue_score", "suggested_label", "uniqueness")
@@ -57,8 +61,8 @@ class LabelIssues:
     """Labelled rows ranked by how likely their label is wrong, worst first (m rows).
 
     ``scores`` (m,) float32 in [0, 1] = 1 - P(given label) under the ``source``'s
-    calibrated class distribution (``neighbours``: the similarity-weighted votes of the
-    row's k nearest labelled neighbours; ``model``: a model's predicted probabilities;
+    class distribution (``neighbours``: the votes of the row's k nearest labelled
+    neighbours, :func:`~core.quality.label_scores.neighbour_votes`; ``model``: a model's predicted probabilities;
     ``combined``: both, mixed); ties broken by the margin of the suggested label, then id.
     ``neighbour_scores`` / ``model_scores`` (m,) float32: each source's own score of the
     row (NaN where it has no evidence; None when the source was not used);
@@ -132,6 +136,13 @@ class OutlierScores:
                              for i, s in zip(self.ids[:n], self.scores[:n])], "k": self.k}
 
 
+def auto_k(n_labelled: int, n_classes: int) -> int:
+    """The k label votes use when none is given: :data:`DEFAULT_K` (30), but no more than
+    half the mean class size (at least :data:`MIN_AUTO_K`), so a small dataset's votes stay
+    among the row's own class instead of reaching every row."""
+    return int(min(DEFAULT_K, max(MIN_AUTO_K, n_labelled // max(2 * n_classes, 1))))
+
+
 def _fetch_for(k: int, n: int, n_labelled: int) -> int:
     """Neighbours to fetch so about ``k`` of them are labelled (capped at MAX_FETCH)."""
     if n_labelled >= n:
@@ -159,7 +170,7 @@ def _encode_labels(ids: np.ndarray, labels: Mapping[str, str | None] | None) -> 
 
 def neighbour_class_votes(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, codes: np.ndarray,
                           n_classes: int, k: int, neighbours: Neighbours | None = None) -> np.ndarray:
-    """(m, C) float32 similarity-weighted votes of the first ``k`` labelled neighbours of
+    """(m, C) float32 class votes of the first ``k`` labelled neighbours of
     ``rows`` (ascending positions into ``ids``; :func:`~core.quality.label_scores.neighbour_votes`),
     chunk by chunk; an all-zero row has no labelled neighbour."""
     fetch = _fetch_for(k, len(ids), int((codes >= 0).sum()))
@@ -177,25 +188,27 @@ def _issue_scores(index: VectorIndex, ids: np.ndarray, rows: np.ndarray, codes: 
     return issue_scores(calibrate(votes, given), given)
 
 
-def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: int = DEFAULT_K, *,
+def find_label_issues(index: VectorIndex, labels: Mapping[str, str | None], k: int | None = None, *,
                       neighbours: Neighbours | None = None) -> LabelIssues:
     """Rank labelled rows by how strongly their nearest neighbours disagree with their label.
 
-    For each labelled row, the label distribution of its ``k`` (default 10) nearest
-    labelled neighbours (itself excluded by position; an exact twin counts) is
-    weighted by ``max(sim, 0) + 1e-6``; score = 1 - P(given label); suggested = the most
-    likely other label. Unlabelled rows (missing, None, NaN, "") are ignored; ids in
+    For each labelled row, the label votes of its ``k`` (None: :func:`auto_k`, 30 on any
+    but a small dataset) nearest labelled neighbours (itself excluded by position; an exact twin counts;
+    :func:`~core.quality.label_scores.neighbour_votes`, then
+    :func:`~core.quality.label_scores.calibrate`); score = 1 - P(given label); suggested =
+    the most likely other label. Unlabelled rows (missing, None, NaN, "") are ignored; ids in
     ``labels`` but not in the index are ignored. Rows without any labelled neighbour
-    are left out. Worst first, ties by id. ``neighbours``: a shared kNN pass
-    (:func:`nearest_neighbours`), used if at least as wide as needed.
+    are left out. Worst first, ties by the margin of the suggestion, then id.
+    ``neighbours``: a shared kNN pass (:func:`nearest_neighbours`), used if at least as
+    wide as needed.
 
     Raises InputError if ``k`` < 1, the index has < 2 rows, or < 2 distinct labels;
     IndexStateError if ``neighbours`` belong to other rows.
     """
-    k = check_positive_int(k, "k")
     ids = index_ids(index)
     codes, classes = _encode_labels(ids, labels)
     rows = np.flatnonzero(codes >= 0)
+    k = auto_k(len(rows), len(classes)) if k is None else check_positive_int(k, "k")
     if len(classes) < 2:
         found = f"only {format_list(classes)}" if len(classes) else "none"
         raise InputError(f"label issues need at least 2 different labels among the indexed rows; "
@@ -240,7 +253,7 @@ def _uniqueness(index: VectorIndex, ids: np.ndarray, width: int,
     return ((mean - lo) / (hi - lo)).astype(np.float32)
 
 
-def score_outliers(index: VectorIndex, k: int = DEFAULT_K, *,
+def score_outliers(index: VectorIndex, k: int = OUTLIER_K, *,
                    neighbours: Neighbours | None = None) -> OutlierScores:
     """Uniqueness of every row: mean cosine distance (1 - sim) to its ``k`` (default 10)
     nearest neighbours (self excluded), min-max normalised to [0, 1]; sorted descending,
@@ -257,22 +270,23 @@ def score_outliers(index: VectorIndex, k: int = DEFAULT_K, *,
     return OutlierScores(tuple(np.asarray(index.ids)[order].tolist()), uniq[order], k)
 
 
-def quality_columns(index: VectorIndex, labels: Mapping[str, str | None], k: int = DEFAULT_K, *,
+def quality_columns(index: VectorIndex, labels: Mapping[str, str | None], k: int | None = None, *,
                     neighbours: Neighbours | None = None) -> pd.DataFrame:
     """One row per indexed id (index order) with columns ``id``, ``label_issue_score``
     (float, NaN for unlabelled rows or rows without labelled neighbours),
     ``suggested_label`` (str or None) and ``uniqueness`` (float in [0, 1]).
 
     One kNN pass (or ``neighbours``) serves both scores; the values equal those of
-    :func:`find_label_issues` and :func:`score_outliers`. With fewer than 2 distinct
+    :func:`find_label_issues` (with ``k``; None: :func:`auto_k`) and :func:`score_outliers`
+    (its default k, :data:`OUTLIER_K`). With fewer than 2 distinct
     labels the label columns are all NaN/None (no error: uniqueness is still useful).
     Raises InputError if ``k`` < 1 or the index has < 2 rows; IndexStateError if
     ``neighbours`` belong to other rows.
     """
-    k = check_positive_int(k, "k")
     ids = index_ids(index)
     n, (codes, classes) = len(ids), _encode_labels(ids, labels)
     labelled = np.flatnonzero(codes >= 0)
+    k = auto_k(len(labelled), len(classes)) if k is None else check_positive_int(k, "k")
     issue = np.full(n, np.nan, dtype=np.float64)
     suggested = np.full(n, None, dtype=object)
     if len(classes) >= 2:
@@ -284,5 +298,5 @@ def quality_columns(index: VectorIndex, labels: Mapping[str, str | None], k: int
         "id": np.asarray(index.ids, dtype=object),
         "label_issue_score": issue,
         "suggested_label": pd.Series(suggested, dtype=object),
-        "uniqueness": _uniqueness(index, ids, min(k, n - 1), neighbours).astype(np.float64),
+        "uniqueness": _uniqueness(index, ids, min(OUTLIER_K, n - 1), neighbours).astype(np.float64),
     })

@@ -1,12 +1,16 @@
 """Label issues from three sources, one ranking: neighbours, a model's predictions, or both.
 
-- ``neighbours``: the calibrated similarity-weighted votes of each row's nearest labelled
-  neighbours (:func:`core.quality.find_label_issues`); needs an embedding.
-- ``model``: a model's out-of-sample probabilities (:mod:`core.predictions`), calibrated by
-  confident learning's per-class thresholds; confident learning (prune by noise rate,
-  :mod:`core.quality.confident`) marks the rows it flags. Needs no embedding.
-- ``combined``: both, mixed (:func:`~core.quality.label_scores.combine`); rows without a
-  vector use the model alone, rows without a prediction the neighbours alone.
+- ``neighbours``: the votes of each row's k nearest labelled neighbours
+  (:func:`core.quality.find_label_issues`); needs an embedding.
+- ``model``: a model's out-of-sample probabilities (:mod:`core.predictions`); confident
+  learning (per-class thresholds, prune by noise rate, :mod:`core.quality.confident`) marks
+  the rows it flags. Needs no embedding.
+- ``combined``: both, as a weighted geometric mean (:func:`~core.quality.label_scores.combine`);
+  rows without a vector use the model alone, rows without a prediction the neighbours alone.
+
+Each distribution goes through :func:`~core.quality.label_scores.calibrate` (per-class
+thresholds; its default strength, measured, leaves it a renormalisation) and
+:func:`~core.quality.label_scores.issue_scores` (1 - P(label), ties by margin).
 
 :func:`choose_source` settles the defaults the CLI and the Label review page share
 (``combined`` when the dataset has predictions, else ``neighbours``; the newest model);
@@ -22,12 +26,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core._shared import check_positive_int
 from core.errors import InputError, format_list
 from core.quality.confident import confident_learning
 from core.quality.knn import Neighbours, aligned_labels, index_ids
 from core.quality.label_issues import (
-    DEFAULT_K,
     LabelIssues,
+    auto_k,
     find_label_issues,
     neighbour_class_votes,
 )
@@ -71,7 +76,7 @@ def _classes(labels: Mapping[str, str | None], ids: np.ndarray, preds: Predictio
 
 
 def _model_scores(given: np.ndarray, probs: np.ndarray):
-    """(IssueScores on calibrated probs, confident learning's flags) for rows with a prediction."""
+    """(IssueScores of the model's probabilities, confident learning's flags) for rows with a prediction."""
     cal = issue_scores(calibrate(probs, given), given)
     flags = confident_learning(given, probs).issues if probs.shape[1] >= 2 else np.zeros(len(given), bool)
     return cal, flags
@@ -85,13 +90,13 @@ def _neighbours_only(index, labels, k, neighbours) -> LabelIssues:
 
 def rank_label_issues(index: VectorIndex | None, labels: Mapping[str, str | None], *,
                       source: str = "neighbours", predictions: Predictions | None = None,
-                      k: int = DEFAULT_K, neighbours: Neighbours | None = None) -> LabelIssues:
+                      k: int | None = None, neighbours: Neighbours | None = None) -> LabelIssues:
     """Labelled rows worst first by ``source`` (one of :data:`SOURCES`).
 
     ``index``: the embedding's index (None allowed for ``model``); ``labels``: id → effective
     label; ``predictions``: the model's (required for ``model`` and ``combined``; rows
     without one are scored by neighbours alone in ``combined`` and left out of ``model``);
-    ``k`` neighbours; ``neighbours`` a shared kNN pass. Rows no source has evidence for are
+    ``k`` neighbours (None: :func:`~core.quality.label_issues.auto_k`); ``neighbours`` a shared kNN pass. Rows no source has evidence for are
     left out. Raises InputError (unknown source; a missing index or predictions; fewer than
     2 labels) and what :func:`find_label_issues` raises.
     """
@@ -130,6 +135,7 @@ def rank_label_issues(index: VectorIndex | None, labels: Mapping[str, str | None
         in_index = pos >= 0
         codes = np.full(len(vec_ids), -1, np.int64)
         codes[pos[in_index]] = given[in_index]
+        k = auto_k(int(in_index.sum()), c) if k is None else check_positive_int(k, "k")
         order = np.argsort(pos[in_index], kind="stable")
         rows = pos[in_index][order]
         v = neighbour_class_votes(index, vec_ids, rows, codes, c, k, neighbours)
@@ -148,7 +154,7 @@ def rank_label_issues(index: VectorIndex | None, labels: Mapping[str, str | None
     names = np.asarray(classes, dtype=object)
     return LabelIssues(ids=tuple(ids[order].tolist()), given=tuple(names[given[order]].tolist()),
                        suggested=tuple(names[suggested[order]].tolist()),
-                       scores=np.asarray(score, np.float32)[order], k=k, source=source,
+                       scores=np.asarray(score, np.float32)[order], k=0 if k is None else k, source=source,
                        model=predictions.model,
                        neighbour_scores=None if nb_score is None else nb_score[order],
                        model_scores=model_score[order], model_flagged=flags[order])

@@ -29,7 +29,7 @@ def test_label_issues_json_is_worst_first_with_the_documented_fields(digits_ws):
     labels = effective_rows(digits_ws, "digits").set_index("id")["label"]
     assert all(i["label"] == labels[i["id"]] and i["suggested"] != i["label"] for i in issues)
     ds = digits_ws.dataset("digits")
-    expected = find_label_issues(load_index(ds), dict(zip(labels.index, labels)), k=10)
+    expected = find_label_issues(load_index(ds), dict(zip(labels.index, labels)))
     assert [i["id"] for i in issues] == list(expected.ids[:100])
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from core.embeddings import write_embedding
 from core.ingest import ingest_table
-from core.quality import bulk, load_neighbours
+from core.quality import DEFAULT_K, bulk, load_neighbours
 from core.workspace import open_workspace
 from tests.cli.test_cli import assert_bad_input, assert_needs_ray, catalog
 
@@ -81,7 +81,7 @@ def test_quality_on_ray_names_its_engine_and_stores_the_local_engines_files(labe
     assert _stored(labelled) == _stored(twin)  # bit for bit
     again = _json(labelled, "quality", "pts", "--engine", "ray")
     assert again["reused"] is True and again["engine"] == "ray"
-    text = catalog(twin, "quality", "pts", "--k", "20")
+    text = catalog(twin, "quality", "pts", "--k", str(DEFAULT_K + 10))  # wider than stored: recomputed
     assert text.returncode == 0 and "on local" in text.stdout
 
 

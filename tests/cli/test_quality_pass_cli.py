@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from core.quality import load_neighbours
+from core.quality import DEFAULT_K, load_neighbours
 from tests.cli.test_cli import catalog
 
 
@@ -22,11 +22,11 @@ def test_quality_stores_the_pass_then_reuses_it_and_scoring_uses_it(digits_ws):
     assert load_neighbours(ds) is None  # small sets score in memory: nothing stored
 
     first = _json(digits_ws, "quality", "digits")
-    assert first["rows"] == 1797 and first["k"] == 16 and first["reused"] is False
+    assert first["rows"] == 1797 and first["k"] == DEFAULT_K and first["reused"] is False
     assert first["recall_estimate"] is None  # an exact index: every neighbour is the exact one
     assert first["label_issues"] > 0 and first["duplicate_pairs"] >= 0
     stored = load_neighbours(ds)
-    assert stored is not None and stored.scores.shape == (1797, 16)
+    assert stored is not None and stored.scores.shape == (1797, DEFAULT_K)  # as wide as label-issues reads
 
     again = _json(digits_ws, "quality", "digits")
     assert again["reused"] is True and again["label_issues"] == first["label_issues"]
@@ -39,8 +39,8 @@ def test_quality_prints_a_summary_and_a_wider_k_recomputes(digits_ws):
     out = catalog(digits_ws.home, "quality", "digits")
     assert out.returncode == 0, out.stderr
     assert "neighbours of 1,797 rows" in out.stdout and "label issues (score >= 0.5)" in out.stdout
-    wide = _json(digits_ws, "quality", "digits", "--k", "20")
-    assert wide["k"] == 20 and wide["reused"] is False
+    wide = _json(digits_ws, "quality", "digits", "--k", str(DEFAULT_K + 10))
+    assert wide["k"] == DEFAULT_K + 10 and wide["reused"] is False
 
 
 def test_quality_of_an_unknown_dataset_is_bad_input(digits_ws):

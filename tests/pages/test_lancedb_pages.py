@@ -72,7 +72,7 @@ def test_label_review_and_duplicates_match_the_faiss_index(make_app, lance_home)
 
     ws = open_workspace(lance_home)
     exact = _exact_index(lance_home)
-    issues = find_label_issues(exact, _labels(ws), k=10)
+    issues = find_label_issues(exact, _labels(ws))
     at = make_app("pages/quality.py")
     assert not at.exception, at.exception
     queue = _queue(at)

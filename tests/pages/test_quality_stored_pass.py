@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.quality import load_neighbours
+from core.quality import DEFAULT_K, load_neighbours
 from core.workspace import open_workspace
 from tests.helpers.apptest import finish_job, go, grid_payload
 from tests.pages.test_quality_job import N, _app, large_home  # noqa: F401 (a fixture)
@@ -35,7 +35,7 @@ def test_large_embedding_is_scored_only_after_the_user_starts_the_pass(large_uns
     at.button(key="qa:start_pass").click().run()
     assert not at.exception, at.exception
     job = finish_job(at, home, "big", "quality", timeout=600)
-    assert job.result == {"rows": N, "k": 16}
+    assert job.result == {"rows": N, "k": DEFAULT_K}  # as wide as the label issues read
     assert load_neighbours(ws.dataset("big"), "rand") is not None
     if not any("rows to review" in m.value for m in at.markdown):  # then the scoring job
         finish_job(at, home, "big", "quality", timeout=600)
