@@ -185,8 +185,10 @@ def cell_rows(rows: pd.DataFrame, cm: Confusion, cell: tuple[str, str], preds: P
     at = pd.Index(preds.ids).get_indexer(ids)
     conf = np.asarray(preds.probs, dtype=np.float64)[at].max(axis=1) if len(at) else np.empty(0)
     order = np.argsort(-conf, kind="stable")
-    picked = rows.set_index(rows["id"].astype(str)).reindex([ids[o] for o in order]).reset_index(drop=True)
-    return picked.assign(model_confidence=conf[order])
+    at_rows = pd.Index(rows["id"].astype(str)).get_indexer([ids[o] for o in order])  # no copy of every row
+    picked = rows.iloc[at_rows[at_rows >= 0]].reset_index(drop=True)
+    conf = conf[order][at_rows >= 0]
+    return picked.assign(model_confidence=conf)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
