@@ -200,14 +200,24 @@ def _lookup(rows: pd.DataFrame, ids: list[str]) -> list[pd.Series | None]:
 
 
 def render_neighbours(ds: Dataset, rows: pd.DataFrame, near: Sequence[tuple[str, float]]) -> None:
-    """Why a row was flagged: its nearest rows side by side, each a NEAR_PX thumbnail (or
-    a short text snippet) over "label · similarity" (the id in the caption's tooltip)."""
+    """Why a row was flagged: its nearest rows side by side, each a NEAR_PX thumbnail over
+    "label · similarity" (the id in its tooltip); text rows one line each, "label ·
+    similarity — snippet" (the ids in the tooltip)."""
     if not near:
         st.caption("(no neighbours: the row has no vector)")
         return
     st.caption("Nearest rows (label · similarity):")
+    found = _lookup(rows, [n for n, _ in near])
+    if not any(r is not None and r.get("modality") == "image" for r in found):  # text: one line each
+        lines = []
+        for (nid, score), row in zip(near, found):
+            label = safe_text(row.get("label") if row is not None else None, 14) or "—"
+            snippet = safe_text(row.get("text", ""), 60) if row is not None else ""
+            lines.append(f"**{label}** · {score:.2f}" + (f" — {snippet}" if snippet else ""))
+        st.caption("  \n".join(lines), help="Ids: " + ", ".join(safe_text(n) for n, _ in near))
+        return
     cols = st.columns(max(len(near), NEAREST_COLUMNS), gap="small")
-    for col, (nid, score), row in zip(cols, near, _lookup(rows, [n for n, _ in near])):
+    for col, (nid, score), row in zip(cols, near, found):
         with col:
             if row is not None and row.get("modality") == "image" and isinstance(row.get("image"), str):
                 thumb = card_image(ds, row["image"])

@@ -4,6 +4,8 @@ tab and its confusion matrix listing a cell's rows."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from core.labels import effective_labels
@@ -59,6 +61,11 @@ def test_the_queue_defaults_to_both_sources_and_says_which_flagged_each_row_and_
     texts = _texts(at)
     assert any(t.startswith("Model resnet: **") for t in texts)  # the model's probabilities
     assert any("Nearest rows (label · similarity)" in t for t in texts)  # the neighbours
+    lists = [c for c in at.tabs[0].caption if (c.help or "").startswith("Ids: ")]  # text rows: one line each
+    assert len(lists) == len(_queue(at))
+    lines = lists[0].value.split("  \n")
+    assert len(lines) == 5 and all(re.fullmatch(r"\*\*(bird|cat|dog|fish)\*\* · [01]\.\d\d — row \d+ about a \w+", ln)
+                                   for ln in lines)
     assert any(":blue-badge[neighbours]" in t for t in texts) and any(":violet-badge[model]" in t for t in texts)
     flipped_first = sum(r in data.flipped for r in _queue(at)[:10])
     assert flipped_first >= 7
