@@ -22,7 +22,8 @@ predictions adds <= 20% to the neighbour pass's time"), on the same rows:
 - one-off import: synthetic out-of-sample probabilities of a model over the 10 label classes
   (softmax of noisy logits favouring each row's "true" class, which is its label except for
   ``--noise`` of the rows), checked by ``build_predictions`` and stored by ``save_predictions``;
-- (a) the neighbour quality pass: ``compute_neighbours`` (recomputed once, from nothing),
+- (a) the neighbour quality pass: ``compute_neighbours`` (recomputed once, from nothing, at
+  ``pass_width()``, the width the app and ``catalog quality`` store),
   ``load_neighbours`` and ``rank_label_issues(source="neighbours")``;
 - (b) = (a) plus what predictions add: ``load_predictions``,
   ``rank_label_issues(source="combined")``, ``model_mistakes`` and ``confusion_matrix``;
@@ -63,6 +64,7 @@ from core.quality import (
     find_near_duplicates,
     load_neighbours,
     model_mistakes,
+    pass_width,
     quality_columns,
     rank_label_issues,
     score_outliers,
@@ -177,9 +179,10 @@ def predictions_part(ds, rows: pd.DataFrame, n: int, args) -> None:
 
     a: list = []
     index = timed("load index", lambda: load_index(ds, "e"), a)
-    timed("stored pass (compute_neighbours, k=16, recomputed)",
-          lambda: compute_neighbours(ds, "e", k=16, index=index), a)
-    shared = timed("load stored pass (memory-mapped)", lambda: load_neighbours(ds, "e", 16), a)
+    width = pass_width(k)  # what Label review and `catalog quality` store
+    timed(f"stored pass (compute_neighbours, k={width}, recomputed)",
+          lambda: compute_neighbours(ds, "e", k=width, index=index), a)
+    shared = timed("load stored pass (memory-mapped)", lambda: load_neighbours(ds, "e", width), a)
     nb = timed(f"rank_label_issues(source=neighbours, k={k})",
                lambda: rank_label_issues(index, labels, source="neighbours", k=k, neighbours=shared), a)
     b: list = []
@@ -210,8 +213,10 @@ def predictions_part(ds, rows: pd.DataFrame, n: int, args) -> None:
     print(f"stored pass already there (a = load stored pass + rank neighbours, {sw:.1f} s wall, {sc:.1f} s CPU): "
           f"ratio wall {(sw + ew) / sw:.2f}, CPU {(sc + ec) / sc:.2f}")
     top = int(flipped.sum())
+    alone = rank_label_issues(index, labels, source="model", predictions=loaded)  # not timed: precision only
     print(f"\nwrong labels among the {top:,} worst rows: neighbours {found(nb, wrong, top):.3f}, "
-          f"combined {found(comb, wrong, top):.3f} (labels here are random w.r.t. the vectors)")
+          f"model {found(alone, wrong, top):.3f}, combined {found(comb, wrong, top):.3f} "
+          "(labels here are random w.r.t. the vectors: the neighbours know nothing)")
     print(f"rows scored: neighbours {len(nb):,}, combined {len(comb):,}; combined flagged by confident "
           f"learning {int(np.sum(comb.model_flagged)):,}; model mistakes {len(mistakes):,} of {mistakes.compared:,}; "
           f"accuracy vs labels {confusion.accuracy:.3f}")

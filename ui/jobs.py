@@ -79,9 +79,9 @@ def start_quality(ws: Workspace, dataset: str, embedding: str, k: int | None = N
     chunked, resumable; ``k`` (default: the label issues' k, 30) wide, at least 16) that
     Label review and the Catalog's quality columns score from. Started by the user: a failed
     one is retried."""
-    from core.quality import DEFAULT_K, DUPLICATE_CANDIDATES
+    from core.quality import pass_width
 
-    width = max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))
+    width = pass_width(k)
 
     def work(ctx: JobContext) -> dict:
         from core.quality import compute_neighbours

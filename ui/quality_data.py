@@ -23,8 +23,6 @@ import streamlit as st
 from core.errors import CatalogError, IndexStateError
 from core.filters import ColumnProfile
 from core.quality import (
-    DEFAULT_K,
-    DUPLICATE_CANDIDATES,
     IN_MEMORY_MAX_ROWS,
     Duplicates,
     LabelIssues,
@@ -35,6 +33,7 @@ from core.quality import (
     load_neighbours,
     nearest_neighbours,
     neighbours_of,
+    pass_width,
     quality_columns,
     stored_pass_file,
 )
@@ -96,10 +95,10 @@ def _in_memory(home: str, dataset: str, embedding: str, stamp: str, width: int,
 
 
 def neighbours(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> Neighbours | None:
-    """The shared kNN pass (width max(16, ``k``; None: DEFAULT_K, 30)) of ``embedding``: the
+    """The shared kNN pass (width :func:`core.quality.pass_width` of ``k``) of ``embedding``: the
     stored pass when current (memory-mapped), else computed in memory once per file stamp if
     the embedding has at most IN_MEMORY_MAX_ROWS rows; None above that (start :func:`ui.jobs.start_quality`)."""
-    width = max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))
+    width = pass_width(k)
     key = (str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding), width, ws)
     stored = _stored(*key)
     if stored is not None or vector_rows(ws, dataset, embedding) > IN_MEMORY_MAX_ROWS:
@@ -112,7 +111,7 @@ def needs_stored_pass(ws: Workspace, dataset: str, embedding: str, k: int | None
     stored pass (at least max(16, ``k``) wide) is computed. Computes nothing."""
     if vector_rows(ws, dataset, embedding) <= IN_MEMORY_MAX_ROWS:
         return False
-    width = max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))
+    width = pass_width(k)
     return _stored(str(ws.home), dataset, embedding, embedding_stamp(ws, dataset, embedding), width, ws) is None
 
 
@@ -121,7 +120,7 @@ def _required(ws: Workspace, dataset: str, embedding: str, k: int | None = None)
     if shared is None:
         raise IndexStateError(
             f"{embedding!r} of {dataset!r} has {vector_rows(ws, dataset, embedding):,} rows: its "
-            f"neighbours pass (k = {max(DUPLICATE_CANDIDATES, int(k or DEFAULT_K))}) is computed once, in the "
+            f"neighbours pass (k = {pass_width(k)}) is computed once, in the "
             f"background (Label review) or with `catalog quality {dataset}`")
     return shared
 

@@ -59,13 +59,9 @@ def _index_and_pass(args, ds, k: int, engine: str = "local", address: str | None
     or on ``--engine ray`` (whatever the size); else None (the scoring runs its own pass
     in memory, as before)."""
     from core.embeddings import load_index
-    from core.quality import (
-        DUPLICATE_CANDIDATES,
-        IN_MEMORY_MAX_ROWS,
-        load_neighbours,
-    )
+    from core.quality import IN_MEMORY_MAX_ROWS, load_neighbours, pass_width
 
-    width = max(DUPLICATE_CANDIDATES, k)
+    width = pass_width(k)
     shared = load_neighbours(ds, args.embedding, width)
     index = load_index(ds, args.embedding)
     if shared is None and (engine == "ray" or len(index) > IN_MEMORY_MAX_ROWS):
@@ -92,11 +88,11 @@ def cmd_quality(args) -> int:
     from core.rows import labels_by_id
     from core.quality import (
         DEFAULT_DUPLICATE_THRESHOLD,
-        DUPLICATE_CANDIDATES,
         TARGET_RECALL,
         choose_source,
         find_near_duplicates,
         load_neighbours,
+        pass_width,
         rank_label_issues,
     )
 
@@ -104,7 +100,7 @@ def cmd_quality(args) -> int:
     ws = open_ws(args)
     ds = ws.dataset(args.name)
     name = ds.require_embedding(args.embedding)
-    k = max(DUPLICATE_CANDIDATES, args.k)
+    k = pass_width(args.k)
     started = time.perf_counter()
     stored = load_neighbours(ds, name, k) is not None
     index = load_index(ds, name)

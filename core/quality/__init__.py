@@ -49,6 +49,7 @@ from core.quality.label_issues import (
     OutlierScores,
     auto_k,
     find_label_issues,
+    pass_width,
     quality_columns,
     score_outliers,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "DEFAULT_K",
     "OUTLIER_K",
     "auto_k",
+    "pass_width",
     "DUPLICATE_CANDIDATES",
     "IN_MEMORY_MAX_ROWS",
     "QUALITY_COLUMNS",

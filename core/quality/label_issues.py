@@ -32,6 +32,7 @@ import pandas as pd
 from core._shared import check_positive_int
 from core.errors import InputError, format_list
 from core.quality.knn import (
+    DUPLICATE_CANDIDATES,
     Neighbours,
     index_ids,
     label_series,
@@ -54,6 +55,12 @@ FLAG_SCORE = 0.5  # a source "flags" a row when its own score reaches this
 # The per-row columns of quality_columns (beside ``id``); the Catalog filters and sorts on them.
 QUALITY_COLUMNS = ("label_issue_score", "suggested_label", "uniqueness")
 MAX_FETCH = 1024  # cap on neighbours fetched per row when few rows are labelled
+
+
+def pass_width(k: int | None = None) -> int:
+    """Width of the stored neighbours pass that serves label votes at ``k`` (None:
+    DEFAULT_K), the duplicate candidates and uniqueness: the widest of the three."""
+    return max(DUPLICATE_CANDIDATES, OUTLIER_K, int(k or DEFAULT_K))
 
 
 @dataclass(frozen=True)

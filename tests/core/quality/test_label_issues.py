@@ -312,3 +312,11 @@ def test_shared_neighbours_give_the_same_answers_and_stale_ones_are_refused() ->
     other = build_index(vecs[:-1], ids[:-1])
     with pytest.raises(IndexStateError, match="recompute"):
         find_label_issues(other, labels, neighbours=shared)
+
+
+def test_the_stored_pass_is_wide_enough_for_every_default_score():
+    from core.quality import DEFAULT_K, DUPLICATE_CANDIDATES, OUTLIER_K, pass_width
+
+    assert pass_width() == max(DEFAULT_K, DUPLICATE_CANDIDATES, OUTLIER_K)
+    assert pass_width(5) == max(DUPLICATE_CANDIDATES, OUTLIER_K)  # duplicates still need their candidates
+    assert pass_width(64) == 64
