@@ -366,7 +366,7 @@ def ours(votes: np.ndarray | None, trial: Trial, source: str, **kw) -> np.ndarra
         probs = ls.calibrate(trial.model.astype(np.float32), given, power=power)
     else:
         probs = ls.combine(votes, trial.model.astype(np.float32), given, power=power,
-                           weight=kw.get("weight", ls.COMBINE_WEIGHT),
+                           weight=kw.get("weight"),
                            smoothing=kw.get("smoothing", ls.COMBINE_SMOOTHING))
     return ls.issue_scores(probs, given).order(np.arange(len(given)))
 
@@ -491,7 +491,8 @@ def sweep(sets: list[tuple[Planted, Neighbours]], seeds: list[int], fractions: t
 METHODS_C = ("ours-neighbours (v2)", "ours-model (issue score)", "ours-combined",
              "find_label_issues v1 (k=10, before label_scores)", "cleanlab filter on kNN probs",
              "cleanlab filter on model probs", "ours-model: confident_learning flags first",
-             "find_label_issues as wired now (default k)")
+             "find_label_issues as wired now (default k)",
+             "ours-combined, weight fixed at 0.6 (before skill_weight)")
 
 
 def part_c(workdir: Path, seeds: list[int], fractions: tuple[float, ...], tune_seeds: list[int] | None) -> None:
@@ -507,7 +508,7 @@ def part_c(workdir: Path, seeds: list[int], fractions: tuple[float, ...], tune_s
         sets.append((ds, index, nearest_neighbours(index, PART_C_FETCH)))
     print(f"\n## Part C: label-issue scores side by side (cleanlab {cleanlab.__version__}), "
           f"k={ls.DEFAULT_NEIGHBOUR_K}, T={ls.VOTE_TEMPERATURE:g}, calibration power {ls.CALIBRATION_POWER:g}, "
-          f"combine weight {ls.COMBINE_WEIGHT:g}, smoothing {ls.COMBINE_SMOOTHING:g}; reported seeds {seeds}\n")
+          f"combine weight {ls.COMBINE_WEIGHT:g} moved by skill_weight, smoothing {ls.COMBINE_SMOOTHING:g}; reported seeds {seeds}\n")
     for ds, _, _ in sets:
         print(f"- {ds.name}: {len(ds.labels)} rows, {int(ds.labels.max()) + 1} classes; {ds.note}")
     if tune_seeds:
@@ -519,6 +520,7 @@ def part_c(workdir: Path, seeds: list[int], fractions: tuple[float, ...], tune_s
     res: dict[tuple[str, str, float], list[float]] = {}
     flagged: dict[tuple[str, float, str], list[int]] = {}
     n_flips: dict[tuple[str, float], int] = {}
+    weights: dict[tuple[str, float], list[float]] = {}
     for ds, index, nb in sets:
         ids = np.asarray(index.ids)
         for (frac, _), t in trials(ds, seeds, fractions).items():
@@ -534,12 +536,14 @@ def part_c(workdir: Path, seeds: list[int], fractions: tuple[float, ...], tune_s
                 METHODS_C[5]: np.asarray(cl_find(t.noisy, t.model, return_indices_ranked_by="self_confidence")),
                 METHODS_C[6]: ours_confident(t),
                 METHODS_C[7]: np.array([at[i] for i in now.ids]),
+                METHODS_C[8]: ours(votes, t, "combined", weight=ls.COMBINE_WEIGHT),
             }
             for name, order in orders.items():
                 res.setdefault((name, ds.name, frac), []).append(precision_at(order, t.flipped))
             flagged.setdefault((ds.name, frac, "knn"), []).append(len(orders[METHODS_C[4]]))
             flagged.setdefault((ds.name, frac, "model"), []).append(len(orders[METHODS_C[5]]))
             n_flips[ds.name, frac] = len(t.flipped)
+            weights.setdefault((ds.name, frac), []).append(ls.skill_weight(votes, t.model, t.noisy))
     def avg(name: str, col: tuple[str, float] | None = None) -> float:
         return float(np.mean([np.mean(res[name, n, f]) for n, f in ([col] if col else cols)]))
 
@@ -554,6 +558,8 @@ def part_c(workdir: Path, seeds: list[int], fractions: tuple[float, ...], tune_s
     print("\ncleanlab's filter returned on average "
           + ", ".join(f"{n} {f:.0%}: {np.mean(flagged[n, f, 'knn']):.0f} (kNN) / {np.mean(flagged[n, f, 'model']):.0f} "
                       f"(model) rows for N = {n_flips[n, f]}" for n, f in cols))
+    print("\nskill_weight (the neighbours' share of ours-combined), mean over seeds: "
+          + ", ".join(f"{n} {f:.0%}: {np.mean(weights[n, f]):.3f}" for n, f in cols))
     print("\ntarget: ours-neighbours >= 1.05x cleanlab on kNN probs; ours-combined >= 1.05x cleanlab on model probs")
 
 

@@ -53,6 +53,8 @@ __all__ = [
     "issue_scores",
     "neighbour_votes",
     "rank",
+    "skill",
+    "skill_weight",
 ]
 
 # Chosen by ``bench/bench_quality.py --parts c --sweep`` (tuning seeds 100-104, 5% and 10% flips,
@@ -72,6 +74,8 @@ CALIBRATION_POWER = 0.0
 # combine: weighted geometric mean of the two distributions (a product of experts), each smoothed
 # by COMBINE_SMOOTHING so one zero cannot veto a class. Geometric beat the arithmetic mix by ~0.015
 # P@N; weight 0.6 (neighbours) / 0.4 (model) and smoothing 0.005 peaked (0.5-0.7, 0.005-0.02 within 0.005).
+# The weight is then moved by each source's skill (:func:`skill_weight`): a source that agrees with
+# the labels no better than always guessing the commonest class gets no say.
 COMBINE_WEIGHT = 0.6
 COMBINE_SMOOTHING = 0.005
 # Floor under a class threshold, so a class whose rows never vote for it cannot blow up.
@@ -226,14 +230,42 @@ def calibrate(probs: np.ndarray, given: np.ndarray, *, power: float = CALIBRATIO
     return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
 
 
+def skill(probs: np.ndarray, given: np.ndarray) -> float:
+    """How much better than chance ``probs``' (m, C) most probable class matches ``given``,
+    in [0, 1]: ``(accuracy - base) / (1 - base)``, clipped, where base is the share of the
+    commonest label (what always guessing it scores). Rows of all zeros (no evidence) are
+    left out; 0.0 when no row is left or every row has the same label."""
+    p = np.asarray(probs)
+    has = p.sum(axis=1) > 0
+    if not has.any():
+        return 0.0
+    g = np.asarray(given)[has]
+    base = np.bincount(g).max() / len(g)
+    if base >= 1.0:
+        return 0.0
+    accuracy = float(np.mean(np.argmax(p[has], axis=1) == g))
+    return float(np.clip((accuracy - base) / (1.0 - base), 0.0, 1.0))
+
+
+def skill_weight(neighbour_probs: np.ndarray, model_probs: np.ndarray, given: np.ndarray,
+                 weight: float = COMBINE_WEIGHT) -> float:
+    """The neighbours' share of :func:`combine`, ``weight`` moved by each source's :func:`skill`:
+    ``w s_n / (w s_n + (1 - w) s_m)``. Two sources as good as each other keep ``weight``; one that
+    knows nothing of the labels (say, an embedding blind to them) gets none; ``weight`` if both know nothing."""
+    s_n, s_m = skill(neighbour_probs, given), skill(model_probs, given)
+    total = weight * s_n + (1.0 - weight) * s_m
+    return float(weight) if total <= 0 else float(weight * s_n / total)
+
+
 def combine(neighbour_probs: np.ndarray, model_probs: np.ndarray, given: np.ndarray, *,
-            weight: float = COMBINE_WEIGHT, power: float = CALIBRATION_POWER,
+            weight: float | None = None, power: float = CALIBRATION_POWER,
             smoothing: float = COMBINE_SMOOTHING) -> np.ndarray:
     """(m, C) float32: neighbour evidence and a model's probabilities as one distribution.
 
     Both inputs are calibrated (:func:`calibrate`, ``power``), smoothed (``+ smoothing``) and
     merged by a weighted geometric mean, ``nb ** weight * model ** (1 - weight)``, renormalised
-    (defaults :data:`COMBINE_WEIGHT`, :data:`COMBINE_SMOOTHING`): a class both sources find
+    (``weight`` None, the default: :func:`skill_weight` of the two, starting from
+    :data:`COMBINE_WEIGHT`; smoothing :data:`COMBINE_SMOOTHING`): a class both sources find
     unlikely stays unlikely, and each source can overrule a lukewarm other. A row without
     labelled neighbours (all zero) takes the model's alone. ``model_probs`` must be out-of-sample
     (cross-validated) with every row summing to 1. The result is ready for
@@ -245,11 +277,13 @@ def combine(neighbour_probs: np.ndarray, model_probs: np.ndarray, given: np.ndar
     md = _check_probs(model_probs, "model_probs", allow_zero_rows=False)
     if nb.shape != md.shape:
         raise InputError(f"neighbour_probs and model_probs must have the same shape; got {nb.shape} and {md.shape}")
-    if not 0.0 <= weight <= 1.0:
+    if weight is not None and not 0.0 <= weight <= 1.0:
         raise InputError(f"weight must lie in [0, 1], got {weight!r}")
     if not smoothing > 0:
         raise InputError(f"smoothing must be > 0, got {smoothing!r}")
-    nb_cal, md_cal = calibrate(nb, given, power=power), calibrate(md, given, power=power)
+    nb_cal, md_cal = calibrate(nb, given, power=power), calibrate(md, given, power=power)  # checks given
+    if weight is None:
+        weight = skill_weight(nb, md, np.asarray(given, dtype=np.int64))
     has = (nb.sum(axis=1) > 0)[:, None]
     w = np.where(has, np.float32(weight), np.float32(0.0))
     eps = np.float32(smoothing)

@@ -19,6 +19,8 @@ from core.quality.label_scores import (
     issue_scores,
     neighbour_votes,
     rank,
+    skill,
+    skill_weight,
 )
 
 NEG = -np.inf
@@ -236,6 +238,53 @@ def test_combined_finds_more_flips_than_either_source():
     both_hits = hits(combine(votes, model, noisy))
     # each source alone misses the flips between the classes its view cannot tell apart
     assert both_hits >= max(nb_hits, md_hits) + 0.05 * len(flipped), (nb_hits, md_hits, both_hits)
+
+
+def test_skill_by_hand():
+    given = np.array([0, 0, 0, 1, 1])  # base rate 3/5: always guessing class 0
+    right = np.eye(2, dtype=np.float32)[given]
+    assert skill(right, given) == 1.0
+    always_zero = np.tile(np.float32([1.0, 0.0]), (5, 1))
+    assert skill(always_zero, given) == 0.0  # no better than the commonest label
+    four = right.copy()
+    four[4] = [1.0, 0.0]  # 4 of 5 right: (0.8 - 0.6) / 0.4
+    assert skill(four, given) == pytest.approx(0.5)
+    four[0] = 0.0  # a row without evidence is left out: 3 of 4 right, base 2/4
+    assert skill(four, given) == pytest.approx(0.5)
+    assert skill(np.zeros((3, 2), np.float32), np.array([0, 1, 1])) == 0.0
+    assert skill(right[:3], given[:3]) == 0.0  # one label only: nothing to measure
+
+
+def test_skill_weight_keeps_the_weight_for_equals_and_drops_a_blind_source():
+    given = np.array([0, 0, 1, 1])
+    right, wrong = np.eye(2, dtype=np.float32)[given], np.eye(2, dtype=np.float32)[1 - given]
+    assert skill_weight(right, right, given) == pytest.approx(COMBINE_WEIGHT)
+    assert skill_weight(wrong, right, given) == 0.0
+    assert skill_weight(right, wrong, given) == 1.0
+    assert skill_weight(wrong, wrong, given, weight=0.3) == 0.3
+
+
+def test_combined_with_blind_neighbours_does_as_well_as_the_model():
+    """An embedding that knows nothing of the labels (random vectors) must not drag the
+    model down: with the fixed weight it does, with the skill weight it does not."""
+    _, view_b, noisy, flipped = _planted()
+    classes = int(noisy.max()) + 1
+    blind = np.random.default_rng(9).standard_normal(view_b.shape)
+    scores, pos = _knn(blind, DEFAULT_NEIGHBOUR_K)
+    votes = neighbour_votes(scores, pos, noisy, classes)
+    sharp = np.log(np.maximum(_model(view_b, noisy, classes), 1e-30)) / 32  # as accurate, less sure
+    model = np.exp(sharp - sharp.max(axis=1, keepdims=True))
+    model = (model / model.sum(axis=1, keepdims=True)).astype(np.float32)
+    ids = np.arange(len(noisy))
+
+    def hits(probs) -> int:
+        return int(np.isin(issue_scores(probs, noisy).order(ids)[:len(flipped)], flipped).sum())
+
+    md_hits = hits(calibrate(model, noisy))
+    assert md_hits >= 0.8 * len(flipped)
+    assert skill_weight(votes, model, noisy) < 0.05
+    assert hits(combine(votes, model, noisy)) >= md_hits - 2
+    assert hits(combine(votes, model, noisy, weight=COMBINE_WEIGHT)) < md_hits - 0.1 * len(flipped)
 
 
 # --- input validation ---------------------------------------------------------------------
