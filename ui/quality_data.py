@@ -108,7 +108,7 @@ def neighbours(ws: Workspace, dataset: str, embedding: str, k: int | None = None
 
 def needs_stored_pass(ws: Workspace, dataset: str, embedding: str, k: int | None = None) -> bool:
     """Whether ``embedding`` is too large (> IN_MEMORY_MAX_ROWS rows) to score before its
-    stored pass (at least max(16, ``k``) wide) is computed. Computes nothing."""
+    stored pass (``pass_width(k)`` wide) is computed. Computes nothing."""
     if vector_rows(ws, dataset, embedding) <= IN_MEMORY_MAX_ROWS:
         return False
     width = pass_width(k)
