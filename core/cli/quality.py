@@ -53,8 +53,8 @@ def _engine(args) -> tuple[str, str | None]:
     return engine, check_address(args.address)
 
 
-def _index_and_pass(args, ds, k: int, engine: str = "local", address: str | None = None):
-    """The embedding's index and the neighbours pass to score from: the stored one when
+def _index_and_pass(args, ds, k: int | None, engine: str = "local", address: str | None = None):
+    """The embedding's index and the neighbours pass (``pass_width(k)`` wide) to score from: the stored one when
     current; computed and stored (progress bar, resumable) above the in-memory row limit
     or on ``--engine ray`` (whatever the size); else None (the scoring runs its own pass
     in memory, as before)."""
@@ -143,7 +143,7 @@ def cmd_label_issues(args) -> int:
     source, model = choose_source(ds, args.source, args.model)
     index = shared = None
     if source != "model":
-        index, shared = _index_and_pass(args, ds, args.k or DEFAULT_K, engine, address)
+        index, shared = _index_and_pass(args, ds, args.k, engine, address)
     labels = labels_by_id(ws, args.name)
     preds = load_predictions(ds, model) if model else None
     issues = rank_label_issues(index, labels, source=source, predictions=preds, k=args.k, neighbours=shared)
